@@ -1,0 +1,91 @@
+/**
+ * Every span, attribute, metric and event name that agentmeter emits.
+ *
+ * Follows the OpenTelemetry GenAI semantic conventions (agent spans,
+ * `invoke_agent` / `invoke_workflow`, Development stability, as of
+ * semantic-conventions v1.41 and the semantic-conventions-genai repository,
+ * 2026). Names outside the `gen_ai.*` namespace (`subagent.*`, `quota.*`) are
+ * this package's own: the conventions define no subagent or budget metrics.
+ * No other file spells these names as literals.
+ */
+
+export const METER_NAME = 'agentmeter' as const;
+export const TRACER_NAME = 'agentmeter' as const;
+
+export const SPAN_INVOKE_AGENT = 'invoke_agent' as const;
+export const SPAN_INVOKE_WORKFLOW_PARALLEL = 'invoke_workflow parallel' as const;
+
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name' as const;
+export const ATTR_GEN_AI_AGENT_NAME = 'gen_ai.agent.name' as const;
+export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id' as const;
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model' as const;
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens' as const;
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens' as const;
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type' as const;
+export const ATTR_GEN_AI_WORKFLOW_NAME = 'gen_ai.workflow.name' as const;
+export const ATTR_ERROR_TYPE = 'error.type' as const;
+
+export const GEN_AI_OPERATION_INVOKE_AGENT = 'invoke_agent' as const;
+export const GEN_AI_OPERATION_INVOKE_WORKFLOW = 'invoke_workflow' as const;
+export const GEN_AI_TOKEN_TYPE_INPUT = 'input' as const;
+export const GEN_AI_TOKEN_TYPE_OUTPUT = 'output' as const;
+
+export const ATTR_SUBAGENT_DEPTH = 'subagent.depth' as const;
+export const ATTR_SUBAGENT_TURNS = 'subagent.turns' as const;
+export const ATTR_SUBAGENT_OUTCOME = 'subagent.outcome' as const;
+export const ATTR_SUBAGENT_COST = 'subagent.cost_usd' as const;
+export const ATTR_SUBAGENT_BATCH_SIZE = 'subagent.batch.size' as const;
+export const ATTR_SUBAGENT_BATCH_OUTCOME = 'subagent.batch.outcome' as const;
+
+export const ATTR_QUOTA_RESOURCE = 'quota.resource' as const;
+export const ATTR_QUOTA_SCOPE = 'quota.scope' as const;
+export const ATTR_QUOTA_THRESHOLD = 'quota.threshold' as const;
+export const ATTR_QUOTA_MODE = 'quota.mode' as const;
+export const ATTR_QUOTA_LIMIT = 'quota.limit' as const;
+export const ATTR_QUOTA_USED = 'quota.used' as const;
+export const EVENT_QUOTA_WARNING = 'quota.warning' as const;
+export const EVENT_QUOTA_DENIED = 'quota.denied' as const;
+
+export const METRIC_EXECUTIONS = 'subagent.executions' as const;
+export const METRIC_DURATION = 'subagent.duration' as const;
+export const METRIC_TURNS = 'subagent.turns' as const;
+export const METRIC_TOKENS = 'subagent.tokens' as const;
+export const METRIC_ACTIVE = 'subagent.active' as const;
+export const METRIC_ERRORS = 'subagent.errors' as const;
+export const METRIC_COST = 'subagent.cost' as const;
+export const METRIC_QUOTA_LIMIT = 'subagent.quota.limit' as const;
+export const METRIC_QUOTA_USED = 'subagent.quota.used' as const;
+export const METRIC_QUOTA_RESERVED = 'subagent.quota.reserved' as const;
+export const METRIC_QUOTA_DENIALS = 'subagent.quota.denials' as const;
+export const METRIC_QUOTA_WARNINGS = 'subagent.quota.warnings' as const;
+export const METRIC_QUOTA_UNACCOUNTED = 'subagent.quota.unaccounted' as const;
+
+/** `subagent.outcome` values. */
+export const OUTCOMES = ['ok', 'incomplete', 'error', 'timeout', 'aborted', 'denied'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** `error.type` values this package sets itself (other errors use the thrown error's name). */
+export const ERROR_TYPE_TIMEOUT = 'timeout' as const;
+export const ERROR_TYPE_ABORTED = 'aborted' as const;
+export const ERROR_TYPE_QUOTA_EXCEEDED = 'quota_exceeded' as const;
+export const ERROR_TYPE_OTHER = '_OTHER' as const;
+
+/** Quota resource names, used in errors, snapshots and the `quota.resource` attribute. */
+export const QUOTA_RESOURCES = [
+  'executions',
+  'tokens',
+  'costUsd',
+  'wallTimeMs',
+  'concurrent',
+  'depth',
+  'turns',
+  'duration',
+] as const;
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+
+/** Histogram bucket boundaries, in the instrument's unit. */
+export const DURATION_BUCKETS_S = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6, 819.2];
+export const TURN_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+export const TOKEN_BUCKETS = [
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
