@@ -68,7 +68,8 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const ERROR_TYPE_TIMEOUT = 'timeout' as const;
 export const ERROR_TYPE_ABORTED = 'aborted' as const;
 export const ERROR_TYPE_QUOTA_EXCEEDED = 'quota_exceeded' as const;
-export const ERROR_TYPE_OTHER = '_OTHER' as const;
+/** The value that stands for every further value of a capped attribute (agent names, error types). */
+export const OTHER = '_OTHER' as const;
 
 /** Quota resource names, used in errors, snapshots and the `quota.resource` attribute. */
 export const QUOTA_RESOURCES = [

@@ -1,0 +1,64 @@
+import type { QuotaResource } from './semconv.js';
+
+const QUOTA_EXCEEDED_MARKER = Symbol.for('agentmeter.QuotaExceededError');
+
+export interface QuotaExceededDetails {
+  /** Which budget tripped: `executions`, `tokens`, `costUsd`, `wallTimeMs`, `concurrent`, `depth`, `turns` or `duration`. */
+  resource: QuotaResource;
+  /** The scope whose budget tripped (`global`, a conversation id, or the key of a run budget). */
+  scope: string;
+  /** The configured limit, in the resource's unit (USD for `costUsd`). */
+  limit: number;
+  /** Consumed plus reserved at the moment of the decision. */
+  used: number;
+  /** What the run asked for (its reservation, or the usage that crossed the limit). */
+  requested: number;
+}
+
+/**
+ * A quota denied a run, or stopped one that went past a hard limit. Policy, not failure:
+ * recognise it with `QuotaExceededError.isInstance(error)`, which also works across two
+ * copies of the package in one app.
+ */
+export class QuotaExceededError extends Error implements QuotaExceededDetails {
+  readonly resource: QuotaResource;
+  readonly scope: string;
+  readonly limit: number;
+  readonly used: number;
+  readonly requested: number;
+
+  constructor(details: QuotaExceededDetails) {
+    super(
+      `Quota exceeded: ${details.resource} ${formatAmount(details.used + details.requested)}/${formatAmount(details.limit)} (scope ${details.scope})`,
+    );
+    this.name = 'QuotaExceededError';
+    this.resource = details.resource;
+    this.scope = details.scope;
+    this.limit = details.limit;
+    this.used = details.used;
+    this.requested = details.requested;
+    Object.defineProperty(this, QUOTA_EXCEEDED_MARKER, { value: true });
+  }
+
+  static isInstance(value: unknown): value is QuotaExceededError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[QUOTA_EXCEEDED_MARKER] === true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return QuotaExceededError.isInstance(value);
+  }
+}
+
+/** The quota store could not be reached and is configured to deny (`onUnavailable: 'deny'`). */
+export class QuotaStoreUnavailableError extends Error {
+  readonly store: string;
+  constructor(store: string, cause: unknown) {
+    super(`Quota store ${store} is unavailable; run denied (onUnavailable: 'deny')`, { cause });
+    this.name = 'QuotaStoreUnavailableError';
+    this.store = store;
+  }
+}
+
+function formatAmount(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(6)));
+}

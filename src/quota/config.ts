@@ -1,0 +1,118 @@
+import type { QuotaResource } from '../semconv.js';
+import type { QuotaLimits, QuotaMode, QuotaOptions, QuotaScopeBy, RunSpec } from '../types.js';
+import type { LedgerLimits, QuotaStore } from './store.js';
+
+type LimitKey = keyof QuotaLimits;
+
+interface LimitRule {
+  resource: QuotaResource;
+  integer: boolean;
+}
+
+/** Each limit, the resource it guards and whether it counts whole things. */
+export const LIMIT_RULES: Readonly<Record<LimitKey, LimitRule>> = {
+  maxExecutions: { resource: 'executions', integer: true },
+  maxTokens: { resource: 'tokens', integer: true },
+  maxCostUsd: { resource: 'costUsd', integer: false },
+  maxWallTimeMs: { resource: 'wallTimeMs', integer: false },
+  maxConcurrent: { resource: 'concurrent', integer: true },
+  maxDepth: { resource: 'depth', integer: true },
+  maxTurnsPerRun: { resource: 'turns', integer: true },
+  maxDurationMsPerRun: { resource: 'duration', integer: false },
+};
+
+const LIMIT_KEYS = Object.keys(LIMIT_RULES) as LimitKey[];
+const OPTION_KEYS = ['limits', 'scopeBy', 'warnAt', 'mode', 'store', 'maxReportedScopes'];
+const MODES: readonly QuotaMode[] = ['enforce', 'observe'];
+
+export const DEFAULT_SCOPE = 'global';
+export const MICROS_PER_USD = 1_000_000;
+
+export interface QuotaConfig {
+  limits: QuotaLimits;
+  ledgerLimits: LedgerLimits;
+  scopeOf: (spec: RunSpec) => string;
+  warnAt: number[];
+  mode: QuotaMode;
+  store: QuotaStore | undefined;
+  maxReportedScopes: number;
+}
+
+/** Validates quota options at construction; every error names the field and what it expected. */
+export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`agentmeter: quota must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmeter: quota.${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
+  }
+  const limits = parseLimits(options.limits ?? {}, 'quota.limits');
+  const mode = options.mode ?? 'enforce';
+  if (!MODES.includes(mode)) throw new TypeError(`agentmeter: quota.mode must be 'enforce' or 'observe', got ${describe(mode)}`);
+  const warnAt = options.warnAt ?? [];
+  if (!Array.isArray(warnAt)) throw new TypeError(`agentmeter: quota.warnAt must be an array of fractions in (0, 1], got ${describe(warnAt)}`);
+  warnAt.forEach((threshold, index) => {
+    if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
+      throw new RangeError(`agentmeter: quota.warnAt[${index}] must be a number in (0, 1], got ${describe(threshold)}`);
+    }
+  });
+  const maxReportedScopes = options.maxReportedScopes ?? 20;
+  if (!Number.isInteger(maxReportedScopes) || maxReportedScopes < 0) {
+    throw new RangeError(`agentmeter: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
+  }
+  const store = options.store;
+  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.reserve !== 'function')) {
+    throw new TypeError(`agentmeter: quota.store must implement QuotaStore (reserve, charge, settle, read, scopes), got ${describe(store)}`);
+  }
+  return {
+    limits,
+    ledgerLimits: toLedgerLimits(limits),
+    scopeOf: parseScopeBy(options.scopeBy ?? 'global'),
+    warnAt: [...new Set(warnAt)].sort((a, b) => a - b),
+    mode,
+    store,
+    maxReportedScopes,
+  };
+}
+
+/** Validates a limits object (`quota.limits` or a run's `budget`). */
+export function parseLimits(limits: QuotaLimits, field: string): QuotaLimits {
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+    throw new TypeError(`agentmeter: ${field} must be an object, got ${describe(limits)}`);
+  }
+  const parsed: QuotaLimits = {};
+  for (const [key, value] of Object.entries(limits)) {
+    const rule = LIMIT_RULES[key as LimitKey];
+    if (rule === undefined) throw new TypeError(`agentmeter: ${field}.${key} is not a known limit (expected one of ${LIMIT_KEYS.join(', ')})`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (rule.integer && !Number.isInteger(value))) {
+      const expected = rule.integer ? 'a non-negative integer' : 'a non-negative finite number';
+      throw new RangeError(`agentmeter: ${field}.${key} must be ${expected}, got ${describe(value)}`);
+    }
+    parsed[key as LimitKey] = value;
+  }
+  return parsed;
+}
+
+export function toLedgerLimits(limits: QuotaLimits): LedgerLimits {
+  const ledger: LedgerLimits = {};
+  if (limits.maxExecutions !== undefined) ledger.executions = limits.maxExecutions;
+  if (limits.maxTokens !== undefined) ledger.tokens = limits.maxTokens;
+  if (limits.maxCostUsd !== undefined) ledger.costMicros = Math.round(limits.maxCostUsd * MICROS_PER_USD);
+  if (limits.maxConcurrent !== undefined) ledger.concurrent = limits.maxConcurrent;
+  if (limits.maxWallTimeMs !== undefined) ledger.wallTimeMs = limits.maxWallTimeMs;
+  return ledger;
+}
+
+function parseScopeBy(scopeBy: QuotaScopeBy): (spec: RunSpec) => string {
+  if (scopeBy === 'global') return () => DEFAULT_SCOPE;
+  if (scopeBy === 'conversation') return (spec) => spec.conversationId ?? DEFAULT_SCOPE;
+  if (typeof scopeBy === 'function') return scopeBy;
+  throw new TypeError(`agentmeter: quota.scopeBy must be 'global', 'conversation' or a function, got ${describe(scopeBy)}`);
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

@@ -1,0 +1,118 @@
+import type { QuotaResource } from '../semconv.js';
+
+/**
+ * The accounting behind quotas. The in-memory store is the default; `agentmeter/redis`
+ * provides one shared across replicas. A store sees only numbers and keys: the quota
+ * processor decides scopes, budgets, warnings and what a denial means for a run.
+ *
+ * Units: `tokens` and `executions` and `concurrent` are counts, money is integer
+ * micro-dollars (`costMicros`), times are epoch milliseconds.
+ */
+export interface QuotaStore {
+  /** Shown in errors and logs, e.g. `memory` or `redis`. */
+  readonly name: string;
+  /**
+   * Checks every limit of every node and, when all fit (or `enforce` is false), reserves one
+   * execution, one concurrency slot and the estimate on each node, as one atomic step.
+   */
+  reserve(request: ReserveRequest): ReserveResult | Promise<ReserveResult>;
+  /**
+   * Charges usage to a lease's nodes: first out of what the lease still holds in reserve, the
+   * rest on top. Returns the first hard limit now exceeded, if any. A settled lease's usage is
+   * charged directly (late usage still counts).
+   */
+  charge(lease: QuotaLease, usage: LedgerUsage): ChargeResult | Promise<ChargeResult>;
+  /** Releases what the lease still holds and its concurrency slot; its execution becomes used. Idempotent. */
+  settle(lease: QuotaLease): void | Promise<void>;
+  /** The current state of a node, as far as this process knows it (exact for the in-memory store). */
+  read(key: string): LedgerState | undefined;
+  /** The keys of every scope (root node) this store knows. */
+  scopes(): Iterable<string>;
+  /** Stops background work and releases connections the store owns. */
+  close?(): Promise<void>;
+}
+
+/** Counts a ledger node tracks, in ledger units. */
+export interface LedgerAmounts {
+  executions: number;
+  tokens: number;
+  costMicros: number;
+  concurrent: number;
+}
+
+/** Limits of a ledger node, in ledger units; absent means unlimited. */
+export interface LedgerLimits {
+  executions?: number;
+  tokens?: number;
+  costMicros?: number;
+  concurrent?: number;
+  wallTimeMs?: number;
+}
+
+export interface LedgerState {
+  readonly used: LedgerAmounts;
+  readonly reserved: LedgerAmounts;
+  /** Epoch ms of the node's first admission; the wall-time deadline counts from here. */
+  readonly startedAt: number | undefined;
+  readonly limits: LedgerLimits;
+}
+
+/** One level of a budget hierarchy: a scope (root) or a run's own budget. */
+export interface BudgetNode {
+  key: string;
+  limits: LedgerLimits;
+  /** A run budget: the store may forget it once nothing is in flight under it. */
+  ephemeral: boolean;
+}
+
+export interface LedgerUsage {
+  tokens: number;
+  costMicros: number;
+}
+
+export interface ReserveRequest {
+  /** Root scope first, then each ancestor's budget, then the run's own budget. */
+  nodes: readonly BudgetNode[];
+  /** The run's estimate. */
+  estimate: LedgerUsage;
+  /** Epoch ms of the decision. */
+  now: number;
+  /** When false (observe mode) the store reserves even when a limit does not fit, and reports it. */
+  enforce: boolean;
+}
+
+/** The limit that did not fit, in ledger units. */
+export interface LedgerViolation {
+  resource: Extract<QuotaResource, 'executions' | 'tokens' | 'costUsd' | 'wallTimeMs' | 'concurrent'>;
+  /** Key of the node whose limit tripped. */
+  key: string;
+  limit: number;
+  /** Consumed plus reserved at the decision. */
+  used: number;
+  requested: number;
+}
+
+export type ReserveResult =
+  | {
+      admitted: true;
+      lease: QuotaLease;
+      /** Earliest wall-time deadline (epoch ms) over the nodes, if any has one. */
+      deadline: number | undefined;
+      /** In observe mode: the limit that would have denied this run. */
+      violation: LedgerViolation | undefined;
+      /** The store could not account the run and admitted it anyway (a shared store with `onUnavailable: 'allow'`). */
+      unaccounted?: boolean;
+    }
+  | { admitted: false; violation: LedgerViolation };
+
+/** The limit a charge pushed past, if any. */
+export type ChargeResult = LedgerViolation | undefined;
+
+/** A store's handle on one admitted run's reservation. */
+export interface QuotaLease {
+  readonly nodes: readonly BudgetNode[];
+}
+
+export function emptyAmounts(): LedgerAmounts {
+  return { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 };
+}

@@ -1,0 +1,184 @@
+import { metrics, type MeterProvider as MeterProviderApi, type TracerProvider } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { logger } from '../diag.js';
+
+export interface PrometheusOptions {
+  /** Interface the `/metrics` endpoint binds to. Default `'127.0.0.1'` (loopback only). */
+  host?: string;
+  /** Default `9464`. */
+  port?: number;
+  /** Default `'/metrics'`. */
+  endpoint?: string;
+}
+
+export interface OtlpOptions {
+  /**
+   * Base URL of an OTLP/HTTP receiver; traces go to `{endpoint}/v1/traces`, metrics to
+   * `{endpoint}/v1/metrics`. Default: `OTEL_EXPORTER_OTLP_ENDPOINT` (and the per-signal
+   * `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT` variables, read by the exporters).
+   */
+  endpoint?: string;
+  /** Extra HTTP headers, e.g. for authentication. Default: `OTEL_EXPORTER_OTLP_HEADERS`. */
+  headers?: Record<string, string>;
+  /** Metric push interval in ms. Default: `OTEL_METRIC_EXPORT_INTERVAL`, else 10000. */
+  exportIntervalMillis?: number;
+  /** Send traces. Default `true`. */
+  traces?: boolean;
+  /** Send metrics. Default `true`. */
+  metrics?: boolean;
+}
+
+export interface TelemetryOptions {
+  /** `service.name`. Default: `OTEL_SERVICE_NAME`, else the SDK's `unknown_service:node`. Attributes from `OTEL_RESOURCE_ATTRIBUTES` are added. */
+  serviceName?: string;
+  /** The Prometheus pull endpoint, or `false` to disable it. Default `{ host: '127.0.0.1', port: 9464 }`. */
+  prometheus?: PrometheusOptions | false;
+  /** OTLP/HTTP push of traces and metrics, or `false`. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else off. */
+  otlp?: OtlpOptions | false;
+  /** Upper bound for `shutdown()` and `forceFlush()` in ms. Default 5000. */
+  shutdownTimeoutMillis?: number;
+  /** Register the providers (and an AsyncLocalStorage context manager) globally. Default `true`. */
+  registerGlobal?: boolean;
+}
+
+export interface Telemetry {
+  readonly meterProvider: MeterProviderApi;
+  readonly tracerProvider: TracerProvider;
+  /** `http://host:port/metrics` when the Prometheus endpoint is on. */
+  readonly prometheusUrl: string | undefined;
+  /** Resolves once the Prometheus endpoint listens (or failed to, which is logged). Never rejects. */
+  readonly ready: Promise<void>;
+  /** Exports what is buffered. Bounded by `shutdownTimeoutMillis`; never rejects. */
+  forceFlush(): Promise<void>;
+  /** Flushes and stops every exporter. Bounded by `shutdownTimeoutMillis`, idempotent, never rejects. */
+  shutdown(): Promise<void>;
+}
+
+const OPTION_KEYS = ['serviceName', 'prometheus', 'otlp', 'shutdownTimeoutMillis', 'registerGlobal'];
+
+/**
+ * Sets up OpenTelemetry for an app that has none of its own: a tracer provider, a meter
+ * provider, a Prometheus endpoint on loopback and OTLP/HTTP push, registered globally so that
+ * every `AgentMeter` (created before or after) exports through them.
+ */
+export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
+  validate(options);
+  const env = process.env;
+  const shutdownTimeoutMillis = options.shutdownTimeoutMillis ?? 5000;
+  const serviceName = options.serviceName ?? env.OTEL_SERVICE_NAME;
+  let resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
+  if (serviceName !== undefined) resource = resource.merge(resourceFromAttributes({ 'service.name': serviceName }));
+
+  const readers: IMetricReader[] = [];
+  let prometheusUrl: string | undefined;
+  let ready: Promise<void> = Promise.resolve();
+  if (options.prometheus !== false) {
+    const host = options.prometheus?.host ?? '127.0.0.1';
+    const port = options.prometheus?.port ?? 9464;
+    const endpoint = options.prometheus?.endpoint ?? '/metrics';
+    const exporter = new PrometheusExporter({ host, port, endpoint, preventServerStart: true });
+    ready = exporter.startServer().catch((error: unknown) => logger.error(`Prometheus endpoint ${host}:${port} could not start`, error));
+    readers.push(exporter);
+    prometheusUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}${endpoint.startsWith('/') ? endpoint : `/${endpoint}`}`;
+  }
+
+  const otlp = options.otlp ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? {} : false);
+  const spanProcessors: SpanProcessor[] = [];
+  if (otlp !== false) {
+    const base = otlp.endpoint?.replace(/\/+$/, '');
+    const common = { headers: otlp.headers, timeoutMillis: Math.min(10_000, shutdownTimeoutMillis) };
+    if (otlp.traces !== false) {
+      const exporter = new OTLPTraceExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/traces` }) });
+      spanProcessors.push(new BatchSpanProcessor(exporter));
+    }
+    if (otlp.metrics !== false) {
+      const exporter = new OTLPMetricExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/metrics` }) });
+      const interval = otlp.exportIntervalMillis ?? (Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 10_000);
+      readers.push(
+        new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) }),
+      );
+    }
+  }
+
+  const meterProvider = new MeterProvider({ resource, readers });
+  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
+  if (options.registerGlobal !== false) {
+    tracerProvider.register();
+    if (!metrics.setGlobalMeterProvider(meterProvider)) {
+      logger.warn('a global meter provider was already registered; agentmeter metrics go to the existing one');
+    }
+  }
+
+  const bounded = (what: string, work: () => Promise<unknown>) =>
+    withTimeout(work(), shutdownTimeoutMillis).then(
+      (finished) => {
+        if (!finished) logger.warn(`${what} did not finish within ${shutdownTimeoutMillis} ms; gave up`);
+      },
+      (error: unknown) => logger.error(`${what} failed`, error),
+    );
+  let shutdownPromise: Promise<void> | undefined;
+  return {
+    meterProvider,
+    tracerProvider,
+    prometheusUrl,
+    ready,
+    forceFlush: () =>
+      bounded('flushing telemetry', () => Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()])),
+    shutdown: () =>
+      (shutdownPromise ??= bounded('shutting telemetry down', () =>
+        Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]),
+      )),
+  };
+}
+
+function validate(options: TelemetryOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('agentmeter: startTelemetry options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) {
+      throw new TypeError(`agentmeter: startTelemetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
+    }
+  }
+  const { prometheus, otlp, shutdownTimeoutMillis } = options;
+  if (prometheus !== undefined && prometheus !== false) {
+    if (typeof prometheus !== 'object' || prometheus === null) throw new TypeError('agentmeter: startTelemetry: prometheus must be an object or false');
+    if (prometheus.port !== undefined && !(Number.isInteger(prometheus.port) && prometheus.port >= 0 && prometheus.port <= 65535)) {
+      throw new RangeError(`agentmeter: startTelemetry: prometheus.port must be an integer from 0 to 65535, got ${String(prometheus.port)}`);
+    }
+  }
+  if (otlp !== undefined && otlp !== false) {
+    if (typeof otlp !== 'object' || otlp === null) throw new TypeError('agentmeter: startTelemetry: otlp must be an object or false');
+    if (otlp.endpoint !== undefined && !/^https?:\/\//.test(otlp.endpoint)) {
+      throw new TypeError(`agentmeter: startTelemetry: otlp.endpoint must be an http(s) URL, got '${otlp.endpoint}'`);
+    }
+    if (otlp.exportIntervalMillis !== undefined && !(Number.isFinite(otlp.exportIntervalMillis) && otlp.exportIntervalMillis > 0)) {
+      throw new RangeError(`agentmeter: startTelemetry: otlp.exportIntervalMillis must be a positive number, got ${String(otlp.exportIntervalMillis)}`);
+    }
+  }
+  if (shutdownTimeoutMillis !== undefined && !(Number.isFinite(shutdownTimeoutMillis) && shutdownTimeoutMillis > 0)) {
+    throw new RangeError(`agentmeter: startTelemetry: shutdownTimeoutMillis must be a positive number, got ${String(shutdownTimeoutMillis)}`);
+  }
+}
+
+/** Resolves `true` when `promise` settles in time, `false` on timeout; rejects with its error. */
+function withTimeout(promise: Promise<unknown>, timeoutMillis: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(false), timeoutMillis);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

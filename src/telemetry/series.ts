@@ -1,0 +1,113 @@
+import type { Attributes } from '@opentelemetry/api';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_SUBAGENT_DEPTH,
+  ATTR_SUBAGENT_OUTCOME,
+  GEN_AI_TOKEN_TYPE_INPUT,
+  GEN_AI_TOKEN_TYPE_OUTPUT,
+  OTHER,
+  OUTCOMES,
+  type Outcome,
+} from '../semconv.js';
+
+const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<
+  Outcome,
+  number
+>;
+
+/** Error types kept per series before further ones are reported as `_OTHER`. */
+const MAX_ERROR_TYPES_PER_SERIES = 32;
+
+export interface ErrorCount {
+  readonly attributes: Attributes;
+  count: number;
+}
+
+/**
+ * The live totals of one (agent, depth) series: what the observable instruments export and
+ * what quota snapshots are compared against. Attribute sets are built once, so recording
+ * allocates nothing.
+ */
+export class SeriesStats {
+  readonly attributes: Attributes;
+  readonly inputTokenAttributes: Attributes;
+  readonly outputTokenAttributes: Attributes;
+  readonly outcomeAttributes: readonly Attributes[];
+  readonly executions: number[] = OUTCOMES.map(() => 0);
+  readonly errors = new Map<string, ErrorCount>();
+  active = 0;
+  inputTokens = 0;
+  outputTokens = 0;
+  costMicros = 0;
+  costKnown = false;
+
+  constructor(
+    readonly agent: string,
+    readonly depth: number,
+  ) {
+    this.attributes = { [ATTR_GEN_AI_AGENT_NAME]: agent, [ATTR_SUBAGENT_DEPTH]: depth };
+    this.inputTokenAttributes = { ...this.attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_INPUT };
+    this.outputTokenAttributes = { ...this.attributes, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_OUTPUT };
+    this.outcomeAttributes = OUTCOMES.map((outcome) => ({ ...this.attributes, [ATTR_SUBAGENT_OUTCOME]: outcome }));
+  }
+
+  attributesFor(outcome: Outcome): Attributes {
+    return this.outcomeAttributes[OUTCOME_INDEX[outcome]]!;
+  }
+
+  countExecution(outcome: Outcome): void {
+    this.executions[OUTCOME_INDEX[outcome]]! += 1;
+  }
+
+  countError(errorType: string): void {
+    let entry = this.errors.get(errorType);
+    if (entry === undefined) {
+      if (this.errors.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) return this.countError(OTHER);
+      entry = { attributes: { ...this.attributes, [ATTR_ERROR_TYPE]: errorType }, count: 0 };
+      this.errors.set(errorType, entry);
+    }
+    entry.count += 1;
+  }
+}
+
+/** Series by agent name and depth, with a cap on distinct agent names (the rest become `_OTHER`). */
+export class SeriesRegistry {
+  readonly #byAgent = new Map<string, SeriesStats[]>();
+
+  constructor(private readonly maxAgentNames: number) {}
+
+  get(agent: string, depth: number): SeriesStats {
+    let byDepth = this.#byAgent.get(agent);
+    if (byDepth === undefined) {
+      if (this.#byAgent.size >= this.maxAgentNames && agent !== OTHER) return this.get(OTHER, depth);
+      byDepth = [];
+      this.#byAgent.set(agent, byDepth);
+    }
+    return (byDepth[depth] ??= new SeriesStats(agent, depth));
+  }
+
+  *[Symbol.iterator](): IterableIterator<SeriesStats> {
+    for (const byDepth of this.#byAgent.values()) {
+      for (const series of byDepth) if (series !== undefined) yield series;
+    }
+  }
+
+  /** Sums over every series, for summaries and tests. */
+  totals(): { executions: Record<Outcome, number>; active: number; inputTokens: number; outputTokens: number; costUsd: number } {
+    const executions = Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>;
+    let active = 0;
+    let inputTokens = 0;
+    let outputTokens = 0;
+    let costMicros = 0;
+    for (const series of this) {
+      OUTCOMES.forEach((outcome, index) => (executions[outcome] += series.executions[index]!));
+      active += series.active;
+      inputTokens += series.inputTokens;
+      outputTokens += series.outputTokens;
+      costMicros += series.costMicros;
+    }
+    return { executions, active, inputTokens, outputTokens, costUsd: costMicros / 1e6 };
+  }
+}

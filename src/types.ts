@@ -1,0 +1,127 @@
+import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import type { QuotaStore } from './quota/store.js';
+
+/** Token and cost usage reported by a run, cumulative over calls to `recordUsage`. */
+export interface Usage {
+  /** Input (prompt) tokens. A non-negative integer. */
+  inputTokens?: number;
+  /** Output (completion) tokens. A non-negative integer. */
+  outputTokens?: number;
+  /** Cost in US dollars, when known. Non-negative and finite. */
+  costUsd?: number;
+  /** The model that produced the usage; becomes `gen_ai.request.model` on the span (the first one given). */
+  model?: string;
+}
+
+/** Limits of a quota scope or of a run budget. Every field is optional; an absent field means no limit. */
+export interface QuotaLimits {
+  /** Admitted runs (in flight plus finished). Integer. */
+  maxExecutions?: number;
+  /** Input plus output tokens. Integer. */
+  maxTokens?: number;
+  /** Cost in USD (accounted in integer micro-dollars). */
+  maxCostUsd?: number;
+  /** Milliseconds since the scope's first admission; running runs are aborted at the deadline. */
+  maxWallTimeMs?: number;
+  /** Runs in flight at once. Integer. */
+  maxConcurrent?: number;
+  /** Deepest nesting admitted (0 = top-level runs only). Integer. */
+  maxDepth?: number;
+  /** Turns per run; the turn past it ends that run with outcome `incomplete`. Integer. */
+  maxTurnsPerRun?: number;
+  /** Wall time per run in milliseconds; the run is aborted (outcome `incomplete`) when it passes. */
+  maxDurationMsPerRun?: number;
+}
+
+/** What a run expects to consume, reserved before it starts and settled to the actual at its end. */
+export interface UsageEstimate {
+  /** Tokens to reserve (input plus output). Default 0. */
+  tokens?: number;
+  /** USD to reserve. Default 0. */
+  costUsd?: number;
+}
+
+export type QuotaMode = 'enforce' | 'observe';
+export type QuotaScopeBy = 'global' | 'conversation' | ((spec: RunSpec) => string);
+
+export interface QuotaOptions {
+  /** Hard limits of each scope. Default: none. */
+  limits?: QuotaLimits;
+  /**
+   * How runs are grouped into budgets: `'global'` (one budget, the default), `'conversation'`
+   * (one per `conversationId`; runs without one fall in `global`), or a function of the run spec.
+   * Nested runs always share their root run's scope.
+   */
+  scopeBy?: QuotaScopeBy;
+  /** Soft thresholds as fractions of each limit, in (0, 1]; each fires once per scope and resource. Default `[]`. */
+  warnAt?: number[];
+  /** `'enforce'` (default) denies; `'observe'` admits everything and counts would-be denials. */
+  mode?: QuotaMode;
+  /** Where the accounting lives. Default: an in-process store. See `agentmeter/redis` for a shared one. */
+  store?: QuotaStore;
+  /** Scopes reported with their own `quota.scope` attribute; the rest are summed under `other`. Default 20. */
+  maxReportedScopes?: number;
+}
+
+export interface AgentMeterOptions {
+  /** Default: the global meter provider, looked up on every run so that a provider registered later is used. */
+  meterProvider?: MeterProvider;
+  /** Default: the global tracer provider. */
+  tracerProvider?: TracerProvider;
+  /** Throw a `TypeError` for invalid usage numbers instead of dropping them with a diag warning. Default `false`. */
+  strict?: boolean;
+  /** Distinct agent names kept as metric attributes; further names are reported as `_OTHER`. Default 200. */
+  maxAgentNames?: number;
+  /** Quotas; none by default. */
+  quota?: QuotaOptions;
+}
+
+export interface RunSpec {
+  /** The agent's name: `gen_ai.agent.name` and the span name `invoke_agent {name}`. Required. */
+  name: string;
+  /** `gen_ai.conversation.id` on the span (never a metric attribute); inherited by nested runs. */
+  conversationId?: string;
+  /** The model configured for the agent: `gen_ai.request.model`. */
+  model?: string;
+  /** The caller's signal; when it fires, `run.signal` aborts and the outcome is `aborted`. */
+  signal?: AbortSignal;
+  /** Aborts `run.signal` after this many milliseconds; the outcome is then `timeout`. */
+  timeoutMs?: number;
+  /** Usage to reserve against quotas before the run starts. */
+  estimate?: UsageEstimate;
+  /** A budget for this run and everything nested in it, inside its parent's remaining budget. */
+  budget?: QuotaLimits;
+  /** Extra span attributes (never metric attributes). */
+  attributes?: Attributes;
+}
+
+/** The handle a run's function receives; also returned by `currentRun()`. */
+export interface Run {
+  readonly name: string;
+  /** 0 for a run with no instrumented ancestor, +1 per level. */
+  readonly depth: number;
+  readonly conversationId: string | undefined;
+  /** The quota scope this run is accounted in (`undefined` without quotas). */
+  readonly scope: string | undefined;
+  readonly parent: Run | undefined;
+  /** The run's `invoke_agent` span. */
+  readonly span: Span;
+  /** Aborted on timeout, on the caller's abort, or when a quota stops the run (the reason says which). */
+  readonly signal: AbortSignal;
+  readonly turns: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd: number;
+  /** Records `count` model turns (default 1). */
+  recordTurn(count?: number): void;
+  /** Adds token and cost usage. */
+  recordUsage(usage: Usage): void;
+}
+
+export type RunFunction<T> = (run: Run) => T | PromiseLike<T>;
+
+export interface ParallelTask<T> {
+  /** The subagent's name (or a full run spec). */
+  subagent: string | RunSpec;
+  fn: RunFunction<T>;
+}
