@@ -1,0 +1,81 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** Options of `RedisQuotaStore`. */
+export interface RedisQuotaStoreOptions {
+  /** An ioredis client (`Redis` or `Cluster`) that you create and close. Required. */
+  redis: Redis | Cluster;
+  /** Prefix of every key the store writes; must not contain `{` or `}`. Default `'agentmeter:'`. */
+  keyPrefix?: string;
+  /**
+   * What `reserve` does when Redis cannot answer within `timeoutMs`: `'deny'` (default) rejects
+   * with `QuotaStoreUnavailableError`; `'allow'` admits the run as unaccounted.
+   */
+  onUnavailable?: 'deny' | 'allow';
+  /**
+   * Lifetime of a reservation and its concurrency slot unless renewed. Live runs are renewed by
+   * the process every `leaseTtlMs / 3`; a replica that dies gives its slots back after this long.
+   * Integer milliseconds, at least 1000. Default `60_000`.
+   */
+  leaseTtlMs?: number;
+  /** Upper bound on every Redis call the store makes, in milliseconds. Default `2_000`. */
+  timeoutMs?: number;
+  /**
+   * How often the local view behind `read()` (and so the quota instruments) is refreshed from
+   * Redis, in milliseconds: one round trip per known scope. `0` turns the refresh off; script
+   * replies still update the view. Default `5_000`.
+   */
+  refreshIntervalMs?: number;
+}
+
+export interface ResolvedRedisOptions {
+  redis: Redis | Cluster;
+  keyPrefix: string;
+  onUnavailable: 'deny' | 'allow';
+  leaseTtlMs: number;
+  timeoutMs: number;
+  refreshIntervalMs: number;
+}
+
+const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'onUnavailable', 'leaseTtlMs', 'timeoutMs', 'refreshIntervalMs']);
+
+/** Validates options at construction; every error names the field and what it expects. */
+export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRedisOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('RedisQuotaStore: options must be an object such as { redis: new Redis() }');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`RedisQuotaStore: unknown option ${key}`);
+  }
+  const { redis } = options;
+  if (typeof redis !== 'object' || redis === null || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function') {
+    throw new TypeError('RedisQuotaStore: options.redis must be an ioredis client (new Redis(...) or new Cluster(...))');
+  }
+  const keyPrefix = options.keyPrefix ?? 'agentmeter:';
+  if (typeof keyPrefix !== 'string' || /[{}]/.test(keyPrefix)) {
+    throw new TypeError(`RedisQuotaStore: options.keyPrefix must be a string without '{' or '}', got ${String(keyPrefix)}`);
+  }
+  const onUnavailable = options.onUnavailable ?? 'deny';
+  if (onUnavailable !== 'deny' && onUnavailable !== 'allow') {
+    throw new TypeError(`RedisQuotaStore: options.onUnavailable must be 'deny' or 'allow', got ${String(onUnavailable)}`);
+  }
+  const leaseTtlMs = options.leaseTtlMs ?? 60_000;
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 1000) {
+    throw new TypeError(`RedisQuotaStore: options.leaseTtlMs must be an integer of at least 1000 (milliseconds), got ${String(leaseTtlMs)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 2_000;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new TypeError(`RedisQuotaStore: options.timeoutMs must be a positive finite number (milliseconds), got ${String(timeoutMs)}`);
+  }
+  if (timeoutMs >= leaseTtlMs / 2) {
+    throw new TypeError(
+      `RedisQuotaStore: options.timeoutMs must be below leaseTtlMs / 2 (${leaseTtlMs / 2}) so that renewals land in time, got ${timeoutMs}`,
+    );
+  }
+  const refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
+  if (typeof refreshIntervalMs !== 'number' || !Number.isFinite(refreshIntervalMs) || refreshIntervalMs < 0) {
+    throw new TypeError(
+      `RedisQuotaStore: options.refreshIntervalMs must be a non-negative finite number (milliseconds, 0 = off), got ${String(refreshIntervalMs)}`,
+    );
+  }
+  return { redis, keyPrefix, onUnavailable, leaseTtlMs, timeoutMs, refreshIntervalMs };
+}
