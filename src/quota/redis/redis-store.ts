@@ -379,7 +379,7 @@ export class RedisQuotaStore implements QuotaStore {
     let entry = this.#view.get(key);
     if (entry === undefined) {
       const state: MutableLedgerState = { used: emptyAmounts(), reserved: emptyAmounts(), startedAt: undefined, limits: limits ?? {} };
-      entry = { state, redisKey: `${tag.leasesKey.slice(0, -':leases'.length)}:node:${key}`, ephemeral };
+      entry = { state, redisKey: nodeRedisKey(tag, key, ephemeral), ephemeral };
       this.#view.set(key, entry);
       tag.nodes.add(key);
       if (!ephemeral) this.#scopes.add(key);
@@ -398,11 +398,20 @@ export class RedisQuotaStore implements QuotaStore {
   }
 
   #leaseKeys(tag: TagEntry, id: string, nodes: readonly BudgetNode[]): string[] {
-    const nodePrefix = `${tag.leasesKey.slice(0, -':leases'.length)}:node:`;
     const keys = [tag.leasesKey, `${tag.leasesKey}:${id}`];
-    for (const node of nodes) keys.push(nodePrefix + node.key);
+    for (const node of nodes) keys.push(nodeRedisKey(tag, node.key, node.ephemeral));
     return keys;
   }
+}
+
+/**
+ * The Redis key of a budget node. A run budget (ephemeral) belongs to one run in one process and
+ * its key is only unique within that process, so it is namespaced by the process's lease prefix;
+ * a scope is shared by every replica.
+ */
+function nodeRedisKey(tag: TagEntry, key: string, ephemeral: boolean): string {
+  const base = tag.leasesKey.slice(0, -':leases'.length);
+  return ephemeral ? `${base}:run:${LEASE_ID_PREFIX}:${key}` : `${base}:node:${key}`;
 }
 
 /**

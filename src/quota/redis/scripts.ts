@@ -7,10 +7,12 @@
  * itself; those keys are not declared in KEYS but are always in the declared keys' slot.
  *
  * Layout (`P` = key prefix, `T` = hash tag of the root scope):
- * - `P{T}:node:<key>`   hash of one budget node, in ledger units:
+ * - `P{T}:node:<key>`   hash of one scope (shared by every replica), in ledger units:
  *                       ue ut uc (used executions, tokens, micro-dollars),
  *                       re rt rc rk (reserved executions, tokens, micro-dollars, concurrency slots),
  *                       s (epoch ms of the first admission, set by the client's clock).
+ * - `P{T}:run:<process>:<key>`  the same for a run budget, which belongs to one run in one
+ *                       process; namespaced by the process because its key is unique only there.
  * - `P{T}:leases`       sorted set: lease id scored by its expiry (the server's clock, ms).
  * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and micro-dollars still held in reserve),
  *                       sq (last charge applied), st (1 once settled), n, k1..kn ('0' or '1' for
