@@ -1,0 +1,190 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { diag } from '@opentelemetry/api';
+import type { Telemetry } from 'ai';
+import type { RunSpec } from '../../index.js';
+import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
+import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
+
+const logger = diag.createComponentLogger({ namespace: 'agentmeter/ai-sdk' });
+
+/** The text operations that can be an agent; embeddings, reranking and speech are not. */
+const AGENT_OPERATIONS = new Set(['ai.generateText', 'ai.streamText']);
+const DEFAULT_AGENT_NAME = 'agent';
+
+/** A tool execution in progress: a text operation started inside it is a subagent. */
+interface ToolFrame {
+  readonly toolName: string;
+}
+
+/** One `generateText`/`streamText` call that the adapter records as a run. */
+interface Operation {
+  /** Settles once admission is decided: the handle, or `undefined` when refused or unobserved. */
+  readonly admission: Promise<RunHandle | undefined>;
+  handle: RunHandle | undefined;
+  /** Set when the core refused the run; thrown into the call's first model request. */
+  refusal: { error: unknown } | undefined;
+  /** Fired just before an abort ends the run, so that the core records outcome `aborted`. */
+  readonly abort: AbortController;
+}
+
+// Loose views of the event fields used here: the SDK's event unions are wide and generic.
+interface StartEvent { callId: string; operationId?: string; provider?: string; modelId?: string; functionId?: string }
+interface StepEndEvent { callId?: string; usage?: { inputTokens?: number; outputTokens?: number }; model?: { modelId?: string } }
+interface CallEvent { callId?: string }
+interface ErrorEvent { callId?: string; error?: unknown }
+interface AbortEvent { callId?: string; reason?: unknown }
+
+/**
+ * The AI SDK v7 telemetry integration behind `instrumentAiSdk`.
+ *
+ * Observation comes from the lifecycle callbacks (`onStart`, `onStepStart`, `onStepEnd`,
+ * `onEnd`, `onError`, `onAbort`); control flow from the two wrappers the SDK runs work
+ * through: `executeTool` marks the tool execution (a call started inside it is a subagent)
+ * and enters the calling run's context, `executeLanguageModelCall` holds the first model
+ * request until admission and throws the quota's refusal into it, which the parent model
+ * then receives as a tool error.
+ */
+export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentationOptions = {}): Telemetry {
+  const topLevel = options.topLevel ?? true;
+  const toolFrames = new AsyncLocalStorage<ToolFrame>();
+  const operations = new Map<string, Operation>();
+
+  const start = (event: StartEvent): Promise<unknown> | undefined => {
+    if (!AGENT_OPERATIONS.has(event.operationId ?? '')) return undefined;
+    const frame = toolFrames.getStore();
+    if (frame === undefined && !topLevel) return undefined;
+    const info: AiSdkRunInfo = {
+      functionId: event.functionId,
+      toolName: frame?.toolName,
+      operationId: event.operationId ?? '',
+      provider: event.provider ?? '',
+      modelId: event.modelId ?? '',
+    };
+    const abort = new AbortController();
+    const spec: RunSpec = {
+      ...callUser('spec', () => options.spec?.(info)),
+      name: callUser('name', () => options.name?.(info)) ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
+      signal: abort.signal,
+    };
+    if (info.modelId !== '' && spec.model === undefined) spec.model = info.modelId;
+    const operation: Operation = {
+      handle: undefined,
+      refusal: undefined,
+      abort,
+      admission: openRun(meter, spec).then(
+        (handle) => (operation.handle = handle),
+        (error: unknown) => {
+          operation.refusal = { error };
+          return undefined;
+        },
+      ),
+    };
+    operations.set(event.callId, operation);
+    // The SDK awaits onStart: the call's steps then begin with the run admitted (or refused).
+    return operation.admission;
+  };
+
+  const finish = (callId: string | undefined, error?: unknown, aborted = false): void => {
+    if (callId === undefined) return;
+    const operation = operations.get(callId);
+    if (operation === undefined) return;
+    operations.delete(callId);
+    const end = (handle: RunHandle | undefined) => {
+      if (handle === undefined) return;
+      if (aborted) operation.abort.abort(error);
+      handle.end(error);
+    };
+    if (operation.handle !== undefined) end(operation.handle);
+    else void operation.admission.then(end); // never rejects
+  };
+
+  return {
+    onStart: async (event) => {
+      try {
+        await start(event as StartEvent);
+      } catch (error) {
+        logger.error('onStart failed', error);
+      }
+    },
+
+    onStepStart: (event) =>
+      guard('onStepStart', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
+
+    onStepEnd: (event) =>
+      guard('onStepEnd', () => {
+        const step = event as StepEndEvent;
+        const run = operations.get(step.callId ?? '')?.handle?.run;
+        if (run === undefined) return;
+        const inputTokens = step.usage?.inputTokens ?? 0;
+        const outputTokens = step.usage?.outputTokens ?? 0;
+        const modelId = step.model?.modelId;
+        const costUsd = callUser('costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }));
+        run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
+      }),
+
+    onEnd: (event) => guard('onEnd', () => finish((event as CallEvent).callId)),
+
+    onError: (event) =>
+      guard('onError', () => {
+        const { callId, error } = (event ?? {}) as ErrorEvent;
+        finish(callId, error ?? new Error('AI SDK call failed'), isAbortError(error));
+      }),
+
+    onAbort: (event) =>
+      guard('onAbort', () => {
+        const { callId, reason } = event as AbortEvent;
+        finish(callId, reason ?? abortError(), true);
+      }),
+
+    executeLanguageModelCall: async ({ callId, execute }) => {
+      const operation = operations.get(callId);
+      if (operation === undefined) return execute();
+      const handle = operation.handle ?? (await operation.admission);
+      if (operation.refusal !== undefined) throw operation.refusal.error;
+      if (handle === undefined) return execute();
+      // A quota that stopped the run (turns, duration, tokens) ends it at its next request.
+      if (handle.run.signal.aborted) throw handle.run.signal.reason;
+      return handle.enter(execute);
+    },
+
+    executeTool: ({ callId, toolCall, execute }) => {
+      let handle: RunHandle | undefined;
+      let frame: ToolFrame = { toolName: 'tool' };
+      try {
+        handle = operations.get(callId)?.handle;
+        frame = { toolName: toolCall?.toolName ?? 'tool' };
+      } catch (error) {
+        logger.error('executeTool failed', error);
+      }
+      const runTool = () => toolFrames.run(frame, execute);
+      return handle !== undefined ? handle.enter(runTool) : runTool();
+    },
+  };
+}
+
+function guard(what: string, callback: () => void): void {
+  try {
+    callback();
+  } catch (error) {
+    logger.error(`${what} failed`, error);
+  }
+}
+
+function callUser<T>(what: string, callback: () => T): T | undefined {
+  try {
+    return callback();
+  } catch (error) {
+    logger.warn(`options.${what} threw; using the default`, error);
+    return undefined;
+  }
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+
+function abortError(): Error {
+  const error = new Error('The operation was aborted');
+  error.name = 'AbortError';
+  return error;
+}

@@ -1,0 +1,31 @@
+import type { RunSpec } from '../../index.js';
+
+/** What the adapter knows about a `generateText`/`streamText` call when it starts a run for it. */
+export interface AiSdkRunInfo {
+  /** `telemetry.functionId` of the call, when the app set one. */
+  functionId: string | undefined;
+  /** The tool whose execution started this call; `undefined` for a top-level call. */
+  toolName: string | undefined;
+  /** `ai.generateText` or `ai.streamText`. */
+  operationId: string;
+  provider: string;
+  modelId: string;
+}
+
+export interface AiSdkInstrumentationOptions {
+  /**
+   * Also record calls that run outside any tool execution (the orchestrator) as runs, at
+   * depth 0 or under the app's own `agentmeter.run`. Default `true`. With `false` only
+   * subagents (calls started inside a tool's `execute`) are recorded.
+   */
+  topLevel?: boolean;
+  /**
+   * The run's `gen_ai.agent.name`. Default: the call's `telemetry.functionId`, else the name
+   * of the tool that started it, else `agent`.
+   */
+  name?: (info: AiSdkRunInfo) => string | undefined;
+  /** Extra run options per call: an `estimate`, a `budget`, a `conversationId`, `timeoutMs`. Default none. */
+  spec?: (info: AiSdkRunInfo) => Partial<Omit<RunSpec, 'name'>> | undefined;
+  /** Cost in USD of one step's usage, for `subagent.cost` and cost quotas. Default: cost unknown. */
+  costUsd?: (usage: { inputTokens: number; outputTokens: number; modelId: string | undefined }) => number | undefined;
+}

@@ -1,0 +1,55 @@
+import { AsyncResource } from 'node:async_hooks';
+import type { AgentMeter, Run, RunSpec } from '../../index.js';
+
+/** The part of `AgentMeter` that the adapters use. */
+export type Meter = Pick<AgentMeter, 'run'>;
+
+/**
+ * A run whose start and end arrive as separate framework callbacks.
+ *
+ * `enter(fn)` runs `fn` inside the run's async context, so that work started there
+ * (a nested agent, the provider's HTTP call) nests under this run exactly as if it had
+ * been written inside `agentmeter.run(spec, fn)`.
+ */
+export interface RunHandle {
+  readonly run: Run;
+  enter<T>(fn: () => T): T;
+  /** Ends the run: `ok` without an error, otherwise the outcome the core derives from it. Idempotent. */
+  end(error?: unknown): void;
+}
+
+/**
+ * Opens a run through `agentmeter.run` and keeps it open until `end()` is called.
+ *
+ * Resolves once the run is admitted; rejects with the core's error (a `QuotaExceededError`
+ * when a quota denies it) if it is not, in which case nothing was started. Built on the
+ * public `run()` so that admission, nesting and settlement stay the core's business.
+ */
+export function openRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
+  return new Promise<RunHandle>((resolveHandle, rejectHandle) => {
+    let admitted = false;
+    const settled = meter.run(spec, (run) => {
+      admitted = true;
+      return new Promise<void>((resolveRun, rejectRun) => {
+        // Captures the async context of the run's callback, where the core made `run` current.
+        const context = new AsyncResource('agentmeter.run');
+        let ended = false;
+        resolveHandle({
+          run,
+          enter: (fn) => context.runInAsyncScope(fn),
+          end: (error?: unknown) => {
+            if (ended) return;
+            ended = true;
+            if (error === undefined) resolveRun();
+            else rejectRun(error);
+          },
+        });
+      });
+    });
+    // The run's own rejection is the error its owner passed to end(); only a refusal before
+    // admission concerns the caller. Either way it must not become an unhandled rejection.
+    settled.then(undefined, (error: unknown) => {
+      if (!admitted) rejectHandle(error);
+    });
+  });
+}

@@ -1,0 +1,257 @@
+import { generateText, streamText, tool, isStepCount, type LanguageModelUsage } from 'ai';
+import { MockLanguageModelV4 } from 'ai/test';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
+import { QuotaExceededError } from '../../src/index.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_SUBAGENT_DEPTH,
+  ATTR_SUBAGENT_OUTCOME,
+  ATTR_SUBAGENT_TURNS,
+  METRIC_EXECUTIONS,
+  METRIC_TOKENS,
+  METRIC_TURNS,
+} from '../../src/semconv.js';
+import { createAdapterPipeline, parentOf } from './pipeline.js';
+
+// Mock model results in the LanguageModelV4 shape.
+const usage = (input: number, output: number) => ({
+  inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
+  outputTokens: { total: output, text: output, reasoning: 0 },
+});
+const text = (value: string, input: number, output: number) => ({
+  content: [{ type: 'text' as const, text: value }],
+  finishReason: { unified: 'stop' as const, raw: 'stop' },
+  usage: usage(input, output),
+  warnings: [],
+});
+const calls = (list: Array<{ tool: string; input: unknown; id: string }>, input: number, output: number) => ({
+  content: list.map((call) => ({ type: 'tool-call' as const, toolCallId: call.id, toolName: call.tool, input: JSON.stringify(call.input) })),
+  finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' },
+  usage: usage(input, output),
+  warnings: [],
+});
+
+/** Usage and steps as the AI SDK itself reports them, per subagent call. */
+interface Reported {
+  name: string;
+  usage: LanguageModelUsage;
+  steps: number;
+}
+
+/**
+ * An orchestrator that calls `research` twice in one step (the two run in parallel); the
+ * `deep` researcher calls `helper`, one level deeper. Every agent has its own mock model.
+ */
+function buildWorkload(reported: Reported[], options: { failingTopic?: string } = {}) {
+  const helper = tool({
+    description: 'looks one fact up',
+    inputSchema: z.object({ fact: z.string() }),
+    execute: async ({ fact }, { abortSignal }) => {
+      const result = await generateText({ model: new MockLanguageModelV4({ doGenerate: [text(`fact ${fact}`, 7, 3)] }), prompt: fact, abortSignal });
+      reported.push({ name: 'helper', usage: result.totalUsage, steps: result.steps.length });
+      return result.text;
+    },
+  });
+  const research = tool({
+    description: 'researches a topic',
+    inputSchema: z.object({ topic: z.string() }),
+    execute: async ({ topic }, { abortSignal }) => {
+      const model =
+        topic === options.failingTopic
+          ? new MockLanguageModelV4({ doGenerate: async () => { throw new Error('model unavailable'); } })
+          : topic === 'deep'
+            ? new MockLanguageModelV4({ doGenerate: [calls([{ tool: 'helper', input: { fact: 'f1' }, id: 'h1' }], 40, 8), text('deep findings', 60, 20)] })
+            : new MockLanguageModelV4({ doGenerate: [text(`${topic} findings`, 30, 12)] });
+      const result = await generateText({ model, prompt: topic, tools: { helper }, stopWhen: isStepCount(5), abortSignal });
+      reported.push({ name: 'research', usage: result.totalUsage, steps: result.steps.length });
+      return result.text;
+    },
+  });
+  return { research, helper };
+}
+
+describe('instrumentAiSdk', () => {
+  let pipeline: ReturnType<typeof createAdapterPipeline>;
+  let uninstall: () => void;
+
+  afterEach(async () => {
+    uninstall();
+    await pipeline.shutdown();
+  });
+
+  describe('without quotas', () => {
+    beforeEach(() => {
+      pipeline = createAdapterPipeline();
+      uninstall = instrumentAiSdk(pipeline.agentmeter);
+    });
+
+    it('records the orchestrator and its subagents as nested runs with the SDK-reported steps and usage', async () => {
+      const reported: Reported[] = [];
+      const { research } = buildWorkload(reported);
+      const orchestratorModel = new MockLanguageModelV4({
+        doGenerate: [
+          calls([{ tool: 'research', input: { topic: 'deep' }, id: 'r1' }, { tool: 'research', input: { topic: 'wide' }, id: 'r2' }], 100, 20),
+          text('report', 200, 50),
+        ],
+      });
+      const result = await generateText({
+        model: orchestratorModel,
+        prompt: 'write a report',
+        tools: { research },
+        stopWhen: isStepCount(5),
+        telemetry: { functionId: 'orchestrator' },
+      });
+      expect(result.text).toBe('report');
+
+      const spans = pipeline.agentSpans();
+      expect(spans.map((span) => span.name).sort()).toEqual([
+        'invoke_agent helper',
+        'invoke_agent orchestrator',
+        'invoke_agent research',
+        'invoke_agent research',
+      ]);
+      const orchestrator = spans.find((span) => span.name === 'invoke_agent orchestrator')!;
+      const researchers = spans.filter((span) => span.name === 'invoke_agent research');
+      const helper = spans.find((span) => span.name === 'invoke_agent helper')!;
+      expect(orchestrator.parentSpanContext).toBeUndefined();
+      for (const span of researchers) expect(parentOf(span, spans)).toBe(orchestrator);
+      const deep = parentOf(helper, spans)!;
+      expect(researchers).toContain(deep);
+      expect(orchestrator.attributes[ATTR_SUBAGENT_DEPTH]).toBe(0);
+      expect(researchers.map((span) => span.attributes[ATTR_SUBAGENT_DEPTH])).toEqual([1, 1]);
+      expect(helper.attributes[ATTR_SUBAGENT_DEPTH]).toBe(2);
+      for (const span of spans) expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+
+      // Turns and tokens equal what the AI SDK reported for each call.
+      reported.push({ name: 'orchestrator', usage: result.totalUsage, steps: result.steps.length });
+      const expected = reported.map((entry) => [entry.name, entry.steps, entry.usage.inputTokens, entry.usage.outputTokens]).sort();
+      const recorded = spans
+        .map((span) => [
+          span.attributes[ATTR_GEN_AI_AGENT_NAME],
+          span.attributes[ATTR_SUBAGENT_TURNS],
+          span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS],
+          span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS],
+        ])
+        .sort();
+      expect(recorded).toEqual(expected);
+      expect(deep.attributes[ATTR_SUBAGENT_TURNS]).toBe(2);
+      expect(deep.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(100);
+
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(4);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_GEN_AI_AGENT_NAME]: 'research', [ATTR_SUBAGENT_DEPTH]: 1 })).toBe(2);
+      const totalInput = reported.reduce((total, entry) => total + (entry.usage.inputTokens ?? 0), 0);
+      const totalOutput = reported.reduce((total, entry) => total + (entry.usage.outputTokens ?? 0), 0);
+      expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'input' })).sum).toBe(totalInput);
+      expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'output' })).sum).toBe(totalOutput);
+      expect(await pipeline.histogram(METRIC_TURNS)).toEqual({ sum: 2 + 2 + 1 + 1, count: 4 });
+    });
+
+    it('records a failing subagent as an error while the orchestrator carries on', async () => {
+      const reported: Reported[] = [];
+      const { research } = buildWorkload(reported, { failingTopic: 'broken' });
+      const orchestratorModel = new MockLanguageModelV4({
+        doGenerate: [calls([{ tool: 'research', input: { topic: 'broken' }, id: 'r1' }], 100, 20), text('partial report', 150, 40)],
+      });
+      const result = await generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(5), telemetry: { functionId: 'orchestrator' } });
+      expect(result.text).toBe('partial report');
+      const toolError = result.steps[0]!.content.find((part) => part.type === 'tool-error');
+      expect(String((toolError as { error: unknown }).error)).toContain('model unavailable');
+
+      const spans = pipeline.agentSpans();
+      const failed = spans.find((span) => span.name === 'invoke_agent research')!;
+      expect(failed.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('error');
+      expect(failed.attributes[ATTR_ERROR_TYPE]).toBe('Error');
+      expect(spans.find((span) => span.name === 'invoke_agent orchestrator')!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
+    });
+
+    it('records a streamed subagent once its stream is consumed', async () => {
+      const { simulateReadableStream } = await import('ai/test');
+      const writer = tool({
+        description: 'writes',
+        inputSchema: z.object({ subject: z.string() }),
+        execute: async ({ subject }) => {
+          const stream = streamText({
+            model: new MockLanguageModelV4({
+              doStream: async () => ({
+                stream: simulateReadableStream({
+                  chunks: [
+                    { type: 'text-start' as const, id: 't' },
+                    { type: 'text-delta' as const, id: 't', delta: `on ${subject}` },
+                    { type: 'text-end' as const, id: 't' },
+                    { type: 'finish' as const, finishReason: { unified: 'stop' as const, raw: 'stop' }, usage: usage(11, 4) },
+                  ],
+                }),
+              }),
+            }),
+            prompt: subject,
+          });
+          return await stream.text;
+        },
+      });
+      await generateText({
+        model: new MockLanguageModelV4({ doGenerate: [calls([{ tool: 'writer', input: { subject: 'otel' }, id: 'w1' }], 5, 5), text('done', 5, 5)] }),
+        prompt: 'go',
+        tools: { writer },
+        stopWhen: isStepCount(3),
+      });
+      const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent writer')!;
+      expect(span.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
+      expect(span.attributes[ATTR_SUBAGENT_TURNS]).toBe(1);
+      expect(span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(11);
+      expect(span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]).toBe(4);
+      expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+    });
+
+    it('stops recording after uninstall', async () => {
+      uninstall();
+      await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('x', 1, 1)] }), prompt: 'x' });
+      expect(pipeline.agentSpans()).toHaveLength(0);
+    });
+  });
+
+  describe('with a quota', () => {
+    beforeEach(() => {
+      // The orchestrator and two researchers fit; the third researcher does not.
+      pipeline = createAdapterPipeline({ quota: { limits: { maxExecutions: 3 } } });
+      uninstall = instrumentAiSdk(pipeline.agentmeter);
+    });
+
+    it('denies the third subagent through its tool call; the orchestrator completes and its model sees the denial', async () => {
+      const reported: Reported[] = [];
+      const { research } = buildWorkload(reported);
+      const orchestratorModel = new MockLanguageModelV4({
+        doGenerate: [
+          calls([{ tool: 'research', input: { topic: 'alpha' }, id: 'r1' }], 10, 2),
+          calls([{ tool: 'research', input: { topic: 'beta' }, id: 'r2' }], 20, 2),
+          calls([{ tool: 'research', input: { topic: 'gamma' }, id: 'r3' }], 30, 2),
+          text('report from two of three', 40, 9),
+        ],
+      });
+      const result = await generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(6), telemetry: { functionId: 'orchestrator' } });
+
+      expect(result.text).toBe('report from two of three');
+      expect(reported.map((entry) => entry.name)).toEqual(['research', 'research']);
+      const denial = result.steps[2]!.content.find((part) => part.type === 'tool-error') as { error: unknown } | undefined;
+      expect(QuotaExceededError.isInstance(denial?.error)).toBe(true);
+      expect((denial!.error as QuotaExceededError).resource).toBe('executions');
+      // The orchestrator's model received the denial as the tool result of its third call.
+      const lastPrompt = JSON.stringify(orchestratorModel.doGenerateCalls[3]!.prompt);
+      expect(lastPrompt).toContain('Quota exceeded: executions');
+
+      const spans = pipeline.agentSpans();
+      const orchestrator = spans.find((span) => span.name === 'invoke_agent orchestrator')!;
+      expect(orchestrator.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+      expect(orchestrator.attributes[ATTR_SUBAGENT_TURNS]).toBe(4);
+      const outcomes = spans.filter((span) => span.name === 'invoke_agent research').map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME]);
+      expect(outcomes.sort()).toEqual(['denied', 'ok', 'ok']);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
+      expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+    });
+  });
+});

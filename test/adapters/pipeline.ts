@@ -1,0 +1,50 @@
+import { context, propagation, trace, type Attributes } from '@opentelemetry/api';
+import { MeterProvider, type Histogram } from '@opentelemetry/sdk-metrics';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { AgentMeter, type AgentMeterOptions } from '../../src/index.js';
+import { ATTR_GEN_AI_AGENT_NAME } from '../../src/semconv.js';
+import { TestReader, findPoints } from '../helpers/otel.js';
+
+/** A real SDK pipeline (Node tracer provider with its context manager, in-memory exporter, cumulative reader) and an AgentMeter on it. */
+export function createAdapterPipeline(options: Pick<AgentMeterOptions, 'quota'> = {}) {
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  // Installs the AsyncLocalStorage context manager, as an app's OTel setup would.
+  tracerProvider.register();
+  const reader = new TestReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const agentmeter = new AgentMeter({ tracerProvider, meterProvider, ...options });
+
+  const points = async (name: string) => {
+    const { resourceMetrics, errors } = await reader.collect();
+    if (errors.length > 0) throw errors[0];
+    return findPoints(resourceMetrics, name);
+  };
+  const matching = async (name: string, match: Attributes) =>
+    (await points(name)).filter((point) => Object.entries(match).every(([key, value]) => point.attributes[key] === value));
+
+  return {
+    agentmeter,
+    /** Finished `invoke_agent` spans. */
+    agentSpans: (): ReadableSpan[] => exporter.getFinishedSpans().filter((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] !== undefined),
+    sum: async (name: string, match: Attributes = {}) => (await matching(name, match)).reduce((total, point) => total + (point.value as number), 0),
+    histogram: async (name: string, match: Attributes = {}) =>
+      (await matching(name, match)).reduce(
+        (total, point) => ({ sum: total.sum + ((point.value as Histogram).sum ?? 0), count: total.count + (point.value as Histogram).count }),
+        { sum: 0, count: 0 },
+      ),
+    async shutdown() {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+      context.disable();
+      trace.disable();
+      propagation.disable();
+    },
+  };
+}
+
+export function parentOf(span: ReadableSpan, spans: ReadableSpan[]): ReadableSpan | undefined {
+  const id = span.parentSpanContext?.spanId;
+  return spans.find((candidate) => candidate.spanContext().spanId === id);
+}
