@@ -1,0 +1,298 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { diag } from '@opentelemetry/api';
+import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail } from '@openai/agents';
+import type { RunSpec } from '../../index.js';
+import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
+import type { Frame } from './frame.js';
+import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
+import { AgentMeterTraceProcessor } from './trace-processor.js';
+
+const logger = diag.createComponentLogger({ namespace: 'agentmeter/openai-agents' });
+const GUARDRAIL_NAME = 'agentmeter.quota';
+
+// Loose views of the SDK objects touched here.
+interface AgentLike {
+  name: string;
+  model?: unknown;
+}
+interface ToolCallLike {
+  callId?: string;
+  arguments?: string;
+}
+interface ToolCallDetailsLike {
+  toolCall?: ToolCallLike;
+}
+interface RunContextLike {
+  isToolApproved?(approval: { toolName: string; callId: string }): boolean | undefined;
+}
+type Invoke = (runContext: RunContextLike, input: string, details?: ToolCallDetailsLike) => Promise<unknown>;
+interface AgentToolLike {
+  name: string;
+  invoke: Invoke;
+  needsApproval?: (runContext: RunContextLike, input: unknown, callId?: string) => Promise<boolean>;
+  inputGuardrails?: unknown[];
+}
+type AsTool = (this: AgentLike, ...args: unknown[]) => AgentToolLike;
+interface RunOptionsLike {
+  stream?: boolean;
+  signal?: AbortSignal;
+}
+interface StreamedResultLike {
+  completed?: Promise<unknown>;
+  error?: unknown;
+}
+type RunnerRun = (this: unknown, agent: AgentLike, input: unknown, options?: RunOptionsLike) => Promise<unknown>;
+
+type Admission = { handle: RunHandle } | { refusal: unknown };
+
+/**
+ * Wires one `AgentMeter` into the OpenAI Agents SDK.
+ *
+ * Control flow: `Agent.prototype.asTool` is wrapped so that every agent tool created from
+ * then on carries a tool input guardrail, which admits the subagent's run (a quota refusal
+ * becomes `rejectContent`, so the parent model receives it as the tool's output), and an
+ * `invoke` wrapper, which runs the subagent inside that run. `Runner.prototype.run` is wrapped
+ * to record top-level runs and to catch the error a subagent's own run rejects with (the SDK
+ * hands the parent model a generic tool error instead). Observation: a trace processor feeds
+ * turns and tokens.
+ */
+export class OpenAIAgentsInstrumentation {
+  readonly #meter: Meter;
+  readonly #options: OpenAIAgentsInstrumentationOptions;
+  readonly #frames = new AsyncLocalStorage<Frame>();
+  /** Runs admitted by the guardrail and not yet claimed by `invoke`, per run context and call id. */
+  readonly #admitted = new WeakMap<object, Map<string, RunHandle>>();
+  readonly #processor: AgentMeterTraceProcessor;
+  #active = true;
+  #restore: Array<() => void> = [];
+
+  constructor(meter: Meter, options: OpenAIAgentsInstrumentationOptions = {}) {
+    this.#meter = meter;
+    this.#options = options;
+    this.#processor = new AgentMeterTraceProcessor(this.#frames, (frame, tokens) => {
+      const costUsd = callUser('costUsd', () =>
+        options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
+      );
+      frame.handle.run.recordUsage({
+        inputTokens: tokens.input,
+        outputTokens: tokens.output,
+        ...(costUsd !== undefined ? { costUsd } : {}),
+      });
+    });
+  }
+
+  install(): void {
+    addTraceProcessor(this.#processor as unknown as Parameters<typeof addTraceProcessor>[0]);
+    this.#patchAsTool();
+    this.#patchRunnerRun();
+  }
+
+  uninstall(): void {
+    this.#active = false;
+    this.#processor.disable();
+    for (const restore of this.#restore.reverse()) restore();
+    this.#restore = [];
+  }
+
+  #patchAsTool(): void {
+    const prototype = Agent.prototype as unknown as { asTool: AsTool };
+    const original = prototype.asTool;
+    const self = this;
+    const patched: AsTool = function (this: AgentLike, ...args: unknown[]) {
+      const agentTool = original.apply(this, args);
+      if (self.#active) {
+        try {
+          self.#instrumentAgentTool(agentTool, this);
+        } catch (error) {
+          logger.error('instrumenting an agent tool failed', error);
+        }
+      }
+      return agentTool;
+    };
+    prototype.asTool = patched;
+    this.#restore.push(() => {
+      if (prototype.asTool === patched) prototype.asTool = original;
+    });
+  }
+
+  #patchRunnerRun(): void {
+    const prototype = Runner.prototype as unknown as { run: RunnerRun };
+    const original = prototype.run;
+    const self = this;
+    const patched: RunnerRun = function (this: unknown, agent, input, options) {
+      if (!self.#active) return original.call(this, agent, input, options);
+      const frame = self.#frames.getStore();
+      if (frame?.awaitingOwnRun) {
+        // The agent tool's own run: already admitted by the guardrail and open.
+        frame.awaitingOwnRun = false;
+        return original.call(this, agent, input, withSignal(options, frame.handle.run.signal)).catch((error: unknown) => {
+          frame.failure = { error };
+          throw error;
+        });
+      }
+      if (self.#options.topLevel === false) return original.call(this, agent, input, options);
+      return self.#runTopLevel(agent, (signal) => original.call(this, agent, input, withSignal(options, signal)), options);
+    };
+    prototype.run = patched;
+    this.#restore.push(() => {
+      if (prototype.run === patched) prototype.run = original;
+    });
+  }
+
+  async #runTopLevel(agent: AgentLike, start: (signal: AbortSignal) => Promise<unknown>, options: RunOptionsLike | undefined): Promise<unknown> {
+    const info = runInfo(agent, undefined);
+    const admission = await this.#admit(info);
+    if ('refusal' in admission) throw admission.refusal;
+    const { handle } = admission;
+    const frame = newFrame(handle, info.model, false);
+    let result: unknown;
+    try {
+      result = await handle.enter(() => this.#frames.run(frame, () => start(handle.run.signal)));
+    } catch (error) {
+      handle.end(error);
+      throw error;
+    }
+    const completed = options?.stream ? (result as StreamedResultLike | undefined)?.completed : undefined;
+    if (completed !== undefined) {
+      // A streamed run goes on after run() returns; it ends when its stream completes.
+      completed.then(
+        () => handle.end((result as StreamedResultLike).error ?? undefined),
+        (error: unknown) => handle.end(error),
+      );
+    } else {
+      handle.end();
+    }
+    return result;
+  }
+
+  #instrumentAgentTool(agentTool: AgentToolLike, agent: AgentLike): void {
+    const info = runInfo(agent, agentTool.name);
+    const originalInvoke = agentTool.invoke;
+    agentTool.inputGuardrails = [
+      ...(agentTool.inputGuardrails ?? []),
+      defineToolInputGuardrail({
+        name: GUARDRAIL_NAME,
+        run: async ({ context, toolCall }) => {
+          try {
+            return await this.#guard(agentTool, info, context as RunContextLike, toolCall as ToolCallLike);
+          } catch (error) {
+            logger.error('quota guardrail failed; allowing the call', error);
+            return { behavior: { type: 'allow' } };
+          }
+        },
+      }),
+    ];
+    agentTool.invoke = async (runContext, input, details) => {
+      if (!this.#active) return originalInvoke(runContext, input, details);
+      let handle = this.#claim(runContext, details?.toolCall?.callId);
+      if (handle === undefined) {
+        // The guardrail did not run (removed, or the tool is invoked directly): admit here.
+        const admission = await this.#admit(info);
+        if ('refusal' in admission) return this.#denialMessage(admission.refusal);
+        handle = admission.handle;
+      }
+      const frame = newFrame(handle, info.model, true);
+      let output: unknown;
+      try {
+        output = await handle.enter(() => this.#frames.run(frame, () => originalInvoke(runContext, input, details)));
+      } catch (error) {
+        handle.end(error);
+        throw error;
+      }
+      handle.end(frame.failure?.error);
+      return output;
+    };
+  }
+
+  /** The guardrail: admits the subagent's run before the tool is invoked, or rejects the call. */
+  async #guard(agentTool: AgentToolLike, info: OpenAIAgentsRunInfo, context: RunContextLike, toolCall: ToolCallLike) {
+    const callId = toolCall.callId;
+    if (!this.#active || callId === undefined) return { behavior: { type: 'allow' as const } };
+    if (await awaitsApproval(agentTool, context, toolCall)) {
+      // Guardrails also run before a human approves the call; admit only the approved run.
+      return { behavior: { type: 'allow' as const } };
+    }
+    const admission = await this.#admit(info);
+    if ('refusal' in admission) {
+      const refusal = admission.refusal as Record<string, unknown>;
+      return {
+        behavior: { type: 'rejectContent' as const, message: this.#denialMessage(admission.refusal) },
+        outputInfo: { resource: refusal.resource, scope: refusal.scope, limit: refusal.limit, used: refusal.used, requested: refusal.requested },
+      };
+    }
+    let pending = this.#admitted.get(context);
+    if (pending === undefined) this.#admitted.set(context, (pending = new Map()));
+    pending.set(callId, admission.handle);
+    // The SDK invokes the tool right after its last guardrail (this one) allows it. If that does
+    // not happen (the run was cancelled meanwhile), end the run as aborted instead of leaking it.
+    setImmediate(() => {
+      if (pending.get(callId) !== admission.handle) return;
+      pending.delete(callId);
+      const error = new Error('The tool call was cancelled before the subagent started');
+      error.name = 'AbortError';
+      admission.handle.end(error);
+    }).unref();
+    return { behavior: { type: 'allow' as const } };
+  }
+
+  #claim(runContext: object, callId: string | undefined): RunHandle | undefined {
+    if (callId === undefined) return undefined;
+    const pending = this.#admitted.get(runContext);
+    const handle = pending?.get(callId);
+    if (handle !== undefined) pending!.delete(callId);
+    return handle;
+  }
+
+  async #admit(info: OpenAIAgentsRunInfo): Promise<Admission> {
+    const spec: RunSpec = {
+      ...callUser('spec', () => this.#options.spec?.(info)),
+      name: callUser('name', () => this.#options.name?.(info)) ?? info.agentName,
+    };
+    if (info.model !== undefined && spec.model === undefined) spec.model = info.model;
+    try {
+      return { handle: await openRun(this.#meter, spec) };
+    } catch (refusal) {
+      return { refusal };
+    }
+  }
+
+  #denialMessage(refusal: unknown): string {
+    const error = refusal instanceof Error ? refusal : new Error(String(refusal));
+    return callUser('denialMessage', () => this.#options.denialMessage?.(error)) ?? error.message;
+  }
+}
+
+function runInfo(agent: AgentLike, toolName: string | undefined): OpenAIAgentsRunInfo {
+  return { agentName: agent.name, toolName, model: typeof agent.model === 'string' && agent.model !== '' ? agent.model : undefined };
+}
+
+function newFrame(handle: RunHandle, model: string | undefined, awaitingOwnRun: boolean): Frame {
+  return { handle, model, awaitingOwnRun, failure: undefined, taskSpanId: undefined };
+}
+
+/** Adds the run's signal to the SDK run options, so that a timeout or a quota stop ends the agent run. */
+function withSignal<T extends RunOptionsLike>(options: T | undefined, signal: AbortSignal): T {
+  const signals = options?.signal !== undefined ? [options.signal, signal] : [signal];
+  return { ...(options as T), signal: signals.length === 1 ? signal : AbortSignal.any(signals) };
+}
+
+async function awaitsApproval(agentTool: AgentToolLike, context: RunContextLike, toolCall: ToolCallLike): Promise<boolean> {
+  if (typeof agentTool.needsApproval !== 'function') return false;
+  let input: unknown = toolCall.arguments;
+  try {
+    input = JSON.parse(toolCall.arguments ?? '');
+  } catch {
+    // The SDK reports malformed arguments itself; judge approval on the raw string.
+  }
+  if (!(await agentTool.needsApproval(context, input, toolCall.callId))) return false;
+  return context.isToolApproved?.({ toolName: agentTool.name, callId: toolCall.callId ?? '' }) !== true;
+}
+
+function callUser<T>(what: string, callback: () => T): T | undefined {
+  try {
+    return callback();
+  } catch (error) {
+    logger.warn(`options.${what} threw; using the default`, error);
+    return undefined;
+  }
+}

@@ -1,0 +1,121 @@
+import type { AsyncLocalStorage } from 'node:async_hooks';
+import { diag } from '@opentelemetry/api';
+import type { Frame } from './frame.js';
+
+const logger = diag.createComponentLogger({ namespace: 'agentmeter/openai-agents' });
+
+interface TokenCount {
+  input: number;
+  output: number;
+}
+
+interface SpanEntry {
+  readonly type: string;
+  readonly parentId: string | null;
+  /** For a `task` span that is one of the adapter's runs. */
+  readonly frame: Frame | undefined;
+  /** For a `task` span: the totals of the `task` spans nested in it, which its own usage includes. */
+  readonly nested: TokenCount;
+}
+
+// Loose view of the SDK's tracing span: only the fields read here.
+export interface SdkSpan {
+  spanId: string;
+  parentId: string | null;
+  spanData: { type: string; usage?: { input_tokens?: number; output_tokens?: number } };
+}
+
+/**
+ * An OpenAI Agents trace processor that feeds turns and tokens into the adapter's runs.
+ *
+ * Each run of the SDK opens a `task` span; the adapter's run is the one whose async context
+ * the `task` span starts in. Turns are the `turn` spans under it. Its tokens are the `task`
+ * span's usage minus that of the `task` spans nested in it, because the SDK rolls a nested
+ * agent's usage up into its parent's. A processor cannot change control flow (the SDK
+ * swallows its errors), which is why admission happens elsewhere.
+ */
+export class AgentMeterTraceProcessor {
+  readonly #frames: AsyncLocalStorage<Frame>;
+  readonly #recordUsage: (frame: Frame, tokens: TokenCount) => void;
+  readonly #spans = new Map<string, SpanEntry>();
+  #active = true;
+
+  constructor(frames: AsyncLocalStorage<Frame>, recordUsage: (frame: Frame, tokens: TokenCount) => void) {
+    this.#frames = frames;
+    this.#recordUsage = recordUsage;
+  }
+
+  /** Stops recording; the SDK offers no way to remove a processor. */
+  disable(): void {
+    this.#active = false;
+    this.#spans.clear();
+  }
+
+  async onTraceStart(): Promise<void> {}
+  async onTraceEnd(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+  async forceFlush(): Promise<void> {}
+
+  async onSpanStart(span: SdkSpan): Promise<void> {
+    if (!this.#active) return;
+    try {
+      const type = span.spanData.type;
+      let frame: Frame | undefined;
+      if (type === 'task') {
+        const current = this.#frames.getStore();
+        if (current !== undefined && current.taskSpanId === undefined) {
+          current.taskSpanId = span.spanId;
+          frame = current;
+        }
+      }
+      this.#spans.set(span.spanId, { type, parentId: span.parentId, frame, nested: { input: 0, output: 0 } });
+      if (type === 'turn') this.#taskOf(span.parentId)?.frame?.handle.run.recordTurn();
+    } catch (error) {
+      logger.error('onSpanStart failed', error);
+    }
+  }
+
+  async onSpanEnd(span: SdkSpan): Promise<void> {
+    if (!this.#active) return;
+    try {
+      const entry = this.#spans.get(span.spanId);
+      if (entry === undefined) return;
+      if (entry.type === 'task') {
+        const total: TokenCount = {
+          input: nonNegative(span.spanData.usage?.input_tokens),
+          output: nonNegative(span.spanData.usage?.output_tokens),
+        };
+        const parent = this.#taskOf(entry.parentId);
+        if (parent !== undefined) {
+          parent.nested.input += total.input;
+          parent.nested.output += total.output;
+        }
+        if (entry.frame !== undefined) {
+          this.#recordUsage(entry.frame, {
+            input: Math.max(0, total.input - entry.nested.input),
+            output: Math.max(0, total.output - entry.nested.output),
+          });
+        }
+      }
+      // Children end before their ancestors, so the walk in #taskOf still finds them.
+      this.#spans.delete(span.spanId);
+    } catch (error) {
+      logger.error('onSpanEnd failed', error);
+    }
+  }
+
+  /** The nearest `task` span at or above `spanId`. */
+  #taskOf(spanId: string | null): SpanEntry | undefined {
+    for (let id = spanId; id !== null; ) {
+      const entry = this.#spans.get(id);
+      if (entry === undefined) return undefined;
+      if (entry.type === 'task') return entry;
+      id = entry.parentId;
+    }
+    return undefined;
+  }
+}
+
+function nonNegative(value: number | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+}

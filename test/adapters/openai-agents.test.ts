@@ -1,0 +1,177 @@
+import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled, type RunResult } from '@openai/agents';
+import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_SUBAGENT_DEPTH,
+  ATTR_SUBAGENT_OUTCOME,
+  ATTR_SUBAGENT_TURNS,
+  METRIC_EXECUTIONS,
+  METRIC_TOKENS,
+} from '../../src/semconv.js';
+import { createAdapterPipeline, parentOf } from './pipeline.js';
+
+const usage = (input: number, output: number) => new Usage({ requests: 1, input_tokens: input, output_tokens: output, total_tokens: input + output });
+const say = (text: string, input: number, output: number) => modelResponse({ output: [assistantMessage(text)], usage: usage(input, output) });
+const call = (tools: Array<[name: string, callId: string]>, input: number, output: number) =>
+  modelResponse({ output: tools.map(([name, callId]) => functionCall(name, { input: `task for ${name}` }, { callId })), usage: usage(input, output) });
+
+describe('instrumentOpenAIAgents', () => {
+  let pipeline: ReturnType<typeof createAdapterPipeline>;
+  let uninstall: () => void;
+
+  beforeEach(() => {
+    // Vitest sets NODE_ENV=test, which turns the SDK's tracing (our source of turns and tokens) off.
+    setTracingDisabled(false);
+    setTraceProcessors([]); // no export to OpenAI's backend
+  });
+
+  afterEach(async () => {
+    uninstall();
+    await pipeline.shutdown();
+  });
+
+  describe('without quotas', () => {
+    beforeEach(() => {
+      pipeline = createAdapterPipeline();
+      uninstall = instrumentOpenAIAgents(pipeline.agentmeter);
+    });
+
+    it('records agents used as tools as nested runs with the turns and tokens the SDK reports', async () => {
+      const helperModel = new ScriptedModel([say('a fact', 7, 3)]);
+      const helper = new Agent({ name: 'Helper', instructions: 'look things up', model: helperModel });
+      const deepModel = new ScriptedModel([call([['helper', 'h1']], 40, 8), say('deep findings', 60, 20)]);
+      const deep = new Agent({ name: 'DeepResearcher', instructions: 'dig', model: deepModel, tools: [helper.asTool({ toolName: 'helper', toolDescription: 'facts' })] });
+      const wideModel = new ScriptedModel([say('wide findings', 30, 12)]);
+      const wide = new Agent({ name: 'WideResearcher', instructions: 'survey', model: wideModel });
+      const orchestratorModel = new ScriptedModel([call([['deep', 'c1'], ['wide', 'c2']], 100, 20), say('report', 200, 50)]);
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: orchestratorModel,
+        tools: [deep.asTool({ toolName: 'deep', toolDescription: 'deep research' }), wide.asTool({ toolName: 'wide', toolDescription: 'wide research' })],
+      });
+
+      const result = (await run(orchestrator, 'write a report')) as RunResult<unknown, Agent>;
+      expect(result.finalOutput).toBe('report');
+
+      const spans = pipeline.agentSpans();
+      const byName = (name: string) => spans.find((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] === name)!;
+      expect(spans.map((span) => span.name).sort()).toEqual([
+        'invoke_agent DeepResearcher',
+        'invoke_agent Helper',
+        'invoke_agent Orchestrator',
+        'invoke_agent WideResearcher',
+      ]);
+      expect(byName('Orchestrator').parentSpanContext).toBeUndefined();
+      expect(parentOf(byName('DeepResearcher'), spans)).toBe(byName('Orchestrator'));
+      expect(parentOf(byName('WideResearcher'), spans)).toBe(byName('Orchestrator'));
+      expect(parentOf(byName('Helper'), spans)).toBe(byName('DeepResearcher'));
+      const depth = Object.fromEntries(spans.map((span) => [span.attributes[ATTR_GEN_AI_AGENT_NAME], span.attributes[ATTR_SUBAGENT_DEPTH]]));
+      expect(depth).toEqual({ Orchestrator: 0, DeepResearcher: 1, WideResearcher: 1, Helper: 2 });
+      for (const span of spans) expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+
+      // Each run's turns are its own model calls; its tokens are its own, not its children's.
+      const models = { Orchestrator: orchestratorModel, DeepResearcher: deepModel, WideResearcher: wideModel, Helper: helperModel };
+      for (const [name, model] of Object.entries(models)) expect(byName(name).attributes[ATTR_SUBAGENT_TURNS]).toBe(model.calls.length);
+      const own = (name: string) => [byName(name).attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS], byName(name).attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]];
+      expect(own('Orchestrator')).toEqual([300, 70]);
+      expect(own('DeepResearcher')).toEqual([100, 28]);
+      expect(own('WideResearcher')).toEqual([30, 12]);
+      expect(own('Helper')).toEqual([7, 3]);
+      // Together they equal the run's total usage as the SDK reports it (it rolls nested usage up).
+      expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'input' })).sum).toBe(result.state.usage.inputTokens);
+      expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'output' })).sum).toBe(result.state.usage.outputTokens);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(4);
+    });
+
+    it('records a subagent that throws as an error; the parent run completes', async () => {
+      const broken = new Agent({ name: 'Broken', instructions: 'fail', model: new ScriptedModel([modelError(new Error('model unavailable'))]) });
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: new ScriptedModel([call([['broken', 'c1']], 10, 2), say('done anyway', 20, 4)]),
+        tools: [broken.asTool({ toolName: 'broken', toolDescription: 'fails' })],
+      });
+      const result = await new Runner().run(orchestrator, 'go');
+      expect(result.finalOutput).toBe('done anyway');
+
+      const spans = pipeline.agentSpans();
+      const failed = spans.find((span) => span.name === 'invoke_agent Broken')!;
+      expect(failed.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('error');
+      expect(failed.attributes[ATTR_ERROR_TYPE]).toBe('Error');
+      expect(spans.find((span) => span.name === 'invoke_agent Orchestrator')!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
+    });
+
+    it('keeps a handoff inside one run', async () => {
+      const billing = new Agent({ name: 'Billing', instructions: 'bill', model: new ScriptedModel([say('refunded', 5, 5)]) });
+      const triageModel = new ScriptedModel([
+        modelResponse({ output: [functionCall('transfer_to_Billing', {}, { callId: 'x1' })], usage: usage(3, 1) }),
+      ]);
+      const triage = new Agent({ name: 'Triage', instructions: 'route', model: triageModel, handoffs: [billing] });
+      const result = await run(triage, 'refund please');
+      expect(result.finalOutput).toBe('refunded');
+      const spans = pipeline.agentSpans();
+      expect(spans.map((span) => span.name)).toEqual(['invoke_agent Triage']);
+      expect(spans[0]!.attributes[ATTR_SUBAGENT_TURNS]).toBe(2);
+      expect(spans[0]!.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(8);
+    });
+
+    it('stops recording after uninstall', async () => {
+      uninstall();
+      const agent = new Agent({ name: 'Solo', instructions: 'x', model: new ScriptedModel([say('x', 1, 1)]) });
+      await run(agent, 'x');
+      expect(pipeline.agentSpans()).toHaveLength(0);
+    });
+  });
+
+  describe('with a quota', () => {
+    beforeEach(() => {
+      // The orchestrator and two subagents fit; the third subagent does not.
+      pipeline = createAdapterPipeline({ quota: { limits: { maxExecutions: 3 } } });
+      uninstall = instrumentOpenAIAgents(pipeline.agentmeter);
+    });
+
+    it('denies the third subagent through its tool input guardrail; the parent completes and its model sees the denial', async () => {
+      const researcher = (name: string) => {
+        const model = new ScriptedModel([say(`${name} findings`, 10, 5)]);
+        return { model, agent: new Agent({ name, instructions: 'research', model }) };
+      };
+      const alpha = researcher('Alpha');
+      const beta = researcher('Beta');
+      const gamma = researcher('Gamma');
+      const orchestratorModel = new ScriptedModel([
+        call([['alpha', 'c1']], 10, 1),
+        call([['beta', 'c2']], 20, 1),
+        call([['gamma', 'c3']], 30, 1),
+        say('report from two of three', 40, 9),
+      ]);
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: orchestratorModel,
+        tools: [alpha, beta, gamma].map(({ agent }) => agent.asTool({ toolName: agent.name.toLowerCase(), toolDescription: 'research' })),
+      });
+
+      const result = await run(orchestrator, 'go');
+      expect(result.finalOutput).toBe('report from two of three');
+      expect([alpha.model.calls.length, beta.model.calls.length, gamma.model.calls.length]).toEqual([1, 1, 0]);
+      const rejection = result.toolInputGuardrailResults.find((entry) => entry.output.behavior.type === 'rejectContent');
+      expect(rejection?.guardrail.name).toBe('agentmeter.quota');
+      expect(rejection?.output.outputInfo).toMatchObject({ resource: 'executions', limit: 3 });
+      // The orchestrator's model received the denial as the output of its third tool call.
+      expect(JSON.stringify(orchestratorModel.calls[3]!.request.input)).toContain('Quota exceeded: executions');
+
+      const spans = pipeline.agentSpans();
+      const outcome = (name: string) => spans.find((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] === name)!.attributes[ATTR_SUBAGENT_OUTCOME];
+      expect([outcome('Orchestrator'), outcome('Alpha'), outcome('Beta'), outcome('Gamma')]).toEqual(['ok', 'ok', 'ok', 'denied']);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
+      expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+    });
+  });
+});
