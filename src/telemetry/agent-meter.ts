@@ -41,7 +41,7 @@ import {
 import type { AgentMeterOptions, ParallelTask, Run, RunFunction, RunSpec } from '../types.js';
 import { VERSION } from '../version.js';
 import { SubagentInstruments } from './instruments.js';
-import { runStorage } from './run-context.js';
+import { runStorage, type RunFrame } from './run-context.js';
 import { RunState, type RunOwner } from './run-state.js';
 import { SeriesRegistry } from './series.js';
 
@@ -127,13 +127,21 @@ export class AgentMeter implements RunOwner {
       if (typeof task !== 'object' || task === null) throw new TypeError(`agentmeter: runParallel tasks[${index}] must be { subagent, fn }`);
       this.#parseSpec(task.subagent, task.fn, `tasks[${index}].`);
     });
-    const span = this.#startSpan(SPAN_INVOKE_WORKFLOW_PARALLEL, {
-      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_INVOKE_WORKFLOW,
-      [ATTR_GEN_AI_WORKFLOW_NAME]: 'parallel',
-      [ATTR_SUBAGENT_BATCH_SIZE]: tasks.length,
-    }, runStorage.getStore());
+    const frame = runStorage.getStore();
+    const span = this.#startSpan(
+      SPAN_INVOKE_WORKFLOW_PARALLEL,
+      {
+        [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_INVOKE_WORKFLOW,
+        [ATTR_GEN_AI_WORKFLOW_NAME]: 'parallel',
+        [ATTR_SUBAGENT_BATCH_SIZE]: tasks.length,
+      },
+      frame?.span,
+    );
+    const batch: RunFrame = { run: frame?.run, span };
     const batchContext = trace.setSpan(context.active(), span);
-    const results = await context.with(batchContext, () => Promise.allSettled(tasks.map((task) => this.run<T>(task.subagent, task.fn))));
+    const results = await runStorage.run(batch, () =>
+      context.with(batchContext, () => Promise.allSettled(tasks.map((task) => this.run<T>(task.subagent, task.fn)))),
+    );
     try {
       const failed = results.filter((result) => result.status === 'rejected').length;
       const outcome = failed === 0 ? 'complete' : failed === results.length ? 'failed' : 'partial';
@@ -191,7 +199,8 @@ export class AgentMeter implements RunOwner {
 
   /** Creates the run, its span and its context. Never throws for telemetry reasons. */
   #begin(spec: RunSpec): RunState {
-    const parent = runStorage.getStore();
+    const frame = runStorage.getStore();
+    const parent = frame?.run;
     const depth = parent === undefined ? 0 : parent.depth + 1;
     const conversationId = spec.conversationId ?? parent?.conversationId;
     this.#bindMeter();
@@ -203,17 +212,17 @@ export class AgentMeter implements RunOwner {
     if (conversationId !== undefined) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     if (spec.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = spec.model;
     if (spec.attributes !== undefined) Object.assign(attributes, spec.attributes);
-    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${spec.name}`, attributes, parent);
+    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${spec.name}`, attributes, frame?.span);
     const run = new RunState(this, spec.name, depth, conversationId, parent, span, this.#series.get(spec.name, depth));
     run.model = spec.model;
     run.context = trace.setSpan(context.active(), span);
     return run;
   }
 
-  #startSpan(name: string, attributes: Attributes, parent: RunState | undefined): Span {
+  #startSpan(name: string, attributes: Attributes, parentSpan: Span | undefined): Span {
     const active = context.active();
     // Without a working context manager the active context is empty: parent the span explicitly.
-    const parentContext = parent !== undefined && trace.getSpan(active) === undefined ? trace.setSpan(active, parent.span) : active;
+    const parentContext = parentSpan !== undefined && trace.getSpan(active) === undefined ? trace.setSpan(active, parentSpan) : active;
     try {
       return this.#getTracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parentContext);
     } catch (error) {

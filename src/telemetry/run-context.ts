@@ -1,6 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Span } from '@opentelemetry/api';
 import type { Run } from '../types.js';
 import type { RunState } from './run-state.js';
+
+/** What is active: the innermost run, and the span new runs should be children of (a run's or a batch's). */
+export interface RunFrame {
+  readonly run: RunState | undefined;
+  readonly span: Span;
+}
 
 const STORAGE_KEY = Symbol.for('agentmeter.runStorage');
 
@@ -10,10 +17,10 @@ const STORAGE_KEY = Symbol.for('agentmeter.runStorage');
  * between two copies of the package, and whether or not the app registered an OTel context
  * manager.
  */
-export const runStorage: AsyncLocalStorage<RunState> = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??=
-  new AsyncLocalStorage<RunState>()) as AsyncLocalStorage<RunState>;
+export const runStorage: AsyncLocalStorage<RunFrame> = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??=
+  new AsyncLocalStorage<RunFrame>()) as AsyncLocalStorage<RunFrame>;
 
 /** The innermost active run, or `undefined` outside any run. */
 export function currentRun(): Run | undefined {
-  return runStorage.getStore();
+  return runStorage.getStore()?.run;
 }

@@ -58,6 +58,11 @@ export class RunState implements Run, QuotaRun {
     readonly series: SeriesStats,
   ) {}
 
+  /** A run is its own frame in the run storage. */
+  get run(): RunState {
+    return this;
+  }
+
   get metricAgent(): string {
     return this.series.agent;
   }
