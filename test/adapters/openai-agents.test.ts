@@ -1,4 +1,4 @@
-import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled, type RunResult } from '@openai/agents';
+import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
@@ -56,7 +56,7 @@ describe('instrumentOpenAIAgents', () => {
         tools: [deep.asTool({ toolName: 'deep', toolDescription: 'deep research' }), wide.asTool({ toolName: 'wide', toolDescription: 'wide research' })],
       });
 
-      const result = (await run(orchestrator, 'write a report')) as RunResult<unknown, Agent>;
+      const result = await run(orchestrator, 'write a report');
       expect(result.finalOutput).toBe('report');
 
       const spans = pipeline.agentSpans();
