@@ -1,0 +1,73 @@
+import { diag, DiagLogLevel } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentMeter, startTelemetry } from '../../src/index.js';
+import { freePort, startBlackhole } from '../helpers/net.js';
+
+describe('an exporter that is down', () => {
+  const logged: string[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  beforeEach(() => {
+    logged.length = 0;
+    unhandled.length = 0;
+    diag.setLogger(
+      { error: (...args) => logged.push(args.join(' ')), warn: (...args) => logged.push(args.join(' ')), info: () => {}, debug: () => {}, verbose: () => {} },
+      DiagLogLevel.WARN,
+    );
+    process.on('unhandledRejection', onUnhandled);
+  });
+  afterEach(() => {
+    diag.disable();
+    process.off('unhandledRejection', onUnhandled);
+  });
+
+  it('refused connections: runs pass through and shutdown resolves', async () => {
+    const closedPort = await freePort();
+    const telemetry = startTelemetry({
+      prometheus: false,
+      otlp: { endpoint: `http://127.0.0.1:${closedPort}`, exportIntervalMillis: 50 },
+      registerGlobal: false,
+      shutdownTimeoutMillis: 2000,
+    });
+    const agentmeter = new AgentMeter({ tracerProvider: telemetry.tracerProvider, meterProvider: telemetry.meterProvider });
+    for (let index = 0; index < 5; index++) {
+      await expect(agentmeter.run('a', async () => index)).resolves.toBe(index);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    await telemetry.forceFlush();
+    await telemetry.shutdown();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a collector that accepts and never answers: shutdown gives up at its bound instead of hanging', async () => {
+    const blackhole = await startBlackhole();
+    try {
+      const telemetry = startTelemetry({ prometheus: false, otlp: { endpoint: blackhole.url }, registerGlobal: false, shutdownTimeoutMillis: 300 });
+      const agentmeter = new AgentMeter({ tracerProvider: telemetry.tracerProvider, meterProvider: telemetry.meterProvider });
+      await agentmeter.run('a', async () => 1);
+      await telemetry.shutdown();
+      expect(logged.some((message) => message.includes('did not finish within 300 ms'))).toBe(true);
+      expect(unhandled).toEqual([]);
+    } finally {
+      await blackhole.close();
+    }
+  });
+
+  it('a Prometheus port already in use is logged, not thrown', async () => {
+    const port = await freePort();
+    const first = startTelemetry({ prometheus: { port }, otlp: false, registerGlobal: false });
+    await first.ready;
+    const second = startTelemetry({ prometheus: { port }, otlp: false, registerGlobal: false });
+    await second.ready;
+    expect(logged.some((message) => message.includes(`Prometheus endpoint 127.0.0.1:${port} could not start`))).toBe(true);
+    await Promise.all([first.shutdown(), second.shutdown()]);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('rejects bad options with errors naming the field', () => {
+    expect(() => startTelemetry({ prometheus: { port: 70000 } })).toThrow(/prometheus.port/);
+    expect(() => startTelemetry({ otlp: { endpoint: 'localhost:4318' } })).toThrow(/otlp.endpoint must be an http\(s\) URL/);
+    expect(() => startTelemetry({ servicename: 'x' } as never)).toThrow(/servicename is not a known option/);
+    expect(() => startTelemetry({ shutdownTimeoutMillis: 0 })).toThrow(/shutdownTimeoutMillis/);
+  });
+});
