@@ -1,0 +1,111 @@
+import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { AgentMeter, startTelemetry, type Telemetry } from '../index.js';
+import { readRegisterConfig, type AdapterName, type RegisterConfig } from './env-config.js';
+import type { Meter } from './shared/run-handle.js';
+
+const logger = diag.createComponentLogger({ namespace: 'agentmeter/register' });
+
+/** What `agentmeter/register` set up; `import { registration } from 'agentmeter/register'` to reach it. */
+export interface Registration {
+  readonly agentmeter: AgentMeter;
+  readonly telemetry: Telemetry;
+  /** The adapters that were installed (their framework is present). */
+  readonly adapters: AdapterName[];
+  /** Removes the adapters and shuts telemetry down (bounded, never rejects). */
+  shutdown(): Promise<void>;
+}
+
+type Install = (meter: Meter, options: { topLevel: boolean }) => () => void;
+
+/** Each adapter's module, imported only when asked for: a missing framework makes its import fail. */
+const ADAPTERS: Record<AdapterName, { framework: string; load: () => Promise<Install> }> = {
+  'ai-sdk': { framework: 'ai', load: async () => (await import('./ai-sdk/index.js')).instrumentAiSdk },
+  'openai-agents': { framework: '@openai/agents', load: async () => (await import('./openai-agents/index.js')).instrumentOpenAIAgents },
+};
+
+/**
+ * Starts telemetry from the environment and installs every adapter whose framework is
+ * present. Never rejects: a failure is logged through `diag` and the app runs on untouched.
+ * Resolves `undefined` when disabled (`AGENTMETER_ENABLED=false`, `OTEL_SDK_DISABLED=true`) or
+ * when telemetry could not start.
+ */
+export async function registerFromEnv(env: Record<string, string | undefined> = process.env): Promise<Registration | undefined> {
+  try {
+    const config = readRegisterConfig(env);
+    setLogLevel(config);
+    for (const warning of config.warnings) logger.warn(warning);
+    if (!config.enabled) {
+      logger.debug('disabled by AGENTMETER_ENABLED or OTEL_SDK_DISABLED');
+      return undefined;
+    }
+    const telemetry = startTelemetry({ prometheus: config.prometheus });
+    const agentmeter = createAgentMeter(config);
+    const installed: AdapterName[] = [];
+    const uninstalls: Array<() => void> = [];
+    for (const name of config.adapters) {
+      const uninstall = await installAdapter(name, agentmeter, config.topLevel);
+      if (uninstall !== undefined) {
+        installed.push(name);
+        uninstalls.push(uninstall);
+      }
+    }
+    logger.debug(`installed adapters: ${installed.join(', ') || 'none'}`);
+    let shutdown: Promise<void> | undefined;
+    const registration: Registration = {
+      agentmeter,
+      telemetry,
+      adapters: installed,
+      shutdown: () =>
+        (shutdown ??= (async () => {
+          for (const uninstall of uninstalls) uninstall();
+          await telemetry.shutdown();
+        })()),
+    };
+    // Flush what is buffered when the app's event loop runs dry. No signal handlers: they would
+    // change how the app reacts to SIGTERM and SIGINT.
+    process.once('beforeExit', () => void registration.shutdown());
+    return registration;
+  } catch (error) {
+    logger.error('agentmeter/register could not start; the app runs without it', error);
+    return undefined;
+  }
+}
+
+function createAgentMeter(config: RegisterConfig): AgentMeter {
+  if (config.quota === undefined) return new AgentMeter();
+  try {
+    return new AgentMeter({ quota: config.quota });
+  } catch (error) {
+    logger.error('the AGENTMETER_* quota settings are invalid; running without quotas', error);
+    return new AgentMeter();
+  }
+}
+
+async function installAdapter(name: AdapterName, agentmeter: AgentMeter, topLevel: boolean): Promise<(() => void) | undefined> {
+  const adapter = ADAPTERS[name];
+  let install: Install;
+  try {
+    install = await adapter.load();
+  } catch (error) {
+    if (isMissingModule(error)) logger.debug(`${name}: ${adapter.framework} is not installed; skipped`);
+    else logger.warn(`${name}: loading the adapter failed; skipped`, error);
+    return undefined;
+  }
+  try {
+    return install(agentmeter, { topLevel });
+  } catch (error) {
+    logger.warn(`${name}: installing the adapter failed; skipped`, error);
+    return undefined;
+  }
+}
+
+function isMissingModule(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+function setLogLevel(config: RegisterConfig): void {
+  if (config.logLevel === undefined) return;
+  const level = DiagLogLevel[config.logLevel.toUpperCase() as keyof typeof DiagLogLevel];
+  diag.setLogger(new DiagConsoleLogger(), { logLevel: level, suppressOverrideMessage: true });
+}

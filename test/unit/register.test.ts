@@ -1,0 +1,180 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { generateText, isStepCount, tool } from 'ai';
+import { MockLanguageModelV4 } from 'ai/test';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { readRegisterConfig } from '../../src/adapters/env-config.js';
+import { registerFromEnv } from '../../src/adapters/register-from-env.js';
+import { ROOT, ensureBuilt, freePort } from './build.js';
+
+const usage = (input: number, output: number) => ({
+  inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
+  outputTokens: { total: output, text: output, reasoning: 0 },
+});
+
+describe('readRegisterConfig', () => {
+  it('defaults: enabled, Prometheus on 127.0.0.1:9464, every adapter, top-level runs, no quota', () => {
+    expect(readRegisterConfig({})).toEqual({
+      enabled: true,
+      prometheus: { host: '127.0.0.1', port: 9464 },
+      adapters: ['ai-sdk', 'openai-agents'],
+      topLevel: true,
+      quota: undefined,
+      logLevel: undefined,
+      warnings: [],
+    });
+  });
+
+  it('reads every AGENTMETER_* variable', () => {
+    const config = readRegisterConfig({
+      AGENTMETER_PROMETHEUS_HOST: '0.0.0.0',
+      AGENTMETER_PROMETHEUS_PORT: '9000',
+      AGENTMETER_ADAPTERS: 'openai-agents',
+      AGENTMETER_TOP_LEVEL: 'false',
+      AGENTMETER_MAX_EXECUTIONS: '50',
+      AGENTMETER_MAX_TOKENS: '500000',
+      AGENTMETER_MAX_COST_USD: '5.5',
+      AGENTMETER_MAX_WALL_TIME_MS: '3600000',
+      AGENTMETER_MAX_CONCURRENT: '8',
+      AGENTMETER_MAX_DEPTH: '3',
+      AGENTMETER_MAX_TURNS_PER_RUN: '40',
+      AGENTMETER_MAX_DURATION_MS_PER_RUN: '120000',
+      AGENTMETER_QUOTA_SCOPE_BY: 'conversation',
+      AGENTMETER_QUOTA_MODE: 'observe',
+      AGENTMETER_QUOTA_WARN_AT: '0.8, 0.95',
+      OTEL_LOG_LEVEL: 'DEBUG',
+    });
+    expect(config).toEqual({
+      enabled: true,
+      prometheus: { host: '0.0.0.0', port: 9000 },
+      adapters: ['openai-agents'],
+      topLevel: false,
+      quota: {
+        limits: {
+          maxExecutions: 50,
+          maxTokens: 500_000,
+          maxCostUsd: 5.5,
+          maxWallTimeMs: 3_600_000,
+          maxConcurrent: 8,
+          maxDepth: 3,
+          maxTurnsPerRun: 40,
+          maxDurationMsPerRun: 120_000,
+        },
+        scopeBy: 'conversation',
+        mode: 'observe',
+        warnAt: [0.8, 0.95],
+      },
+      logLevel: 'debug',
+      warnings: [],
+    });
+  });
+
+  it('turns off with AGENTMETER_ENABLED=false or OTEL_SDK_DISABLED=true, and Prometheus with AGENTMETER_PROMETHEUS=false', () => {
+    expect(readRegisterConfig({ AGENTMETER_ENABLED: 'false' }).enabled).toBe(false);
+    expect(readRegisterConfig({ OTEL_SDK_DISABLED: 'true' }).enabled).toBe(false);
+    expect(readRegisterConfig({ AGENTMETER_PROMETHEUS: 'off' }).prometheus).toBe(false);
+    expect(readRegisterConfig({ AGENTMETER_ADAPTERS: 'none' }).adapters).toEqual([]);
+  });
+
+  it('ignores invalid values with a warning that names the variable, instead of throwing', () => {
+    const config = readRegisterConfig({
+      AGENTMETER_PROMETHEUS_PORT: '99999',
+      AGENTMETER_MAX_TOKENS: 'lots',
+      AGENTMETER_MAX_EXECUTIONS: '10',
+      AGENTMETER_QUOTA_MODE: 'strict',
+      AGENTMETER_ADAPTERS: 'ai-sdk,langchain',
+      AGENTMETER_ENABLED: 'maybe',
+      OTEL_LOG_LEVEL: 'loud',
+    });
+    expect(config.prometheus).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(config.quota).toEqual({ limits: { maxExecutions: 10 } });
+    expect(config.adapters).toEqual(['ai-sdk']);
+    expect(config.enabled).toBe(true);
+    expect(config.logLevel).toBeUndefined();
+    for (const name of ['AGENTMETER_PROMETHEUS_PORT', 'AGENTMETER_MAX_TOKENS', 'AGENTMETER_QUOTA_MODE', 'AGENTMETER_ADAPTERS', 'AGENTMETER_ENABLED', 'OTEL_LOG_LEVEL']) {
+      expect(config.warnings.some((warning) => warning.startsWith(name))).toBe(true);
+    }
+  });
+});
+
+describe('registerFromEnv', () => {
+  it('starts telemetry, installs the adapters of the installed frameworks and serves their runs on /metrics', async () => {
+    const port = await freePort();
+    const registration = await registerFromEnv({ AGENTMETER_PROMETHEUS_PORT: String(port), AGENTMETER_MAX_EXECUTIONS: '2' });
+    expect(registration).toBeDefined();
+    try {
+      expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents']);
+      await registration!.telemetry.ready;
+      const research = tool({
+        description: 'research',
+        inputSchema: z.object({ topic: z.string() }),
+        execute: async ({ topic }) =>
+          (await generateText({ model: new MockLanguageModelV4({ doGenerate: [{ content: [{ type: 'text', text: topic }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(5, 5), warnings: [] }] }), prompt: topic })).text,
+      });
+      const call = (id: string) => ({ content: [{ type: 'tool-call' as const, toolCallId: id, toolName: 'research', input: '{"topic":"t"}' }], finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' }, usage: usage(1, 1), warnings: [] });
+      const result = await generateText({
+        model: new MockLanguageModelV4({ doGenerate: [call('a'), call('b'), { content: [{ type: 'text', text: 'done' }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(1, 1), warnings: [] }] }),
+        prompt: 'go',
+        tools: { research },
+        stopWhen: isStepCount(4),
+        telemetry: { functionId: 'planner' },
+      });
+      expect(result.text).toBe('done');
+      // maxExecutions 2 from the environment: the planner and one researcher; the second is denied.
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="research"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+      expect(text).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="research"[^}]*subagent_outcome="denied"[^}]*\} 1/);
+      expect(text).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="planner"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    } finally {
+      await registration!.shutdown();
+    }
+  });
+
+  it('resolves undefined and starts nothing when disabled', async () => {
+    expect(await registerFromEnv({ AGENTMETER_ENABLED: 'false' })).toBeUndefined();
+  });
+});
+
+describe('node --import agentmeter/register', () => {
+  it('instruments an unmodified app from the environment alone', async () => {
+    await ensureBuilt();
+    const port = await freePort();
+    // Inside the project, so that the app's bare imports resolve to the same (ESM) copies of the frameworks.
+    mkdirSync(`${ROOT}.cache`, { recursive: true });
+    const dir = mkdtempSync(`${ROOT}.cache/register-app-`);
+    // The app knows nothing about agentmeter: it runs an agent with a subagent tool, then reads
+    // its own /metrics endpoint (served by the register entry) and prints it.
+    writeFileSync(
+      `${dir}/app.mjs`,
+      `import { Agent, run, Usage } from '@openai/agents';
+import { ScriptedModel, modelResponse, assistantMessage, functionCall } from '@openai/agents/testing';
+const usage = (i, o) => new Usage({ requests: 1, input_tokens: i, output_tokens: o, total_tokens: i + o });
+const helper = new Agent({ name: 'Helper', instructions: 'h', model: new ScriptedModel([modelResponse({ output: [assistantMessage('fact')], usage: usage(7, 3) })]) });
+const boss = new Agent({ name: 'Boss', instructions: 'b', tools: [helper.asTool({ toolName: 'helper', toolDescription: 'h' })],
+  model: new ScriptedModel([modelResponse({ output: [functionCall('helper', { input: 'x' }, { callId: 'c1' })], usage: usage(10, 2) }), modelResponse({ output: [assistantMessage('done')], usage: usage(20, 4) })]) });
+const result = await run(boss, 'go');
+const metrics = await (await fetch('http://127.0.0.1:${port}/metrics')).text();
+console.log(JSON.stringify({ output: result.finalOutput, metrics }));
+process.exit(0);
+`,
+    );
+    const child = spawn(process.execPath, ['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], {
+      env: { ...process.env, NODE_ENV: 'production', AGENTMETER_PROMETHEUS_PORT: String(port), OTEL_SERVICE_NAME: 'register-test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+    expect(stderr).not.toContain('agentmeter');
+    expect(code, stderr).toBe(0);
+    const { output, metrics } = JSON.parse(stdout) as { output: string; metrics: string };
+    expect(output).toBe('done');
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="Boss"[^}]*subagent_depth="0"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="Helper"[^}]*subagent_depth="1"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_tokens_sum\{[^}]*gen_ai_agent_name="Helper"[^}]*gen_ai_token_type="input"[^}]*\} 7/);
+  }, 120_000);
+});
