@@ -1,23 +1,43 @@
-import {
-  emptyAmounts,
-  type BudgetNode,
-  type ChargeResult,
-  type LedgerAmounts,
-  type LedgerLimits,
-  type LedgerState,
-  type LedgerUsage,
-  type LedgerViolation,
-  type QuotaLease,
-  type QuotaStore,
-  type ReserveRequest,
-  type ReserveResult,
+import type {
+  BudgetNode,
+  ChargeResult,
+  LedgerAmounts,
+  LedgerLimits,
+  LedgerState,
+  LedgerUsage,
+  LedgerViolation,
+  QuotaLease,
+  QuotaStore,
+  ReserveRequest,
+  ReserveResult,
 } from './store.js';
 
-interface NodeState extends LedgerState {
-  used: LedgerAmounts;
-  reserved: LedgerAmounts;
-  startedAt: number | undefined;
-  limits: LedgerLimits;
+/**
+ * One node's counts, as flat fields: admission touches one object per node, which keeps it
+ * constant-time in practice with many thousands of scopes.
+ */
+class NodeState implements LedgerState {
+  usedExecutions = 0;
+  usedTokens = 0;
+  usedCostMicros = 0;
+  reservedExecutions = 0;
+  reservedTokens = 0;
+  reservedCostMicros = 0;
+  inFlight = 0;
+  startedAt: number | undefined = undefined;
+
+  constructor(
+    readonly owner: MemoryQuotaStore,
+    readonly limits: LedgerLimits,
+  ) {}
+
+  get used(): LedgerAmounts {
+    return { executions: this.usedExecutions, tokens: this.usedTokens, costMicros: this.usedCostMicros, concurrent: 0 };
+  }
+
+  get reserved(): LedgerAmounts {
+    return { executions: this.reservedExecutions, tokens: this.reservedTokens, costMicros: this.reservedCostMicros, concurrent: this.inFlight };
+  }
 }
 
 class MemoryLease implements QuotaLease {
@@ -54,10 +74,10 @@ export class MemoryQuotaStore implements QuotaStore {
     let deadline: number | undefined;
     for (const state of states) {
       state.startedAt ??= now;
-      state.reserved.executions += 1;
-      state.reserved.concurrent += 1;
-      state.reserved.tokens += estimate.tokens;
-      state.reserved.costMicros += estimate.costMicros;
+      state.reservedExecutions += 1;
+      state.inFlight += 1;
+      state.reservedTokens += estimate.tokens;
+      state.reservedCostMicros += estimate.costMicros;
       const wallTimeMs = state.limits.wallTimeMs;
       if (wallTimeMs !== undefined) {
         const nodeDeadline = state.startedAt + wallTimeMs;
@@ -82,10 +102,10 @@ export class MemoryQuotaStore implements QuotaStore {
     let violation: LedgerViolation | undefined;
     for (let i = 0; i < memoryLease.states.length; i++) {
       const state = memoryLease.states[i]!;
-      state.reserved.tokens -= fromHeldTokens;
-      state.reserved.costMicros -= fromHeldCost;
-      state.used.tokens += usage.tokens;
-      state.used.costMicros += usage.costMicros;
+      state.reservedTokens -= fromHeldTokens;
+      state.reservedCostMicros -= fromHeldCost;
+      state.usedTokens += usage.tokens;
+      state.usedCostMicros += usage.costMicros;
       if (beyondReservation) violation ??= findOvershoot(memoryLease.nodes[i]!.key, state, usage);
     }
     return violation;
@@ -97,13 +117,13 @@ export class MemoryQuotaStore implements QuotaStore {
     memoryLease.settled = true;
     for (let i = 0; i < memoryLease.states.length; i++) {
       const state = memoryLease.states[i]!;
-      state.reserved.tokens -= memoryLease.heldTokens;
-      state.reserved.costMicros -= memoryLease.heldCostMicros;
-      state.reserved.executions -= 1;
-      state.used.executions += 1;
-      state.reserved.concurrent -= 1;
+      state.reservedTokens -= memoryLease.heldTokens;
+      state.reservedCostMicros -= memoryLease.heldCostMicros;
+      state.reservedExecutions -= 1;
+      state.usedExecutions += 1;
+      state.inFlight -= 1;
       const node = memoryLease.nodes[i]!;
-      if (node.ephemeral && state.reserved.concurrent === 0) this.#nodes.delete(node.key);
+      if (node.ephemeral && state.inFlight === 0) this.#nodes.delete(node.key);
     }
     memoryLease.heldTokens = 0;
     memoryLease.heldCostMicros = 0;
@@ -118,43 +138,41 @@ export class MemoryQuotaStore implements QuotaStore {
   }
 
   #state(node: BudgetNode): NodeState {
+    const handle = node.storeHandle as NodeState | undefined;
+    if (handle?.owner === this && (!node.ephemeral || this.#nodes.get(node.key) === handle)) return handle;
     let state = this.#nodes.get(node.key);
     if (state === undefined) {
-      state = { used: emptyAmounts(), reserved: emptyAmounts(), startedAt: undefined, limits: node.limits };
+      state = new NodeState(this, node.limits);
       this.#nodes.set(node.key, state);
       if (!node.ephemeral) this.#scopes.add(node.key);
     }
+    node.storeHandle = state;
     return state;
   }
 }
 
 /** The first limit of one node that a reservation of `estimate` would not fit in. */
-export function findViolation(
-  key: string,
-  state: LedgerState,
-  estimate: LedgerUsage,
-  now: number,
-): LedgerViolation | undefined {
-  const { limits, used, reserved } = state;
+function findViolation(key: string, state: NodeState, estimate: LedgerUsage, now: number): LedgerViolation | undefined {
+  const limits = state.limits;
   if (limits.wallTimeMs !== undefined && state.startedAt !== undefined && now - state.startedAt >= limits.wallTimeMs) {
     return { resource: 'wallTimeMs', key, limit: limits.wallTimeMs, used: now - state.startedAt, requested: 0 };
   }
   if (limits.executions !== undefined) {
-    const held = used.executions + reserved.executions;
+    const held = state.usedExecutions + state.reservedExecutions;
     if (held + 1 > limits.executions) return { resource: 'executions', key, limit: limits.executions, used: held, requested: 1 };
   }
   if (limits.concurrent !== undefined) {
-    const held = reserved.concurrent;
+    const held = state.inFlight;
     if (held + 1 > limits.concurrent) return { resource: 'concurrent', key, limit: limits.concurrent, used: held, requested: 1 };
   }
   if (limits.tokens !== undefined) {
-    const held = used.tokens + reserved.tokens;
+    const held = state.usedTokens + state.reservedTokens;
     if (held >= limits.tokens || held + estimate.tokens > limits.tokens) {
       return { resource: 'tokens', key, limit: limits.tokens, used: held, requested: estimate.tokens };
     }
   }
   if (limits.costMicros !== undefined) {
-    const held = used.costMicros + reserved.costMicros;
+    const held = state.usedCostMicros + state.reservedCostMicros;
     if (held >= limits.costMicros || held + estimate.costMicros > limits.costMicros) {
       return { resource: 'costUsd', key, limit: limits.costMicros, used: held, requested: estimate.costMicros };
     }
@@ -163,19 +181,15 @@ export function findViolation(
 }
 
 /** The token or cost limit of one node that a charge has pushed past, if any. */
-export function findOvershoot(key: string, state: LedgerState, usage: LedgerUsage): LedgerViolation | undefined {
-  const { limits, used, reserved } = state;
-  if (limits.tokens !== undefined && used.tokens + reserved.tokens > limits.tokens) {
-    return { resource: 'tokens', key, limit: limits.tokens, used: used.tokens + reserved.tokens - usage.tokens, requested: usage.tokens };
+function findOvershoot(key: string, state: NodeState, usage: LedgerUsage): LedgerViolation | undefined {
+  const limits = state.limits;
+  const tokens = state.usedTokens + state.reservedTokens;
+  if (limits.tokens !== undefined && tokens > limits.tokens) {
+    return { resource: 'tokens', key, limit: limits.tokens, used: tokens - usage.tokens, requested: usage.tokens };
   }
-  if (limits.costMicros !== undefined && used.costMicros + reserved.costMicros > limits.costMicros) {
-    return {
-      resource: 'costUsd',
-      key,
-      limit: limits.costMicros,
-      used: used.costMicros + reserved.costMicros - usage.costMicros,
-      requested: usage.costMicros,
-    };
+  const costMicros = state.usedCostMicros + state.reservedCostMicros;
+  if (limits.costMicros !== undefined && costMicros > limits.costMicros) {
+    return { resource: 'costUsd', key, limit: limits.costMicros, used: costMicros - usage.costMicros, requested: usage.costMicros };
   }
   return undefined;
 }

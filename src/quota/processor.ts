@@ -16,7 +16,7 @@ import {
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
 import { DEFAULT_SCOPE, MICROS_PER_USD, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
 import { MemoryQuotaStore } from './memory-store.js';
-import type { BudgetNode, ChargeResult, LedgerState, LedgerViolation, QuotaLease, QuotaStore, ReserveResult } from './store.js';
+import type { BudgetNode, ChargeResult, LedgerLimits, LedgerState, LedgerViolation, QuotaLease, QuotaStore, ReserveResult } from './store.js';
 
 /** What the processor needs to know about, and set on, a run. */
 export interface QuotaRun {
@@ -65,12 +65,19 @@ export interface CountedSeries {
 
 export type GaugeObserver = (kind: 'limit' | 'used' | 'reserved', value: number, attributes: Attributes) => void;
 
-interface ScopeRecord {
-  readonly node: BudgetNode;
-  readonly nodes: readonly BudgetNode[];
+/** A scope: its root budget node, kept as one object so that admission touches little memory. */
+class ScopeRecord implements BudgetNode {
+  readonly ephemeral = false;
+  storeHandle: unknown = undefined;
+  readonly nodes: readonly BudgetNode[] = [this];
   /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire. */
-  readonly nextWarning: number[];
-  readonly gaugeAttributes: Map<string, Attributes>;
+  readonly nextWarning: number[] = WARN_RESOURCES.map(() => 0);
+  readonly gaugeAttributes = new Map<string, Attributes>();
+
+  constructor(
+    readonly key: string,
+    readonly limits: LedgerLimits,
+  ) {}
 }
 
 const OTHER_SCOPE = 'other';
@@ -274,7 +281,7 @@ export class QuotaProcessor {
   #checkWarnings(run: QuotaRun, record: ScopeRecord): void {
     const thresholds = this.#config.warnAt;
     if (thresholds.length === 0) return;
-    const state = this.store.read(record.node.key);
+    const state = this.store.read(record.key);
     if (state === undefined) return;
     for (let index = 0; index < WARN_RESOURCES.length; index++) {
       const resource = WARN_RESOURCES[index]!;
@@ -284,7 +291,7 @@ export class QuotaProcessor {
       while (record.nextWarning[index]! < thresholds.length && held >= thresholds[record.nextWarning[index]!]! * limit) {
         const threshold = thresholds[record.nextWarning[index]!]!;
         record.nextWarning[index]! += 1;
-        this.#countWarning(run, resource, threshold, record.node.key, held, limit);
+        this.#countWarning(run, resource, threshold, record.key, held, limit);
       }
     }
   }
@@ -344,8 +351,7 @@ export class QuotaProcessor {
   #record(scope: string): ScopeRecord {
     let record = this.#scopes.get(scope);
     if (record === undefined) {
-      const node: BudgetNode = { key: scope, limits: this.#config.ledgerLimits, ephemeral: false };
-      record = { node, nodes: [node], nextWarning: WARN_RESOURCES.map(() => 0), gaugeAttributes: new Map() };
+      record = new ScopeRecord(scope, this.#config.ledgerLimits);
       this.#scopes.set(scope, record);
     }
     return record;

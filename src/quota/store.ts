@@ -63,6 +63,11 @@ export interface BudgetNode {
   limits: LedgerLimits;
   /** A run budget: the store may forget it once nothing is in flight under it. */
   ephemeral: boolean;
+  /**
+   * A slot the store may fill to find its state for this node again without a lookup (one
+   * processor keeps one node object per scope). Only the store that wrote it may read it.
+   */
+  storeHandle?: unknown;
 }
 
 export interface LedgerUsage {
