@@ -14,6 +14,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          // Installs or finds the real collector, Prometheus and redis-server (scripts/ensure-tools.sh).
+          globalSetup: ['test/e2e/helpers/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 1_200_000,
           fileParallelism: false,
