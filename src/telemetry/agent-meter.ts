@@ -236,14 +236,21 @@ export class AgentMeter implements RunOwner {
     run.arm(spec.signal, spec.timeoutMs);
   }
 
+  /**
+   * Ends a run that never started: denied by a quota (recorded as outcome `denied`), or refused
+   * for a configuration mistake such as a budget above its parent's (a span, no metrics: the
+   * ledger never saw it, so it is no execution).
+   */
   #deny(run: RunState, error: unknown): void {
     run.release();
     const denied = QuotaExceededError.isInstance(error);
     const outcome: Outcome = denied ? 'denied' : 'error';
     const errorType = denied ? ERROR_TYPE_QUOTA_EXCEEDED : errorTypeOf(error);
-    try {
+    if (denied) {
       run.series.countExecution(outcome);
       run.series.countError(errorType);
+    }
+    try {
       run.span.setAttributes({ [ATTR_SUBAGENT_OUTCOME]: outcome, [ATTR_ERROR_TYPE]: errorType, [ATTR_SUBAGENT_TURNS]: 0 });
       run.span.recordException(error as Error);
       run.span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error | undefined)?.message });
@@ -251,8 +258,6 @@ export class AgentMeter implements RunOwner {
     } catch (telemetryError) {
       logger.error('recording a denied run failed', telemetryError);
     }
-    // A budget error is not a quota decision: the ledger never saw the run, so it is not an execution.
-    if (!denied) run.series.executions[OUTCOME_INDEX.get('error')!]! -= 1;
   }
 
   #end(run: RunState, error: unknown, threw: boolean): void {

@@ -223,10 +223,13 @@ describe('child budgets', () => {
   });
 
   it("a budget above its parent's limit is rejected when the run starts, naming the field", async () => {
-    const { agentmeter } = setup({ limits: { maxTokens: 5_000 } });
+    const { agentmeter, pipeline } = setup({ limits: { maxTokens: 5_000 } });
     await expect(agentmeter.run({ name: 'w', budget: { maxTokens: 6_000 } }, async () => 1)).rejects.toThrow(
       "agentmeter: budget.maxTokens (6000) of run 'w' exceeds its parent's maxTokens (5000)",
     );
+    // A configuration mistake, not an execution: a failed span, no metrics.
+    expect(await pipeline.sum('subagent.executions', { 'gen_ai.agent.name': 'w' })).toBe(0);
+    expect(spanNamed(pipeline.finishedSpans(), 'invoke_agent w').attributes['error.type']).toBe('RangeError');
     await agentmeter.run({ name: 'outer', budget: { maxCostUsd: 1 } }, async () => {
       await expect(agentmeter.run({ name: 'inner', budget: { maxCostUsd: 2 } }, async () => 1)).rejects.toThrow(/budget.maxCostUsd \(2\)/);
       await expect(agentmeter.run({ name: 'inner', budget: { maxTokns: 2 } as never }, async () => 1)).rejects.toThrow(/budget.maxTokns is not a known limit/);
