@@ -1,5 +1,6 @@
 import { generateText, streamText, tool, isStepCount, type LanguageModelUsage } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
+import { trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
@@ -206,6 +207,27 @@ describe('instrumentAiSdk', () => {
       expect(span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(11);
       expect(span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]).toBe(4);
       expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+    });
+
+    it("nests under the app's active span, and a throwing option falls back to its default without touching the app's result", async () => {
+      uninstall();
+      uninstall = instrumentAiSdk(pipeline.agentmeter, {
+        name: () => {
+          throw new Error('bad naming callback');
+        },
+      });
+      const tracer = trace.getTracer('app');
+      const result = await tracer.startActiveSpan('POST /report', async (span) => {
+        try {
+          return await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('fine', 3, 2)] }), prompt: 'x', telemetry: { functionId: 'orchestrator' } });
+        } finally {
+          span.end();
+        }
+      });
+      expect(result.text).toBe('fine');
+      const [run] = pipeline.agentSpans();
+      expect(run!.name).toBe('invoke_agent orchestrator');
+      expect(run!.parentSpanContext?.spanId).toBe(pipeline.spans().find((span) => span.name === 'POST /report')!.spanContext().spanId);
     });
 
     it('stops recording after uninstall', async () => {

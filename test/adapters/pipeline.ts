@@ -26,6 +26,8 @@ export function createAdapterPipeline(options: Pick<AgentMeterOptions, 'quota'> 
 
   return {
     agentmeter,
+    /** Every finished span. */
+    spans: (): ReadableSpan[] => exporter.getFinishedSpans(),
     /** Finished `invoke_agent` spans. */
     agentSpans: (): ReadableSpan[] => exporter.getFinishedSpans().filter((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] !== undefined),
     sum: async (name: string, match: Attributes = {}) => (await matching(name, match)).reduce((total, point) => total + (point.value as number), 0),
