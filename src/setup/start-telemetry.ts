@@ -37,7 +37,7 @@ export interface OtlpOptions {
 export interface TelemetryOptions {
   /** `service.name`. Default: `OTEL_SERVICE_NAME`, else the SDK's `unknown_service:node`. Attributes from `OTEL_RESOURCE_ATTRIBUTES` are added. */
   serviceName?: string;
-  /** The Prometheus pull endpoint, or `false` to disable it. Default `{ host: '127.0.0.1', port: 9464 }`. */
+  /** The Prometheus pull endpoint, or `false` to disable it; it does not keep the process alive. Default `{ host: '127.0.0.1', port: 9464 }`. */
   prometheus?: PrometheusOptions | false;
   /** OTLP/HTTP push of traces and metrics, or `false`. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else off. */
   otlp?: OtlpOptions | false;
@@ -83,7 +83,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     const port = options.prometheus?.port ?? 9464;
     const endpoint = options.prometheus?.endpoint ?? '/metrics';
     const exporter = new PrometheusExporter({ host, port, endpoint, preventServerStart: true });
-    ready = exporter.startServer().catch((error: unknown) => logger.error(`Prometheus endpoint ${host}:${port} could not start`, error));
+    ready = exporter.startServer().then(
+      // The endpoint must not keep a finished script alive, like the SDK's own export timers.
+      () => (exporter as unknown as { _server?: { unref?: () => void } })._server?.unref?.(),
+      (error: unknown) => logger.error(`Prometheus endpoint ${host}:${port} could not start`, error),
+    );
     readers.push(exporter);
     prometheusUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}${endpoint.startsWith('/') ? endpoint : `/${endpoint}`}`;
   }

@@ -71,3 +71,26 @@ describe('an exporter that is down', () => {
     expect(() => startTelemetry({ shutdownTimeoutMillis: 0 })).toThrow(/shutdownTimeoutMillis/);
   });
 });
+
+describe('process lifetime', () => {
+  it('a script that starts telemetry and never shuts it down still exits on its own', async () => {
+    const { execFile } = await import('node:child_process');
+    const { ensureBuilt, ROOT } = await import('../unit/build.js');
+    await ensureBuilt();
+    const port = await freePort();
+    const script = `
+      import { AgentMeter, startTelemetry } from ${JSON.stringify(`${ROOT}dist/index.js`)};
+      const telemetry = startTelemetry({ prometheus: { port: ${port} }, otlp: false });
+      await telemetry.ready;
+      await new AgentMeter().run('short-lived', async () => 1);
+      console.log('done');
+    `;
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+      child.stdin?.end();
+    });
+    expect(output.trim()).toBe('done');
+  });
+});
