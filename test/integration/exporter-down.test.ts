@@ -1,25 +1,10 @@
-import { diag, DiagLogLevel } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { captureDiagAndRejections } from '../helpers/diag.js';
 import { AgentMeter, startTelemetry } from '../../src/index.js';
 import { freePort, startBlackhole } from '../helpers/net.js';
 
 describe('an exporter that is down', () => {
-  const logged: string[] = [];
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  beforeEach(() => {
-    logged.length = 0;
-    unhandled.length = 0;
-    diag.setLogger(
-      { error: (...args) => logged.push(args.join(' ')), warn: (...args) => logged.push(args.join(' ')), info: () => {}, debug: () => {}, verbose: () => {} },
-      DiagLogLevel.WARN,
-    );
-    process.on('unhandledRejection', onUnhandled);
-  });
-  afterEach(() => {
-    diag.disable();
-    process.off('unhandledRejection', onUnhandled);
-  });
+  const { logged, unhandled } = captureDiagAndRejections();
 
   it('refused connections: runs pass through and shutdown resolves', async () => {
     const closedPort = await freePort();

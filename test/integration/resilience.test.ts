@@ -1,5 +1,6 @@
-import { diag, DiagLogLevel, type Meter, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Meter, MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
+import { describe, expect, it } from 'vitest';
+import { captureDiagAndRejections } from '../helpers/diag.js';
 import { AgentMeter } from '../../src/index.js';
 import { createPipeline } from '../helpers/otel.js';
 
@@ -29,22 +30,7 @@ function throwingMeterProvider(where: 'getMeter' | 'record'): MeterProvider {
 }
 
 describe('telemetry failures never reach the host app', () => {
-  const logged: string[] = [];
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  beforeEach(() => {
-    logged.length = 0;
-    unhandled.length = 0;
-    diag.setLogger(
-      { error: (...args) => logged.push(args.join(' ')), warn: (...args) => logged.push(args.join(' ')), info: () => {}, debug: () => {}, verbose: () => {} },
-      DiagLogLevel.WARN,
-    );
-    process.on('unhandledRejection', onUnhandled);
-  });
-  afterEach(() => {
-    diag.disable();
-    process.off('unhandledRejection', onUnhandled);
-  });
+  const { logged, unhandled } = captureDiagAndRejections();
 
   it('survives a tracer that throws: the result and the error pass through, metrics still count', async () => {
     const pipeline = createPipeline();
