@@ -33,8 +33,9 @@ export const TOKENS_PER_PHASE = {
 const COST_MICROS_PER_PHASE = (PLANNER.usage.costUsd + 2 * RESEARCHER.usage.costUsd + 2 * SUMMARIZER.usage.costUsd) * 1e6;
 
 /**
- * Quota for `phases` runs of the workload: tokens and cost limits at three
- * phases' worth, so warnAt [0.25, 0.5] fires once per phase for the first two.
+ * Quota whose token and cost limits hold `phases` phases of the workload (run
+ * fewer: a budget used up to its limit denies the next run). With 3, two phases
+ * end at 1/3 and 2/3 of the limits, so warnAt [0.25, 0.5] fires once in each.
  */
 export function workloadQuota(phases = 3): QuotaOptions {
   return {
@@ -182,8 +183,15 @@ export async function runWorkload(agentmeter: AgentMeter, tally: Tally, phase: n
       new Promise((_resolve, reject) => run.signal.addEventListener('abort', () => reject(run.signal.reason as Error), { once: true })),
     );
     tally.unexpected.push(new Error('slowpoke finished before its timeout'));
-  } catch {
-    tally.execution(AGENT_SLOWPOKE, 0, 'timeout', ERROR_TYPE_TIMEOUT);
-    tally.turn(AGENT_SLOWPOKE, 0);
+  } catch (error) {
+    if (QuotaExceededError.isInstance(error)) {
+      // Not part of the design: the quota must leave room for every phase the test runs.
+      tally.unexpected.push(error);
+      tally.execution(AGENT_SLOWPOKE, 0, 'denied', ERROR_TYPE_QUOTA_EXCEEDED);
+      tally.add(tally.denials, key(AGENT_SLOWPOKE, error.resource));
+    } else {
+      tally.execution(AGENT_SLOWPOKE, 0, 'timeout', ERROR_TYPE_TIMEOUT);
+      tally.turn(AGENT_SLOWPOKE, 0);
+    }
   }
 }
