@@ -34,7 +34,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   export PATH="/usr/local/go/bin:$PATH"
 fi
 export GOTOOLCHAIN=local   # never try to download another toolchain
-export GOFLAGS=-mod=mod
+export GOFLAGS="-mod=mod -buildvcs=false"   # no VCS stamping: the build dir sits inside this repo
 
 # --- OpenTelemetry Collector -----------------------------------------------
 BUILDER_VERSION="$(sed -n 's/^  version: *\([0-9][0-9.]*\) *$/\1/p' "$MANIFEST" | head -n1)"
