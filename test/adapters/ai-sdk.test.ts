@@ -230,6 +230,36 @@ describe('instrumentAiSdk', () => {
       expect(run!.parentSpanContext?.spanId).toBe(pipeline.spans().find((span) => span.name === 'POST /report')!.spanContext().spanId);
     });
 
+    it('ends every run as aborted when the app aborts the orchestrator while its subagents run', async () => {
+      const controller = new AbortController();
+      // The subagent's model cancels the whole call, then waits for the cancellation to reach it.
+      const cancelling = () =>
+        new MockLanguageModelV4({
+          doGenerate: ({ abortSignal }) => {
+            controller.abort();
+            return new Promise((_, reject) => {
+              if (abortSignal?.aborted) reject(abortSignal.reason);
+              abortSignal?.addEventListener('abort', () => reject(abortSignal.reason), { once: true });
+            });
+          },
+        });
+      const research = tool({
+        description: 'researches a topic',
+        inputSchema: z.object({ topic: z.string() }),
+        execute: async ({ topic }, { abortSignal }) => (await generateText({ model: cancelling(), prompt: topic, abortSignal })).text,
+      });
+      const orchestratorModel = new MockLanguageModelV4({
+        doGenerate: [calls([{ tool: 'research', input: { topic: 'a' }, id: 'r1' }, { tool: 'research', input: { topic: 'b' }, id: 'r2' }], 10, 2), text('never', 1, 1)],
+      });
+      const call = generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(3), abortSignal: controller.signal, telemetry: { functionId: 'orchestrator' } });
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+
+      const outcomes = pipeline.agentSpans().map((span) => `${span.attributes[ATTR_GEN_AI_AGENT_NAME]}:${span.attributes[ATTR_SUBAGENT_OUTCOME]}`);
+      expect(outcomes.sort()).toEqual(['orchestrator:aborted', 'research:aborted', 'research:aborted']);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(3);
+    });
+
     it('stops recording after uninstall', async () => {
       uninstall();
       await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('x', 1, 1)] }), prompt: 'x' });

@@ -1,4 +1,4 @@
-import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled } from '@openai/agents';
+import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
@@ -106,6 +106,37 @@ describe('instrumentOpenAIAgents', () => {
       expect(failed.attributes[ATTR_ERROR_TYPE]).toBe('Error');
       expect(spans.find((span) => span.name === 'invoke_agent Orchestrator')!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
+    });
+
+    it('ends the runs as aborted, not failed, when the app cancels the run while a subagent works', async () => {
+      const controller = new AbortController();
+      // The subagent's model cancels the app's run, then waits for the cancellation to reach it.
+      const cancelling: Model = {
+        getResponse: (request) => {
+          controller.abort();
+          return new Promise((_, reject) => {
+            const signal = request.signal;
+            if (signal?.aborted) reject(signal.reason);
+            signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+          });
+        },
+        getStreamedResponse: () => {
+          throw new Error('not used');
+        },
+      };
+      const slow = new Agent({ name: 'Slow', instructions: 'work', model: cancelling });
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: new ScriptedModel([call([['slow', 'c1']], 10, 2), say('never', 1, 1)]),
+        tools: [slow.asTool({ toolName: 'slow', toolDescription: 'slow work' })],
+      });
+      await expect(run(orchestrator, 'go', { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+
+      const outcomes = pipeline.agentSpans().map((span) => `${span.attributes[ATTR_GEN_AI_AGENT_NAME]}:${span.attributes[ATTR_SUBAGENT_OUTCOME]}`);
+      expect(outcomes.sort()).toEqual(['Orchestrator:aborted', 'Slow:aborted']);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(2);
     });
 
     it('keeps a handoff inside one run', async () => {

@@ -23,8 +23,6 @@ interface Operation {
   handle: RunHandle | undefined;
   /** Set when the core refused the run; thrown into the call's first model request. */
   refusal: { error: unknown } | undefined;
-  /** Fired just before an abort ends the run, so that the core records outcome `aborted`. */
-  readonly abort: AbortController;
 }
 
 // Loose views of the event fields used here: the SDK's event unions are wide and generic.
@@ -60,17 +58,14 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       provider: event.provider ?? '',
       modelId: event.modelId ?? '',
     };
-    const abort = new AbortController();
     const spec: RunSpec = {
       ...callUser('spec', () => options.spec?.(info)),
       name: callUser('name', () => options.name?.(info)) ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
-      signal: abort.signal,
     };
     if (info.modelId !== '' && spec.model === undefined) spec.model = info.modelId;
     const operation: Operation = {
       handle: undefined,
       refusal: undefined,
-      abort,
       admission: openRun(meter, spec).then(
         (handle) => (operation.handle = handle),
         (error: unknown) => {
@@ -91,8 +86,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     operations.delete(callId);
     const end = (handle: RunHandle | undefined) => {
       if (handle === undefined) return;
-      if (aborted) operation.abort.abort(error);
-      handle.end(error);
+      if (aborted) handle.abort(error);
+      else handle.end(error);
     };
     if (operation.handle !== undefined) end(operation.handle);
     else void operation.admission.then(end); // never rejects

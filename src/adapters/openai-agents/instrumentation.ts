@@ -21,6 +21,8 @@ interface ToolCallLike {
 }
 interface ToolCallDetailsLike {
   toolCall?: ToolCallLike;
+  /** The calling run's signal. */
+  signal?: AbortSignal;
 }
 interface RunContextLike {
   isToolApproved?(approval: { toolName: string; callId: string }): boolean | undefined;
@@ -149,15 +151,15 @@ export class OpenAIAgentsInstrumentation {
     try {
       result = await handle.enter(() => this.#frames.run(frame, () => start(handle.run.signal)));
     } catch (error) {
-      handle.end(error);
+      endFailed(handle, error, options?.signal);
       throw error;
     }
     const completed = options?.stream ? (result as StreamedResultLike | undefined)?.completed : undefined;
     if (completed !== undefined) {
       // A streamed run goes on after run() returns; it ends when its stream completes.
       completed.then(
-        () => handle.end((result as StreamedResultLike).error ?? undefined),
-        (error: unknown) => handle.end(error),
+        () => endFailed(handle, (result as StreamedResultLike).error ?? undefined, options?.signal),
+        (error: unknown) => endFailed(handle, error, options?.signal),
       );
     } else {
       handle.end();
@@ -196,10 +198,10 @@ export class OpenAIAgentsInstrumentation {
       try {
         output = await handle.enter(() => this.#frames.run(frame, () => originalInvoke(runContext, input, details)));
       } catch (error) {
-        handle.end(error);
+        endFailed(handle, error, details?.signal);
         throw error;
       }
-      handle.end(frame.failure?.error);
+      endFailed(handle, frame.failure?.error, details?.signal);
       return output;
     };
   }
@@ -264,6 +266,12 @@ export class OpenAIAgentsInstrumentation {
 
 function runInfo(agent: AgentLike, toolName: string | undefined): OpenAIAgentsRunInfo {
   return { agentName: agent.name, toolName, model: typeof agent.model === 'string' && agent.model !== '' ? agent.model : undefined };
+}
+
+/** Ends a run: `aborted` when it failed after the caller's signal fired, else from its error (`ok` without one). */
+function endFailed(handle: RunHandle, error: unknown, callerSignal: AbortSignal | undefined): void {
+  if (error !== undefined && callerSignal?.aborted === true) handle.abort(error);
+  else handle.end(error);
 }
 
 function newFrame(handle: RunHandle, model: string | undefined, awaitingOwnRun: boolean): Frame {

@@ -16,6 +16,8 @@ export interface RunHandle {
   enter<T>(fn: () => T): T;
   /** Ends the run: `ok` without an error, otherwise the outcome the core derives from it. Idempotent. */
   end(error?: unknown): void;
+  /** Ends the run with outcome `aborted`: the framework call was cancelled. Idempotent. */
+  abort(reason: unknown): void;
 }
 
 /**
@@ -26,22 +28,30 @@ export interface RunHandle {
  * public `run()` so that admission, nesting and settlement stay the core's business.
  */
 export function openRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
+  // Fired by abort(): the core then records the run's outcome as `aborted`.
+  const cancel = new AbortController();
+  const signal = spec.signal === undefined ? cancel.signal : AbortSignal.any([spec.signal, cancel.signal]);
   return new Promise<RunHandle>((resolveHandle, rejectHandle) => {
     let admitted = false;
-    const settled = meter.run(spec, (run) => {
+    const settled = meter.run({ ...spec, signal }, (run) => {
       admitted = true;
       return new Promise<void>((resolveRun, rejectRun) => {
         // Captures the async context of the run's callback, where the core made `run` current.
         const context = new AsyncResource('agentmeter.run');
         let ended = false;
+        const end = (error?: unknown) => {
+          if (ended) return;
+          ended = true;
+          if (error === undefined) resolveRun();
+          else rejectRun(error);
+        };
         resolveHandle({
           run,
           enter: (fn) => context.runInAsyncScope(fn),
-          end: (error?: unknown) => {
-            if (ended) return;
-            ended = true;
-            if (error === undefined) resolveRun();
-            else rejectRun(error);
+          end,
+          abort: (reason: unknown) => {
+            if (!ended) cancel.abort(reason);
+            end(reason ?? cancel.signal.reason);
           },
         });
       });
