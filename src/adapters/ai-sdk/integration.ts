@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { diag } from '@opentelemetry/api';
 import type { Telemetry } from 'ai';
 import type { RunSpec } from '../../index.js';
+import { callOption } from '../shared/call-option.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 
@@ -59,8 +60,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       modelId: event.modelId ?? '',
     };
     const spec: RunSpec = {
-      ...callUser('spec', () => options.spec?.(info)),
-      name: callUser('name', () => options.name?.(info)) ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
+      ...callOption(logger, 'spec', () => options.spec?.(info)),
+      name: callOption(logger, 'name', () => options.name?.(info)) ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
     };
     if (info.modelId !== '' && spec.model === undefined) spec.model = info.modelId;
     const operation: Operation = {
@@ -113,7 +114,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
         const inputTokens = step.usage?.inputTokens ?? 0;
         const outputTokens = step.usage?.outputTokens ?? 0;
         const modelId = step.model?.modelId;
-        const costUsd = callUser('costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }));
+        const costUsd = callOption(logger, 'costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }));
         run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
       }),
 
@@ -162,15 +163,6 @@ function guard(what: string, callback: () => void): void {
     callback();
   } catch (error) {
     logger.error(`${what} failed`, error);
-  }
-}
-
-function callUser<T>(what: string, callback: () => T): T | undefined {
-  try {
-    return callback();
-  } catch (error) {
-    logger.warn(`options.${what} threw; using the default`, error);
-    return undefined;
   }
 }
 

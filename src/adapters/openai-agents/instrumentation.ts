@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { diag } from '@opentelemetry/api';
 import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail } from '@openai/agents';
 import type { RunSpec } from '../../index.js';
+import { callOption } from '../shared/call-option.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { Frame } from './frame.js';
 import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
@@ -72,7 +73,7 @@ export class OpenAIAgentsInstrumentation {
     this.#meter = meter;
     this.#options = options;
     this.#processor = new AgentMeterTraceProcessor(this.#frames, (frame, tokens) => {
-      const costUsd = callUser('costUsd', () =>
+      const costUsd = callOption(logger, 'costUsd', () =>
         options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
       );
       frame.handle.run.recordUsage({
@@ -247,8 +248,8 @@ export class OpenAIAgentsInstrumentation {
 
   async #admit(info: OpenAIAgentsRunInfo): Promise<Admission> {
     const spec: RunSpec = {
-      ...callUser('spec', () => this.#options.spec?.(info)),
-      name: callUser('name', () => this.#options.name?.(info)) ?? info.agentName,
+      ...callOption(logger, 'spec', () => this.#options.spec?.(info)),
+      name: callOption(logger, 'name', () => this.#options.name?.(info)) ?? info.agentName,
     };
     if (info.model !== undefined && spec.model === undefined) spec.model = info.model;
     try {
@@ -260,7 +261,7 @@ export class OpenAIAgentsInstrumentation {
 
   #denialMessage(refusal: unknown): string {
     const error = refusal instanceof Error ? refusal : new Error(String(refusal));
-    return callUser('denialMessage', () => this.#options.denialMessage?.(error)) ?? error.message;
+    return callOption(logger, 'denialMessage', () => this.#options.denialMessage?.(error)) ?? error.message;
   }
 }
 
@@ -294,13 +295,4 @@ async function awaitsApproval(agentTool: AgentToolLike, context: RunContextLike,
   }
   if (!(await agentTool.needsApproval(context, input, toolCall.callId))) return false;
   return context.isToolApproved?.({ toolName: agentTool.name, callId: toolCall.callId ?? '' }) !== true;
-}
-
-function callUser<T>(what: string, callback: () => T): T | undefined {
-  try {
-    return callback();
-  } catch (error) {
-    logger.warn(`options.${what} threw; using the default`, error);
-    return undefined;
-  }
 }
