@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createServer } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, parseDemoArgs } from '../../src/cli/args.js';
 import { parseExposition } from '../../src/cli/summary.js';
@@ -87,14 +88,16 @@ describe('agentmeter (built CLI)', () => {
 
   it('without a TTY prints one line per second, serves /metrics, and ends after --duration with a final summary', async () => {
     const port = await freePort();
-    const run = startCli(['demo', '--duration', '3', '--rate', '4', '--port', String(port)]);
-    const lines = await perSecondLines(run, 2);
-    // While it runs, its /metrics endpoint serves the executions metric.
+    const run = startCli(['demo', '--duration', '5', '--rate', '4', '--port', String(port)]);
+    // While it runs (a second line at about 2 s, the end at 5 s), its /metrics endpoint serves the executions metric.
+    await perSecondLines(run, 2);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="researcher"/);
     expect(metrics).toMatch(/subagent_active\{/);
     expect(await run.exit).toBe(0);
     const { stdout } = run.output();
+    const lines = stdout.split('\n').filter((line) => /^t=\d+s executions /.test(line));
+    expect(lines.length).toBeGreaterThanOrEqual(4); // one per second, then the final one
     expect(stdout.split('\n')[0]).toContain(`metrics on http://127.0.0.1:${port}/metrics`);
     expect(lines[0]).toMatch(/^t=1s executions ok=\d+ incomplete=\d+ error=\d+ timeout=\d+ aborted=\d+ denied=\d+ active=\d+ tokens=\d+ cost=\$\d+\.\d{4} quota tokens=\d+% cost=\d+%$/);
     expect(stdout).toContain('final summary');
@@ -116,5 +119,10 @@ describe('agentmeter (built CLI)', () => {
     expect(stdout).toContain('final summary');
     expect(stdout).toMatch(/executions\s+\d+/);
     expect(stdout).toMatch(/quota\n\s+tokens\s+\[/);
+    // The metrics port is free again.
+    await new Promise<void>((resolve, reject) => {
+      const server = createServer().once('error', reject);
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve()));
+    });
   }, 60_000);
 });
