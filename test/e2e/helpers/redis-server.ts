@@ -1,7 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -17,8 +18,10 @@ export interface RedisServer {
 }
 
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Makes sure `redis-server` is installed (via `scripts/ensure-tools.sh` when the repo has it). */
@@ -51,22 +54,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+export interface RedisServerOptions {
+  /** Cluster mode with a single node that owns every slot: scripts then fail on keys of two slots. */
+  cluster?: boolean;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   ensureRedisServer();
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'agentmeter-redis-'));
+  dirs.add(dir);
 
   const start = async (): Promise<void> => {
     if (child !== undefined) return;
-    const spawned = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+    args.push('--loglevel', 'warning', '--dir', dir);
+    if (options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', join(dir, `nodes-${Date.now()}.conf`));
+    const spawned = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = spawned;
     live.add(spawned);
     spawned.once('exit', () => live.delete(spawned));
     await waitForPing(port, spawned);
+    if (options.cluster === true) await assignAllSlots(port);
   };
 
   const stop = async (): Promise<void> => {
@@ -84,7 +94,22 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 
   await start();
-  return { port, url: `redis://127.0.0.1:${port}`, start, stop };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+  };
+}
+
+async function assignAllSlots(port: number): Promise<void> {
+  const cli = (...args: string[]): string => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
+  cli('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+  const deadline = Date.now() + 10_000;
+  while (!cli('CLUSTER', 'INFO').includes('cluster_state:ok')) {
+    if (Date.now() > deadline) throw new Error('single-node cluster did not reach cluster_state:ok within 10 s');
+    await new Promise((done) => setTimeout(done, 100));
+  }
 }
 
 /** Waits (at most 10 s) until the server answers PING. */
@@ -96,7 +121,11 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output}`);
     try {
-      const reply = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], { encoding: 'utf8', timeout: 2_000 });
+      const reply = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+        encoding: 'utf8',
+        timeout: 2_000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       if (reply.trim() === 'PONG') return;
     } catch {
       // not up yet

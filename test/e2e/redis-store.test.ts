@@ -1,0 +1,227 @@
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BudgetNode, QuotaLease, ReserveResult } from '../../src/quota/store.js';
+import { RedisQuotaStore } from '../../src/redis/index.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+
+let server: RedisServer;
+const clients: Array<Redis | Cluster> = [];
+const stores: RedisQuotaStore[] = [];
+let prefixSerial = 0;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  for (const client of clients) client.disconnect();
+  await server?.stop();
+});
+
+function client(): Redis {
+  const redis = new Redis(server.port, '127.0.0.1');
+  clients.push(redis);
+  return redis;
+}
+
+function createStore(options: Partial<ConstructorParameters<typeof RedisQuotaStore>[0]> & { keyPrefix: string }): RedisQuotaStore {
+  const store = new RedisQuotaStore({ redis: client(), ...options });
+  stores.push(store);
+  return store;
+}
+
+const global = (limits: BudgetNode['limits']): BudgetNode => ({ key: 'global', limits, ephemeral: false });
+
+async function reserve(store: RedisQuotaStore, nodes: BudgetNode[], tokens = 0): Promise<ReserveResult> {
+  return store.reserve({ nodes, estimate: { tokens, costMicros: 0 }, now: Date.now(), enforce: true });
+}
+
+function leaseOf(result: ReserveResult): QuotaLease {
+  if (!result.admitted) throw new Error(`expected admission, got ${JSON.stringify(result.violation)}`);
+  return result.lease;
+}
+
+/** Polls `check` every 50 ms until it returns true; fails after `withinMs`. */
+async function eventually(check: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not reached within ${withinMs} ms: ${what}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+describe('RedisQuotaStore options', () => {
+  it('rejects invalid options, naming the field', () => {
+    const redis = client();
+    expect(() => new RedisQuotaStore(undefined as never)).toThrow(/options must be an object/);
+    expect(() => new RedisQuotaStore({} as never)).toThrow(/options\.redis must be an ioredis client/);
+    expect(() => new RedisQuotaStore({ redis: {} as never })).toThrow(/options\.redis/);
+    expect(() => new RedisQuotaStore({ redis, keyPrefix: 'a{b}:' })).toThrow(/options\.keyPrefix/);
+    expect(() => new RedisQuotaStore({ redis, onUnavailable: 'fail' as never })).toThrow(/options\.onUnavailable must be 'deny' or 'allow'/);
+    expect(() => new RedisQuotaStore({ redis, leaseTtlMs: 500 })).toThrow(/options\.leaseTtlMs/);
+    expect(() => new RedisQuotaStore({ redis, leaseTtlMs: 1500.5 })).toThrow(/options\.leaseTtlMs/);
+    expect(() => new RedisQuotaStore({ redis, timeoutMs: 0 })).toThrow(/options\.timeoutMs/);
+    expect(() => new RedisQuotaStore({ redis, timeoutMs: Number.NaN })).toThrow(/options\.timeoutMs/);
+    expect(() => new RedisQuotaStore({ redis, leaseTtlMs: 2_000, timeoutMs: 1_500 })).toThrow(/options\.timeoutMs must be below leaseTtlMs/);
+    expect(() => new RedisQuotaStore({ redis, refreshIntervalMs: -1 })).toThrow(/options\.refreshIntervalMs/);
+    expect(() => new RedisQuotaStore({ redis, leaseTTL: 5 } as never)).toThrow(/unknown option leaseTTL/);
+    expect(new RedisQuotaStore({ redis }).name).toBe('redis');
+  });
+});
+
+describe('RedisQuotaStore leases', () => {
+  it('gives the slots and reservations of a holder that stopped renewing back after the TTL, keeping what it consumed', async () => {
+    const keyPrefix = `ttl${++prefixSerial}:`;
+    const holder = createStore({ keyPrefix, leaseTtlMs: 1_000, timeoutMs: 200 });
+    const other = createStore({ keyPrefix, leaseTtlMs: 1_000, timeoutMs: 200 });
+    const root = global({ concurrent: 2, tokens: 1_000 });
+    const held = [leaseOf(await reserve(holder, [root], 100)), leaseOf(await reserve(holder, [root], 100))];
+    expect(await holder.charge(held[0]!, { tokens: 30, costMicros: 0 })).toBeUndefined();
+    expect(await reserve(other, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent', used: 2 } });
+    await holder.close(); // the holder stops renewing, as a dead replica would
+
+    let admitted: ReserveResult | undefined;
+    await eventually(
+      async () => {
+        admitted = await reserve(other, [root]);
+        return admitted.admitted;
+      },
+      10_000,
+      'a slot freed by lease expiry',
+    );
+    // Expired leases: their executions count as used, their consumed tokens stay, their reserve is gone.
+    expect(other.read('global')).toMatchObject({
+      used: { executions: 2, tokens: 30 },
+      reserved: { executions: 1, tokens: 0, concurrent: 1 },
+    });
+    await other.settle(leaseOf(admitted!));
+    // The holder settling late (a replica that was only partitioned) changes nothing.
+    await holder.settle(held[0]!);
+    await holder.settle(held[1]!);
+    expect(other.read('global')).toMatchObject({ used: { executions: 3, tokens: 30 }, reserved: { executions: 0, tokens: 0, concurrent: 0 } });
+  });
+
+  it('keeps the leases of a live process alive past the TTL', async () => {
+    const keyPrefix = `renew${++prefixSerial}:`;
+    const holder = createStore({ keyPrefix, leaseTtlMs: 1_000, timeoutMs: 200 });
+    const other = createStore({ keyPrefix, leaseTtlMs: 1_000, timeoutMs: 200 });
+    const root = global({ concurrent: 1 });
+    const lease = leaseOf(await reserve(holder, [root]));
+    const heldSince = Date.now();
+    while (Date.now() - heldSince < 3_500) {
+      expect(await reserve(other, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent' } });
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    await holder.settle(lease);
+    expect(await reserve(other, [root])).toMatchObject({ admitted: true });
+  });
+
+  it('reports the shared state on every replica', async () => {
+    const keyPrefix = `view${++prefixSerial}:`;
+    const writer = createStore({ keyPrefix });
+    const reader = createStore({ keyPrefix, refreshIntervalMs: 100 });
+    const root = global({ tokens: 10_000 });
+    // The reader has seen the scope once; from then on the refresh keeps its view current.
+    await (reader.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true }) as Promise<ReserveResult>).then(
+      (result) => reader.settle(leaseOf(result)),
+    );
+    const leases = await Promise.all(Array.from({ length: 5 }, () => reserve(writer, [root], 100)));
+    await writer.charge(leaseOf(leases[0]!), { tokens: 250, costMicros: 7 });
+    await writer.settle(leaseOf(leases[1]!));
+    expect(writer.read('global')).toMatchObject({
+      used: { executions: 2, tokens: 250, costMicros: 7 },
+      reserved: { executions: 4, tokens: 300, concurrent: 4 },
+    });
+    await eventually(
+      () => JSON.stringify(reader.read('global')) === JSON.stringify(writer.read('global')),
+      5_000,
+      `reader view ${JSON.stringify(reader.read('global'))} equal to ${JSON.stringify(writer.read('global'))}`,
+    );
+    expect([...reader.scopes()]).toEqual(['global']);
+    for (const result of leases) await writer.settle(leaseOf(result));
+  });
+
+  it('admits a reservation delivered twice only once, and cancels one that arrived after its caller gave up', async () => {
+    // A client whose socket is paused: the reserve times out in the store, then reaches Redis.
+    const keyPrefix = `late${++prefixSerial}:`;
+    const redis = client();
+    await redis.ping();
+    const store = new RedisQuotaStore({ redis, keyPrefix, timeoutMs: 100, onUnavailable: 'deny' });
+    stores.push(store);
+    const observer = createStore({ keyPrefix, refreshIntervalMs: 100 });
+    const root = global({ executions: 10 });
+    await observer.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: false });
+    const stream = (redis as unknown as { stream: { pause(): void; resume(): void; cork(): void; uncork(): void } }).stream;
+    stream.cork();
+    await expect(reserve(store, [root])).rejects.toMatchObject({ name: 'QuotaStoreUnavailableError', store: 'redis' });
+    stream.uncork();
+    // The late reservation is applied by Redis, then given back by the store (execution included).
+    const settledLeases = async (): Promise<number> => {
+      const keys = await redis.keys(`${keyPrefix}{global}:leases:*`);
+      const flags = await Promise.all(keys.map((key) => redis.hget(key, 'st')));
+      return flags.filter((flag) => flag === '1').length;
+    };
+    await eventually(async () => (await settledLeases()) === 1, 5_000, 'the late reservation cancelled');
+    await eventually(
+      () => observer.read('global')?.reserved.executions === 1 && observer.read('global')?.used.executions === 0,
+      5_000,
+      `only the observer's run counted: ${JSON.stringify(observer.read('global'))}`,
+    );
+  });
+});
+
+describe('RedisQuotaStore on Redis Cluster', () => {
+  let clusterServer: RedisServer;
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    clusterServer = await startRedisServer({ cluster: true });
+    cluster = new Cluster([{ host: '127.0.0.1', port: clusterServer.port }]);
+    clients.push(cluster);
+    await cluster.ping();
+  });
+
+  afterAll(async () => {
+    cluster?.disconnect();
+    await clusterServer?.stop();
+  });
+
+  it('keeps every key of a budget hierarchy in one slot (Redis Cluster refuses a script whose keys span two slots)', async () => {
+    for (const scope of ['global', 'conversation-42', '{odd}scope', '']) {
+      const store = new RedisQuotaStore({ redis: cluster, keyPrefix: 'cluster:', leaseTtlMs: 1_000, timeoutMs: 400, refreshIntervalMs: 100 });
+      stores.push(store);
+      const root: BudgetNode = { key: scope, limits: { executions: 4, concurrent: 2, tokens: 100 }, ephemeral: false };
+      const parent: BudgetNode = { key: `${scope}/planner#1`, limits: { tokens: 80 }, ephemeral: true };
+      const child: BudgetNode = { key: `${scope}/writer#2`, limits: { tokens: 40 }, ephemeral: true };
+      const first = leaseOf(await reserve(store, [root, parent], 10));
+      const second = leaseOf(await reserve(store, [root, parent, child], 20));
+      expect(await reserve(store, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent', key: scope } });
+      expect(await store.charge(second, { tokens: 50, costMicros: 0 })).toMatchObject({ resource: 'tokens', key: `${scope}/writer#2` });
+      await store.settle(second);
+      // The first lease is left to expire: the sweep inside the scripts reads its node keys from the lease.
+      await store.close();
+      const next = new RedisQuotaStore({ redis: cluster, keyPrefix: 'cluster:', leaseTtlMs: 1_000, timeoutMs: 400 });
+      stores.push(next);
+      const blocker = leaseOf(await reserve(next, [root]));
+      let third: ReserveResult | undefined;
+      await eventually(
+        async () => {
+          third = await reserve(next, [root]);
+          return third.admitted;
+        },
+        10_000,
+        'the expired lease swept on the cluster',
+      );
+      expect(next.read(scope)).toMatchObject({ used: { executions: 2, tokens: 50 }, reserved: { executions: 2, concurrent: 2, tokens: 0 } });
+      await next.settle(leaseOf(third!));
+      await next.settle(blocker);
+      await store.settle(first); // too late: already swept, changes nothing
+      expect(next.read(scope)).toMatchObject({ used: { executions: 4, tokens: 50 }, reserved: { executions: 0, concurrent: 0, tokens: 0 } });
+      await next.close();
+    }
+    const keys = await cluster.keys('cluster:*');
+    const slots = new Set(keys.map((key) => key.slice(key.indexOf('{'), key.indexOf('}') + 1)));
+    expect(slots).toEqual(new Set(['{global}', '{conversation-42}', '{_odd_scope}', '{_}']));
+  });
+});
