@@ -1,0 +1,143 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AgentMeter, QuotaExceededError } from '../../src/index.js';
+import { RedisQuotaStore } from '../../src/redis/index.js';
+import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+
+/**
+ * Several Node processes (replicas) share one quota through Redis. Each replica is a real child
+ * process running the built package (dist/) with its own ioredis client.
+ */
+
+const REPLICA = resolve(ROOT, 'test/e2e/fixtures/redis-replica.mjs');
+const TRIALS = 5;
+
+let server: RedisServer;
+let redis: Redis;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  buildPackage();
+  server = await startRedisServer();
+  redis = new Redis(server.port, '127.0.0.1');
+});
+
+afterEach(() => {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  redis?.disconnect();
+  await server?.stop();
+});
+
+interface ReplicaOptions {
+  keyPrefix: string;
+  limits: Record<string, number>;
+  leaseTtlMs?: number;
+  timeoutMs?: number;
+}
+
+interface Replica {
+  readonly child: ChildProcess;
+  request(message: Record<string, unknown>): Promise<Record<string, unknown>>;
+}
+
+async function startReplica(options: ReplicaOptions): Promise<Replica> {
+  const child = fork(REPLICA, [JSON.stringify({ port: server.port, leaseTtlMs: 60_000, timeoutMs: 2_000, ...options })], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const next = (): Promise<Record<string, unknown>> =>
+    new Promise((resolveMessage, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
+      child.once('exit', onExit);
+      child.once('message', (message: Record<string, unknown>) => {
+        child.off('exit', onExit);
+        if (message.type === 'error') reject(new Error(String(message.message)));
+        else resolveMessage(message);
+      });
+    });
+  await next(); // ready
+  return {
+    child,
+    request: (message) => {
+      const answer = next();
+      child.send(message);
+      return answer;
+    },
+  };
+}
+
+describe('replicas sharing a Redis quota', () => {
+  it(`admits exactly maxExecutions across 4 processes × 250 concurrent runs (${TRIALS} trials)`, async () => {
+    for (let trial = 1; trial <= TRIALS; trial++) {
+      const keyPrefix = `replicas${trial}:`;
+      const replicas = await Promise.all(Array.from({ length: 4 }, () => startReplica({ keyPrefix, limits: { maxExecutions: 100 } })));
+      const results = await Promise.all(replicas.map((replica) => replica.request({ type: 'admit', runs: 250, workMs: 5 })));
+      const admitted = results.reduce((sum, result) => sum + Number(result.admitted), 0);
+      const denied = results.reduce((sum, result) => sum + Number(result.denied), 0);
+      expect(results.flatMap((result) => result.failed as string[]), `trial ${trial}`).toEqual([]);
+      expect({ trial, admitted, denied }).toEqual({ trial, admitted: 100, denied: 900 });
+      // Every replica admitted some: the limit was really shared, not won by one process.
+      expect(results.filter((result) => Number(result.admitted) > 0).length, `trial ${trial} ${JSON.stringify(results)}`).toBeGreaterThan(1);
+      // Nothing leaked: every admitted run settled, its usage charged once.
+      const node = await redis.hgetall(`${keyPrefix}{global}:node:global`);
+      expect(node).toMatchObject({ ue: '100', re: '0', rk: '0', rt: '0', ut: '1000', uc: '1000' });
+      expect(await redis.zcard(`${keyPrefix}{global}:leases`)).toBe(0);
+      await Promise.all(replicas.map((replica) => replica.request({ type: 'exit' }).catch(() => undefined)));
+    }
+  });
+
+  it('returns the slots of a killed replica after the lease TTL; what it consumed stays consumed', async () => {
+    const keyPrefix = 'killed:';
+    const limits = { maxConcurrent: 3 };
+    const leaseTtlMs = 1_500;
+    const replica = await startReplica({ keyPrefix, limits, leaseTtlMs, timeoutMs: 300 });
+    await replica.request({ type: 'hold', runs: 3, tokensEach: 100 });
+
+    const client = new Redis(server.port, '127.0.0.1');
+    const store = new RedisQuotaStore({ redis: client, keyPrefix, leaseTtlMs, timeoutMs: 300 });
+    const agentmeter = new AgentMeter({ quota: { limits, store } });
+    try {
+      const tryRun = (): Promise<string> => agentmeter.run({ name: 'survivor' }, async () => 'ran');
+      const denial = await tryRun().catch((error: unknown) => error);
+      expect(QuotaExceededError.isInstance(denial) && denial.resource).toBe('concurrent');
+      // While the replica lives it renews its leases: still denied after twice the TTL.
+      await new Promise((done) => setTimeout(done, 2 * leaseTtlMs));
+      const stillDenied = await tryRun().catch((error: unknown) => error);
+      expect(QuotaExceededError.isInstance(stillDenied) && stillDenied.resource).toBe('concurrent');
+
+      replica.child.kill('SIGKILL');
+      let result: string | undefined;
+      const deadline = Date.now() + 15_000;
+      while (result === undefined) {
+        if (Date.now() > deadline) throw new Error('the killed replica’s slots did not come back within 15 s');
+        result = await tryRun().catch((error: unknown) => {
+          if (!QuotaExceededError.isInstance(error)) throw error;
+          return undefined;
+        });
+        if (result === undefined) await new Promise((done) => setTimeout(done, 100));
+      }
+      expect(result).toBe('ran');
+      // The processor settles without awaiting the store: wait (bounded) for the settlement to land.
+      const settledBy = Date.now() + 5_000;
+      while (agentmeter.quota!.snapshot().executions.reserved !== 0 && Date.now() < settledBy) {
+        await new Promise((done) => setTimeout(done, 20));
+      }
+      const snapshot = agentmeter.quota!.snapshot();
+      // The three stuck runs were admitted: they count as executions; their 300 tokens stay used.
+      expect(snapshot.tokens).toMatchObject({ used: 300, reserved: 0 });
+      expect(snapshot.executions).toMatchObject({ used: 4, reserved: 0 });
+      expect(snapshot.concurrent).toMatchObject({ used: 0 });
+    } finally {
+      await store.close();
+      client.disconnect();
+    }
+  });
+});
