@@ -17,7 +17,7 @@ import {
   METRIC_TOKENS,
   METRIC_TURNS,
 } from '../../src/semconv.js';
-import { createAdapterPipeline, parentOf } from './pipeline.js';
+import { createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
 
 // Mock model results in the LanguageModelV4 shape.
 const usage = (input: number, output: number) => ({
@@ -48,7 +48,17 @@ interface Reported {
  * An orchestrator that calls `research` twice in one step (the two run in parallel); the
  * `deep` researcher calls `helper`, one level deeper. Every agent has its own mock model.
  */
-function buildWorkload(reported: Reported[], options: { failingTopic?: string } = {}) {
+function buildWorkload(reported: Reported[], options: { failingTopic?: string; together?: { arrive(): Promise<void> } } = {}) {
+  /** A mock model that plays `results` in order; its first answer waits for `options.together`. */
+  const scripted = (results: Array<ReturnType<typeof text> | ReturnType<typeof calls>>) => {
+    let index = 0;
+    return new MockLanguageModelV4({
+      doGenerate: async () => {
+        if (index === 0) await options.together?.arrive();
+        return results[index++]!;
+      },
+    });
+  };
   const helper = tool({
     description: 'looks one fact up',
     inputSchema: z.object({ fact: z.string() }),
@@ -66,8 +76,8 @@ function buildWorkload(reported: Reported[], options: { failingTopic?: string } 
         topic === options.failingTopic
           ? new MockLanguageModelV4({ doGenerate: async () => { throw new Error('model unavailable'); } })
           : topic === 'deep'
-            ? new MockLanguageModelV4({ doGenerate: [calls([{ tool: 'helper', input: { fact: 'f1' }, id: 'h1' }], 40, 8), text('deep findings', 60, 20)] })
-            : new MockLanguageModelV4({ doGenerate: [text(`${topic} findings`, 30, 12)] });
+            ? scripted([calls([{ tool: 'helper', input: { fact: 'f1' }, id: 'h1' }], 40, 8), text('deep findings', 60, 20)])
+            : scripted([text(`${topic} findings`, 30, 12)]);
       const result = await generateText({ model, prompt: topic, tools: { helper }, stopWhen: isStepCount(5), abortSignal });
       reported.push({ name: 'research', usage: result.totalUsage, steps: result.steps.length });
       return result.text;
@@ -93,7 +103,8 @@ describe('instrumentAiSdk', () => {
 
     it('records the orchestrator and its subagents as nested runs with the SDK-reported steps and usage', async () => {
       const reported: Reported[] = [];
-      const { research } = buildWorkload(reported);
+      // The two researchers' runs are open at the same time: neither model answers until both asked.
+      const { research } = buildWorkload(reported, { together: rendezvous(2) });
       const orchestratorModel = new MockLanguageModelV4({
         doGenerate: [
           calls([{ tool: 'research', input: { topic: 'deep' }, id: 'r1' }, { tool: 'research', input: { topic: 'wide' }, id: 'r2' }], 100, 20),

@@ -13,12 +13,27 @@ import {
   METRIC_EXECUTIONS,
   METRIC_TOKENS,
 } from '../../src/semconv.js';
-import { createAdapterPipeline, parentOf } from './pipeline.js';
+import { createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
 
 const usage = (input: number, output: number) => new Usage({ requests: 1, input_tokens: input, output_tokens: output, total_tokens: input + output });
 const say = (text: string, input: number, output: number) => modelResponse({ output: [assistantMessage(text)], usage: usage(input, output) });
 const call = (tools: Array<[name: string, callId: string]>, input: number, output: number) =>
   modelResponse({ output: tools.map(([name, callId]) => functionCall(name, { input: `task for ${name}` }, { callId })), usage: usage(input, output) });
+
+/** `model`, whose first answer waits for `together`. */
+function meetFirst(model: ScriptedModel, together: { arrive(): Promise<void> }): Model {
+  let first = true;
+  return {
+    getResponse: async (request) => {
+      if (first) {
+        first = false;
+        await together.arrive();
+      }
+      return model.getResponse(request);
+    },
+    getStreamedResponse: (request) => model.getStreamedResponse(request),
+  };
+}
 
 describe('instrumentOpenAIAgents', () => {
   let pipeline: ReturnType<typeof createAdapterPipeline>;
@@ -44,10 +59,12 @@ describe('instrumentOpenAIAgents', () => {
     it('records agents used as tools as nested runs with the turns and tokens the SDK reports', async () => {
       const helperModel = new ScriptedModel([say('a fact', 7, 3)]);
       const helper = new Agent({ name: 'Helper', instructions: 'look things up', model: helperModel });
+      // The two researchers' runs are open at the same time: neither model answers until both asked.
+      const together = rendezvous(2);
       const deepModel = new ScriptedModel([call([['helper', 'h1']], 40, 8), say('deep findings', 60, 20)]);
-      const deep = new Agent({ name: 'DeepResearcher', instructions: 'dig', model: deepModel, tools: [helper.asTool({ toolName: 'helper', toolDescription: 'facts' })] });
+      const deep = new Agent({ name: 'DeepResearcher', instructions: 'dig', model: meetFirst(deepModel, together), tools: [helper.asTool({ toolName: 'helper', toolDescription: 'facts' })] });
       const wideModel = new ScriptedModel([say('wide findings', 30, 12)]);
-      const wide = new Agent({ name: 'WideResearcher', instructions: 'survey', model: wideModel });
+      const wide = new Agent({ name: 'WideResearcher', instructions: 'survey', model: meetFirst(wideModel, together) });
       const orchestratorModel = new ScriptedModel([call([['deep', 'c1'], ['wide', 'c2']], 100, 20), say('report', 200, 50)]);
       const orchestrator = new Agent({
         name: 'Orchestrator',

@@ -50,3 +50,20 @@ export function parentOf(span: ReadableSpan, spans: ReadableSpan[]): ReadableSpa
   const id = span.parentSpanContext?.spanId;
   return spans.find((candidate) => candidate.spanContext().spanId === id);
 }
+
+/**
+ * A meeting point for `count` parties: each `arrive()` resolves once all have arrived. A model
+ * that arrives before answering proves that its run was open at the same time as the others'.
+ */
+export function rendezvous(count: number): { arrive(): Promise<void> } {
+  let arrived = 0;
+  let release!: () => void;
+  const all = new Promise<void>((resolve) => (release = resolve));
+  return {
+    arrive() {
+      arrived += 1;
+      if (arrived === count) release();
+      return all;
+    },
+  };
+}
