@@ -1,4 +1,4 @@
-import { Agent, Runner, Usage, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
+import { Agent, Runner, Usage, defineToolInputGuardrail, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
@@ -154,6 +154,29 @@ describe('instrumentOpenAIAgents', () => {
       expect(outcomes.sort()).toEqual(['Orchestrator:aborted', 'Slow:aborted']);
       expect(pipeline.agentmeter.totals().active).toBe(0);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(2);
+    });
+
+    it('ends a run its guardrail admitted when a later guardrail rejects the call, leaving nothing active', async () => {
+      const helperModel = new ScriptedModel([say('never', 1, 1)]);
+      const helper = new Agent({ name: 'Helper', instructions: 'help', model: helperModel });
+      const helperTool = helper.asTool({ toolName: 'helper', toolDescription: 'helps' });
+      // The app's own policy runs after agentmeter's guardrail and refuses the call.
+      helperTool.inputGuardrails!.push(
+        defineToolInputGuardrail({ name: 'policy', run: async () => ({ behavior: { type: 'rejectContent', message: 'not allowed' } }) }),
+      );
+      const orchestratorModel = new ScriptedModel([call([['helper', 'c1']], 10, 2), say('done without help', 20, 4)]);
+      const orchestrator = new Agent({ name: 'Orchestrator', instructions: 'delegate', model: orchestratorModel, tools: [helperTool] });
+      const result = await run(orchestrator, 'go');
+      expect(result.finalOutput).toBe('done without help');
+      expect(helperModel.calls).toHaveLength(0);
+      expect(JSON.stringify(orchestratorModel.calls[1]!.request.input)).toContain('not allowed');
+
+      // The admitted run is released once the tool call is over without an invocation.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+      const helperSpan = pipeline.agentSpans().find((span) => span.name === 'invoke_agent Helper')!;
+      expect(helperSpan.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('aborted');
+      expect(helperSpan.attributes[ATTR_SUBAGENT_TURNS]).toBe(0);
     });
 
     it('keeps a handoff inside one run', async () => {

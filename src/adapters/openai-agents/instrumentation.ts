@@ -233,7 +233,7 @@ export class OpenAIAgentsInstrumentation {
       pending.delete(callId);
       const error = new Error('The tool call was cancelled before the subagent started');
       error.name = 'AbortError';
-      admission.handle.end(error);
+      admission.handle.abort(error);
     }).unref();
     return { behavior: { type: 'allow' as const } };
   }
