@@ -169,12 +169,15 @@ async function worker({ port }) {
   const request = () => ({ nodes: [ROOT], estimate: { tokens: 100, costMicros: 50 }, now: Date.now(), enforce: true });
   const handlers = {
     'warm-up': async () => {
-      for (let i = 0; i < 10; i++) {
+      // Loads the scripts and lets the JIT settle before anything is timed.
+      await pool(1_000, async () => {
         const result = await store.reserve(request());
         await store.charge(result.lease, { tokens: 10, costMicros: 5 });
         await store.settle(result.lease);
-      }
-      await agentmeter.run({ name: 'warm-up' }, async () => undefined);
+      });
+      const target = settled + 1_000;
+      await pool(1_000, () => agentmeter.run({ name: 'warm-up' }, async () => undefined));
+      while (settled < target) await new Promise((resolve) => setTimeout(resolve, 1));
     },
     reserve: async ({ count }) => {
       leases = [];
