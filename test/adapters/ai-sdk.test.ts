@@ -271,6 +271,15 @@ describe('instrumentAiSdk', () => {
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(3);
     });
 
+    it('runs a call unrecorded, instead of failing it, when the spec option is invalid', async () => {
+      uninstall();
+      uninstall = instrumentAiSdk(pipeline.agentmeter, { spec: () => ({ timeoutMs: -1 }) });
+      const result = await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('still fine', 3, 2)] }), prompt: 'x' });
+      expect(result.text).toBe('still fine');
+      expect(pipeline.agentSpans()).toHaveLength(0);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
     it('stops recording after uninstall', async () => {
       uninstall();
       await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('x', 1, 1)] }), prompt: 'x' });

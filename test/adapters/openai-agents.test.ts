@@ -179,6 +179,25 @@ describe('instrumentOpenAIAgents', () => {
       expect(helperSpan.attributes[ATTR_SUBAGENT_TURNS]).toBe(0);
     });
 
+    it('runs agents unrecorded, instead of failing them, when the spec option is invalid', async () => {
+      uninstall();
+      uninstall = instrumentOpenAIAgents(pipeline.agentmeter, { spec: () => ({ timeoutMs: -1 }) });
+      const helperModel = new ScriptedModel([say('a fact', 7, 3)]);
+      const helper = new Agent({ name: 'Helper', instructions: 'help', model: helperModel });
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: new ScriptedModel([call([['helper', 'c1']], 10, 2), say('done', 20, 4)]),
+        tools: [helper.asTool({ toolName: 'helper', toolDescription: 'helps' })],
+      });
+      const result = await run(orchestrator, 'go');
+      expect(result.finalOutput).toBe('done');
+      expect(helperModel.calls).toHaveLength(1);
+      expect(pipeline.agentSpans()).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
     it('keeps a handoff inside one run', async () => {
       const billing = new Agent({ name: 'Billing', instructions: 'bill', model: new ScriptedModel([say('refunded', 5, 5)]) });
       const triageModel = new ScriptedModel([

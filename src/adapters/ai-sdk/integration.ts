@@ -67,7 +67,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     const operation: Operation = {
       handle: undefined,
       refusal: undefined,
-      admission: openRun(meter, spec).then(
+      admission: openRun(meter, spec, logger).then(
         (handle) => (operation.handle = handle),
         (error: unknown) => {
           operation.refusal = { error };

@@ -46,7 +46,8 @@ interface StreamedResultLike {
 }
 type RunnerRun = (this: unknown, agent: AgentLike, input: unknown, options?: RunOptionsLike) => Promise<unknown>;
 
-type Admission = { handle: RunHandle } | { refusal: unknown };
+/** A quota refusal, or the admitted run's handle (`undefined`: the run goes unrecorded, see `openRun`). */
+type Admission = { handle: RunHandle | undefined } | { refusal: unknown };
 
 /**
  * Wires one `AgentMeter` into the OpenAI Agents SDK.
@@ -63,8 +64,8 @@ export class OpenAIAgentsInstrumentation {
   readonly #meter: Meter;
   readonly #options: OpenAIAgentsInstrumentationOptions;
   readonly #frames = new AsyncLocalStorage<Frame>();
-  /** Runs admitted by the guardrail and not yet claimed by `invoke`, per run context and call id. */
-  readonly #admitted = new WeakMap<object, Map<string, RunHandle>>();
+  /** Runs admitted by the guardrail and not yet claimed by `invoke`, per run context and call id; `null` for one left unrecorded. */
+  readonly #admitted = new WeakMap<object, Map<string, RunHandle | null>>();
   readonly #processor: AgentMeterTraceProcessor;
   #active = true;
   #restore: Array<() => void> = [];
@@ -134,7 +135,7 @@ export class OpenAIAgentsInstrumentation {
         });
       }
       if (self.#options.topLevel === false) return original.call(this, agent, input, options);
-      return self.#runTopLevel(agent, (signal) => original.call(this, agent, input, withSignal(options, signal)), options);
+      return self.#runTopLevel(agent, (signal) => original.call(this, agent, input, signal === undefined ? options : withSignal(options, signal)), options);
     };
     prototype.run = patched;
     this.#restore.push(() => {
@@ -142,11 +143,12 @@ export class OpenAIAgentsInstrumentation {
     });
   }
 
-  async #runTopLevel(agent: AgentLike, start: (signal: AbortSignal) => Promise<unknown>, options: RunOptionsLike | undefined): Promise<unknown> {
+  async #runTopLevel(agent: AgentLike, start: (signal: AbortSignal | undefined) => Promise<unknown>, options: RunOptionsLike | undefined): Promise<unknown> {
     const info = runInfo(agent, undefined);
     const admission = await this.#admit(info);
     if ('refusal' in admission) throw admission.refusal;
     const { handle } = admission;
+    if (handle === undefined) return start(undefined);
     const frame = newFrame(handle, info.model, false);
     let result: unknown;
     try {
@@ -192,8 +194,9 @@ export class OpenAIAgentsInstrumentation {
         // The guardrail did not run (removed, or the tool is invoked directly): admit here.
         const admission = await this.#admit(info);
         if ('refusal' in admission) return this.#denialMessage(admission.refusal);
-        handle = admission.handle;
+        handle = admission.handle ?? null;
       }
+      if (handle === null) return originalInvoke(runContext, input, details);
       const frame = newFrame(handle, info.model, true);
       let output: unknown;
       try {
@@ -223,22 +226,23 @@ export class OpenAIAgentsInstrumentation {
         outputInfo: { resource: refusal.resource, scope: refusal.scope, limit: refusal.limit, used: refusal.used, requested: refusal.requested },
       };
     }
+    const { handle } = admission;
     let pending = this.#admitted.get(context);
     if (pending === undefined) this.#admitted.set(context, (pending = new Map()));
-    pending.set(callId, admission.handle);
+    pending.set(callId, handle ?? null);
     // The SDK invokes the tool right after its last guardrail (this one) allows it. If that does
     // not happen (the run was cancelled meanwhile), end the run as aborted instead of leaking it.
     setImmediate(() => {
-      if (pending.get(callId) !== admission.handle) return;
+      if (pending.get(callId) !== (handle ?? null)) return;
       pending.delete(callId);
       const error = new Error('The tool call was cancelled before the subagent started');
       error.name = 'AbortError';
-      admission.handle.abort(error);
+      handle?.abort(error);
     }).unref();
     return { behavior: { type: 'allow' as const } };
   }
 
-  #claim(runContext: object, callId: string | undefined): RunHandle | undefined {
+  #claim(runContext: object, callId: string | undefined): RunHandle | null | undefined {
     if (callId === undefined) return undefined;
     const pending = this.#admitted.get(runContext);
     const handle = pending?.get(callId);
@@ -253,7 +257,7 @@ export class OpenAIAgentsInstrumentation {
     };
     if (info.model !== undefined && spec.model === undefined) spec.model = info.model;
     try {
-      return { handle: await openRun(this.#meter, spec) };
+      return { handle: await openRun(this.#meter, spec, logger) };
     } catch (refusal) {
       return { refusal };
     }

@@ -1,4 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
+import type { DiagLogger } from '@opentelemetry/api';
+import { QuotaExceededError } from '../../errors.js';
 import type { AgentMeter, Run, RunSpec } from '../../index.js';
 
 /** The part of `AgentMeter` that the adapters use. */
@@ -21,17 +23,30 @@ export interface RunHandle {
 }
 
 /**
- * Opens a run through `agentmeter.run` and keeps it open until `end()` is called.
- *
- * Resolves once the run is admitted; rejects with the core's error (a `QuotaExceededError`
- * when a quota denies it) if it is not, in which case nothing was started. Built on the
+ * Opens a run through `agentmeter.run` and keeps it open until `end()` is called. Built on the
  * public `run()` so that admission, nesting and settlement stay the core's business.
+ *
+ * Resolves with the handle once the run is admitted. Rejects when a quota refuses the run
+ * (`QuotaExceededError`, or `QuotaStoreUnavailableError` from a store set to deny): that is
+ * policy, for the framework to report, and nothing was started. Any other reason the core
+ * gives (a mistake in the adapter's `spec` option, such as a negative `timeoutMs`) is logged
+ * and resolves `undefined`: the framework call then runs unrecorded instead of failing.
  */
-export function openRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
-  // Fired by abort(): the core then records the run's outcome as `aborted`.
-  const cancel = new AbortController();
-  const signal = spec.signal === undefined ? cancel.signal : AbortSignal.any([spec.signal, cancel.signal]);
+export async function openRun(meter: Meter, spec: RunSpec, logger: DiagLogger): Promise<RunHandle | undefined> {
+  try {
+    return await startRun(meter, spec);
+  } catch (error) {
+    if (isQuotaRefusal(error)) throw error;
+    logger.warn(`run '${spec.name}' was not started (${errorName(error)}); the framework call runs unrecorded`, error);
+    return undefined;
+  }
+}
+
+function startRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
   return new Promise<RunHandle>((resolveHandle, rejectHandle) => {
+    // Fired by abort(): the core then records the run's outcome as `aborted`.
+    const cancel = new AbortController();
+    const signal = spec.signal === undefined ? cancel.signal : AbortSignal.any([spec.signal, cancel.signal]);
     let admitted = false;
     const settled = meter.run({ ...spec, signal }, (run) => {
       admitted = true;
@@ -62,4 +77,12 @@ export function openRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
       if (!admitted) rejectHandle(error);
     });
   });
+}
+
+function isQuotaRefusal(error: unknown): boolean {
+  return QuotaExceededError.isInstance(error) || errorName(error) === 'QuotaStoreUnavailableError';
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
