@@ -1,6 +1,6 @@
 import { generateText, streamText, tool, isStepCount, type LanguageModelUsage } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
-import { trace } from '@opentelemetry/api';
+import { DiagLogLevel, diag, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
@@ -278,6 +278,24 @@ describe('instrumentAiSdk', () => {
       expect(result.text).toBe('still fine');
       expect(pipeline.agentSpans()).toHaveLength(0);
       expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
+    it('warns when a second install would record every run twice, and not once the first is removed', async () => {
+      const warnings: string[] = [];
+      const record = (...parts: unknown[]) => void warnings.push(parts.join(' '));
+      diag.setLogger({ error: record, warn: record, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+      try {
+        const second = instrumentAiSdk(pipeline.agentmeter);
+        second();
+        const doubled = warnings.filter((message) => message.includes('already instrumented'));
+        expect(doubled).toHaveLength(1);
+        expect(doubled[0]).toContain('the Vercel AI SDK is already instrumented');
+        uninstall();
+        uninstall = instrumentAiSdk(pipeline.agentmeter);
+        expect(warnings.filter((message) => message.includes('already instrumented'))).toHaveLength(1);
+      } finally {
+        diag.disable();
+      }
     });
 
     it('stops recording after uninstall', async () => {

@@ -1,4 +1,5 @@
 import { Agent, Runner, Usage, defineToolInputGuardrail, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
+import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
@@ -210,6 +211,24 @@ describe('instrumentOpenAIAgents', () => {
       expect(spans.map((span) => span.name)).toEqual(['invoke_agent Triage']);
       expect(spans[0]!.attributes[ATTR_SUBAGENT_TURNS]).toBe(2);
       expect(spans[0]!.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(8);
+    });
+
+    it('warns when a second install would record every run twice, and not once the first is removed', async () => {
+      const warnings: string[] = [];
+      const record = (...parts: unknown[]) => void warnings.push(parts.join(' '));
+      diag.setLogger({ error: record, warn: record, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+      try {
+        const second = instrumentOpenAIAgents(pipeline.agentmeter);
+        second();
+        const doubled = warnings.filter((message) => message.includes('already instrumented'));
+        expect(doubled).toHaveLength(1);
+        expect(doubled[0]).toContain('the OpenAI Agents SDK is already instrumented');
+        uninstall();
+        uninstall = instrumentOpenAIAgents(pipeline.agentmeter);
+        expect(warnings.filter((message) => message.includes('already instrumented'))).toHaveLength(1);
+      } finally {
+        diag.disable();
+      }
     });
 
     it('stops recording after uninstall', async () => {

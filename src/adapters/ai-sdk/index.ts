@@ -11,6 +11,7 @@ import { diag } from '@opentelemetry/api';
 import * as ai from 'ai';
 import type { Telemetry } from 'ai';
 import type { AgentMeter } from '../../index.js';
+import { countInstall } from '../shared/installs.js';
 import { createAiSdkIntegration } from './integration.js';
 import type { AiSdkInstrumentationOptions } from './options.js';
 
@@ -37,7 +38,9 @@ export function instrumentAiSdk(agentmeter: Pick<AgentMeter, 'run'>, options: Ai
   }
   const integration = createAiSdkIntegration(agentmeter, options);
   register(integration);
+  const uncount = countInstall('the Vercel AI SDK', logger);
   return () => {
+    uncount();
     const integrations = (globalThis as GlobalWithIntegrations).AI_SDK_TELEMETRY_INTEGRATIONS;
     const index = integrations?.indexOf(integration) ?? -1;
     if (index >= 0) integrations!.splice(index, 1);

@@ -8,6 +8,7 @@
  */
 import { diag } from '@opentelemetry/api';
 import type { AgentMeter } from '../../index.js';
+import { countInstall } from '../shared/installs.js';
 import { OpenAIAgentsInstrumentation } from './instrumentation.js';
 import type { OpenAIAgentsInstrumentationOptions } from './options.js';
 
@@ -33,7 +34,11 @@ export function instrumentOpenAIAgents(agentmeter: Pick<AgentMeter, 'run'>, opti
   if (process.env.NODE_ENV === 'test' || isTruthy(process.env.OPENAI_AGENTS_DISABLE_TRACING)) {
     logger.warn('OpenAI Agents tracing looks disabled (NODE_ENV=test or OPENAI_AGENTS_DISABLE_TRACING); runs are recorded without turns and tokens unless setTracingDisabled(false) is called');
   }
-  return () => instrumentation.uninstall();
+  const uncount = countInstall('the OpenAI Agents SDK', logger);
+  return () => {
+    uncount();
+    instrumentation.uninstall();
+  };
 }
 
 function isTruthy(value: string | undefined): boolean {
