@@ -1,6 +1,6 @@
 import { generateText, streamText, tool, isStepCount, type LanguageModelUsage } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
-import { DiagLogLevel, diag, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
@@ -17,7 +17,7 @@ import {
   METRIC_TOKENS,
   METRIC_TURNS,
 } from '../../src/semconv.js';
-import { createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
+import { captureDiag, createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
 
 // Mock model results in the LanguageModelV4 shape.
 const usage = (input: number, output: number) => ({
@@ -281,20 +281,17 @@ describe('instrumentAiSdk', () => {
     });
 
     it('warns when a second install would record every run twice, and not once the first is removed', async () => {
-      const warnings: string[] = [];
-      const record = (...parts: unknown[]) => void warnings.push(parts.join(' '));
-      diag.setLogger({ error: record, warn: record, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+      const logged = captureDiag();
+      const doubled = () => logged.messages.filter((message) => message.includes('the Vercel AI SDK is already instrumented'));
       try {
         const second = instrumentAiSdk(pipeline.agentmeter);
         second();
-        const doubled = warnings.filter((message) => message.includes('already instrumented'));
-        expect(doubled).toHaveLength(1);
-        expect(doubled[0]).toContain('the Vercel AI SDK is already instrumented');
+        expect(doubled()).toHaveLength(1);
         uninstall();
         uninstall = instrumentAiSdk(pipeline.agentmeter);
-        expect(warnings.filter((message) => message.includes('already instrumented'))).toHaveLength(1);
+        expect(doubled()).toHaveLength(1);
       } finally {
-        diag.disable();
+        logged.stop();
       }
     });
 

@@ -1,5 +1,4 @@
 import { Agent, Runner, Usage, defineToolInputGuardrail, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
-import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
@@ -14,7 +13,7 @@ import {
   METRIC_EXECUTIONS,
   METRIC_TOKENS,
 } from '../../src/semconv.js';
-import { createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
+import { captureDiag, createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
 
 const usage = (input: number, output: number) => new Usage({ requests: 1, input_tokens: input, output_tokens: output, total_tokens: input + output });
 const say = (text: string, input: number, output: number) => modelResponse({ output: [assistantMessage(text)], usage: usage(input, output) });
@@ -214,20 +213,17 @@ describe('instrumentOpenAIAgents', () => {
     });
 
     it('warns when a second install would record every run twice, and not once the first is removed', async () => {
-      const warnings: string[] = [];
-      const record = (...parts: unknown[]) => void warnings.push(parts.join(' '));
-      diag.setLogger({ error: record, warn: record, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+      const logged = captureDiag();
+      const doubled = () => logged.messages.filter((message) => message.includes('the OpenAI Agents SDK is already instrumented'));
       try {
         const second = instrumentOpenAIAgents(pipeline.agentmeter);
         second();
-        const doubled = warnings.filter((message) => message.includes('already instrumented'));
-        expect(doubled).toHaveLength(1);
-        expect(doubled[0]).toContain('the OpenAI Agents SDK is already instrumented');
+        expect(doubled()).toHaveLength(1);
         uninstall();
         uninstall = instrumentOpenAIAgents(pipeline.agentmeter);
-        expect(warnings.filter((message) => message.includes('already instrumented'))).toHaveLength(1);
+        expect(doubled()).toHaveLength(1);
       } finally {
-        diag.disable();
+        logged.stop();
       }
     });
 

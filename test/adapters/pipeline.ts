@@ -1,4 +1,4 @@
-import { context, propagation, trace, type Attributes } from '@opentelemetry/api';
+import { DiagLogLevel, context, diag, propagation, trace, type Attributes } from '@opentelemetry/api';
 import { MeterProvider, type Histogram } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -66,4 +66,12 @@ export function rendezvous(count: number): { arrive(): Promise<void> } {
       return all;
     },
   };
+}
+
+/** Collects what agentmeter logs through `diag` at warn level and above, until `stop()`. */
+export function captureDiag(): { messages: string[]; stop(): void } {
+  const messages: string[] = [];
+  const record = (...parts: unknown[]) => void messages.push(parts.join(' '));
+  diag.setLogger({ error: record, warn: record, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+  return { messages, stop: () => diag.disable() };
 }
