@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -137,17 +137,26 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
 }
 
 /**
- * Builds `dist/` so that child processes can import the package as users do. Type errors are the
- * typecheck's business (`npm run typecheck`): tsc still emits, and only a missing output fails here.
+ * Builds the package into a private directory for this test run, so that child processes import
+ * it as users do, and so that a build started elsewhere in the tree (which rewrites `dist/` file by
+ * file) cannot change the code under a running test. Returns the directory; remove it when done.
+ * Type errors are the typecheck's business: tsc still emits, and only missing output fails here.
  */
-export function buildPackage(): void {
+export function buildPackage(): string {
+  const cache = resolve(ROOT, 'node_modules/.cache/agentmeter-e2e');
+  mkdirSync(cache, { recursive: true });
+  const outDir = mkdtempSync(join(cache, 'dist-'));
+  // Outside the package's own scope (inside node_modules), ESM needs its own package.json.
+  writeFileSync(join(outDir, 'package.json'), '{ "type": "module" }\n');
   try {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: ROOT, stdio: 'pipe' });
   } catch (error) {
     const output = String((error as { stdout?: Buffer }).stdout ?? error);
-    for (const file of ['dist/index.js', 'dist/redis/index.js']) {
-      if (!existsSync(resolve(ROOT, file))) throw new Error(`build did not produce ${file}:\n${output}`);
+    for (const file of ['index.js', 'redis/index.js']) {
+      if (!existsSync(join(outDir, file))) throw new Error(`build did not produce ${file}:\n${output}`);
     }
-    console.warn(`tsc reported errors while building dist/ (the files were emitted):\n${output}`);
+    console.warn(`tsc reported errors while building (the files were emitted):\n${output}`);
   }
+  dirs.add(outDir);
+  return outDir;
 }
