@@ -192,7 +192,7 @@ export class RedisQuotaStore implements QuotaStore {
       this.#applyStates(nodes, tag, reply, HEADER_WIDTH, false);
       return reply[0] === 'charged' ? readViolation(nodes, reply) : undefined;
     } catch (error) {
-      logger.warn(`quota store redis: charging ${tokens} tokens and ${micros} micro-USD failed; that usage is not accounted`, error);
+      logger.warn(`quota store redis: charging ${tokens} tokens and ${micros} micro-USD failed or timed out; that usage may be missing from the shared budget`, error);
       return undefined;
     }
   }
