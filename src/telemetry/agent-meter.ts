@@ -85,6 +85,13 @@ export class AgentMeter implements RunOwner {
   async run<T>(spec: string | RunSpec, fn: RunFunction<T>): Promise<T> {
     const runSpec = this.#parseSpec(spec, fn);
     const run = this.#begin(runSpec);
+    const parentStop = run.parent?.stopReason;
+    if (parentStop?.errorType === ERROR_TYPE_QUOTA_EXCEEDED) {
+      // A run a quota has stopped is winding down: it may not start more work.
+      const reason: unknown = run.parent!.signal.reason;
+      this.#deny(run, reason);
+      throw reason;
+    }
     if (this.quota !== undefined) {
       try {
         const admission = this.quota.admit(run, runSpec, runSpec.estimate?.tokens ?? 0, runSpec.estimate?.costUsd ?? 0);

@@ -45,8 +45,8 @@ export class RunState implements Run, QuotaRun {
 
   #controller: AbortController | undefined;
   #timers: NodeJS.Timeout[] | undefined;
-  #callerSignal: AbortSignal | undefined;
-  #onCallerAbort: (() => void) | undefined;
+  /** Signals this run's signal follows (the caller's, the parent run's), with their listeners. */
+  #links: [AbortSignal, () => void][] | undefined;
 
   constructor(
     private readonly owner: RunOwner,
@@ -121,17 +121,15 @@ export class RunState implements Run, QuotaRun {
     this.#abort({ outcome: 'incomplete', errorType: ERROR_TYPE_QUOTA_EXCEEDED }, reason);
   }
 
-  /** Starts the timers and signal links a run needs; called once it is admitted. */
+  /**
+   * Starts the timers and signal links a run needs; called once it is admitted. The run's
+   * signal follows the caller's signal and its parent run's, so cancelling a run cancels
+   * everything nested in it.
+   */
   arm(callerSignal: AbortSignal | undefined, timeoutMs: number | undefined): void {
-    if (callerSignal !== undefined) {
-      if (callerSignal.aborted) {
-        this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, callerSignal.reason);
-        return;
-      }
-      this.#callerSignal = callerSignal;
-      this.#onCallerAbort = () => this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, callerSignal.reason);
-      callerSignal.addEventListener('abort', this.#onCallerAbort, { once: true });
-    }
+    if (callerSignal !== undefined) this.#follow(callerSignal);
+    if (this.parent !== undefined && !this.parent.ended) this.#follow(this.parent.signal);
+    if (this.stopReason !== undefined) return;
     if (timeoutMs !== undefined) {
       this.#after(timeoutMs, () =>
         this.#abort(
@@ -155,7 +153,14 @@ export class RunState implements Run, QuotaRun {
   release(): void {
     this.ended = true;
     if (this.#timers !== undefined) for (const timer of this.#timers) clearTimeout(timer);
-    if (this.#onCallerAbort !== undefined) this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
+    if (this.#links !== undefined) for (const [signal, onAbort] of this.#links) signal.removeEventListener('abort', onAbort);
+  }
+
+  #follow(signal: AbortSignal): void {
+    const onAbort = () => this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    (this.#links ??= []).push([signal, onAbort]);
   }
 
   #after(delayMs: number, callback: () => void): void {

@@ -179,6 +179,51 @@ describe('AgentMeter.run', () => {
     expect(await pipeline.sum(semconv.METRIC_ACTIVE)).toBe(0);
   });
 
+  it("cancels nested runs with their parent: a child's signal follows its parent's", async () => {
+    const { pipeline, agentmeter } = setup();
+    const controller = new AbortController();
+    const pending = agentmeter.run({ name: 'parent', signal: controller.signal }, () =>
+      Promise.all([
+        agentmeter.run('child', async (child) => {
+          await untilAborted(child.signal);
+          return child.signal.reason as Error;
+        }),
+        agentmeter.run({ name: 'child', timeoutMs: 60_000 }, async (child) =>
+          agentmeter.run('grandchild', async (grandchild) => {
+            await untilAborted(grandchild.signal);
+            return grandchild.signal.reason as Error;
+          }),
+        ),
+      ]),
+    );
+    await delay(5);
+    controller.abort(new Error('user left'));
+    const reasons = await pending;
+    expect(reasons.map((reason) => reason.message)).toEqual(['user left', 'user left']);
+    const outcomes = pipeline.finishedSpans().map((span) => [span.name, span.attributes['subagent.outcome']]);
+    expect(outcomes).toEqual(
+      expect.arrayContaining([
+        ['invoke_agent grandchild', 'aborted'],
+        ['invoke_agent child', 'aborted'],
+        ['invoke_agent parent', 'aborted'],
+      ]),
+    );
+    // A child started after its parent was cancelled never runs.
+    let started = false;
+    const late = new AbortController();
+    const childError = await agentmeter.run({ name: 'p', signal: late.signal }, async () => {
+      late.abort(new Error('too late'));
+      return agentmeter
+        .run('c', async () => {
+          started = true;
+        })
+        .catch((caught: unknown) => caught);
+    });
+    expect((childError as Error).message).toBe('too late');
+    expect(started).toBe(false);
+    expect(await pipeline.sum(semconv.METRIC_ACTIVE)).toBe(0);
+  });
+
   it('keeps a run that ignores its signal active, and counts its late usage', async () => {
     const { pipeline, agentmeter } = setup();
     let finish!: () => void;

@@ -125,6 +125,22 @@ describe('hard limits', () => {
     expect(await pipeline.sum('subagent.quota.denials', { 'quota.resource': 'turns' })).toBe(1);
   });
 
+  it('a run stopped by a quota may not start children: they are denied without running', async () => {
+    const { pipeline, agentmeter } = setup({ limits: { maxTurnsPerRun: 1 } });
+    let childCalled = false;
+    const error = await agentmeter.run('planner', async (run) => {
+      run.recordTurn(2);
+      return agentmeter.run('researcher', async () => {
+        childCalled = true;
+      });
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect(error).toMatchObject({ resource: 'turns' });
+    expect(childCalled).toBe(false);
+    expect(spanNamed(pipeline.finishedSpans(), 'invoke_agent researcher').attributes['subagent.outcome']).toBe('denied');
+    expect(spanNamed(pipeline.finishedSpans(), 'invoke_agent planner').attributes['subagent.outcome']).toBe('incomplete');
+  });
+
   it('maxDurationMsPerRun: aborts the run signal when the run takes too long', async () => {
     const { pipeline, agentmeter } = setup({ limits: { maxDurationMsPerRun: 5 } });
     const reason = await agentmeter.run('slow', async (run) => {
