@@ -1,0 +1,43 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import {
+  AgentMeter,
+  currentRun,
+  QuotaExceededError,
+  startTelemetry,
+  type QuotaSnapshot,
+  type QuotaStore,
+  type Run,
+  type Telemetry,
+} from '../../src/index.js';
+
+// Checked by `tsc` (part of `npm test`): the public API's types are part of its contract.
+describe('public API types', () => {
+  it('run() returns the function result, wrap() keeps the signature, runParallel() settles', () => {
+    const agentmeter = new AgentMeter();
+    expectTypeOf(agentmeter.run('a', async () => 42)).toEqualTypeOf<Promise<number>>();
+    expectTypeOf(agentmeter.run({ name: 'a' }, (run) => run.depth)).toEqualTypeOf<Promise<number>>();
+    const wrapped = agentmeter.wrap('researcher', async (topic: string, limit: number) => [topic, limit] as const);
+    expectTypeOf(wrapped).toEqualTypeOf<(topic: string, limit: number) => Promise<readonly [string, number]>>();
+    expectTypeOf(agentmeter.runParallel([{ subagent: 'a', fn: async () => 'x' }])).toEqualTypeOf<Promise<PromiseSettledResult<string>[]>>();
+    expectTypeOf(currentRun()).toEqualTypeOf<Run | undefined>();
+    expectTypeOf(agentmeter.quota?.snapshot()).toEqualTypeOf<QuotaSnapshot | undefined>();
+  });
+
+  it('Run exposes what a subagent needs, read-only', () => {
+    expectTypeOf<Run['signal']>().toEqualTypeOf<AbortSignal>();
+    expectTypeOf<Run['recordUsage']>().parameter(0).toMatchTypeOf<{ inputTokens?: number; outputTokens?: number; costUsd?: number }>();
+    expectTypeOf<Run['recordTurn']>().parameters.toEqualTypeOf<[count?: number]>();
+  });
+
+  it('QuotaExceededError carries the decision', () => {
+    expectTypeOf<QuotaExceededError['resource']>().toEqualTypeOf<
+      'executions' | 'tokens' | 'costUsd' | 'wallTimeMs' | 'concurrent' | 'depth' | 'turns' | 'duration'
+    >();
+    expectTypeOf(QuotaExceededError.isInstance).guards.toEqualTypeOf<QuotaExceededError>();
+  });
+
+  it('startTelemetry returns a Telemetry handle; a QuotaStore may be sync or async', () => {
+    expectTypeOf(startTelemetry).returns.toEqualTypeOf<Telemetry>();
+    expectTypeOf<ReturnType<QuotaStore['settle']>>().toEqualTypeOf<void | Promise<void>>();
+  });
+});
