@@ -188,7 +188,7 @@ describe('AgentMeter.run', () => {
           await untilAborted(child.signal);
           return child.signal.reason as Error;
         }),
-        agentmeter.run({ name: 'child', timeoutMs: 60_000 }, async (child) =>
+        agentmeter.run({ name: 'child', timeoutMs: 60_000 }, async () =>
           agentmeter.run('grandchild', async (grandchild) => {
             await untilAborted(grandchild.signal);
             return grandchild.signal.reason as Error;
