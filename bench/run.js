@@ -165,6 +165,11 @@ async function quotaCost() {
   report('  the same, as (run with quota - run without) / counter.add', ratios(differential, samples.counterAdd), 0.5);
   console.log(`  (admission + settlement ≈ ${median(samples.few).toFixed(0)} ns, counter.add ≈ ${median(samples.counterAdd).toFixed(0)} ns here)`);
   await meterProvider.shutdown();
+
+  const capped = new AgentMeter({ ...noProviders, quota: { limits: { maxExecutions: 1000 } } });
+  const settled = await Promise.allSettled(Array.from({ length: 10_000 }, () => capped.run('r', () => new Promise((resolve) => setImmediate(resolve)))));
+  const admitted = settled.filter((result) => result.status === 'fulfilled').length;
+  console.log(`10,000 concurrent runs against maxExecutions 1000: ${admitted} admitted (must be 1000)`);
 }
 
 const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
