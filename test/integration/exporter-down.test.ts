@@ -60,7 +60,7 @@ describe('an exporter that is down', () => {
 describe('process lifetime', () => {
   it('a script that starts telemetry and never shuts it down still exits on its own', async () => {
     const { execFile } = await import('node:child_process');
-    const { ensureBuilt, ROOT } = await import('../unit/build.js');
+    const { ensureBuilt, ROOT } = await import('../helpers/build.js');
     await ensureBuilt();
     const port = await freePort();
     const script = `

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, parseDemoArgs } from '../../src/cli/args.js';
 import { parseExposition } from '../../src/cli/summary.js';
-import { ROOT, ensureBuilt, freePort } from './build.js';
+import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
 
 const CLI = `${ROOT}dist/cli/main.js`;
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { readRegisterConfig } from '../../src/adapters/env-config.js';
 import { registerFromEnv } from '../../src/adapters/register-from-env.js';
-import { ROOT, ensureBuilt, freePort } from './build.js';
+import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
 
 const usage = (input: number, output: number) => ({
   inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },

@@ -1,7 +1,6 @@
 /** Starting and always stopping the real binaries the e2e suite drives. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,18 +65,7 @@ export function startProcess(name: string, command: string, args: string[], opti
   return managed;
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; the caller binds it right after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+export { freePort } from '../../helpers/net.js';
 
 export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis));
 
