@@ -69,7 +69,13 @@ export class MemoryQuotaStore implements QuotaStore {
       states[i] = state;
       violation ??= findViolation(node.key, state, estimate, now);
     }
-    if (violation && request.enforce) return { admitted: false, violation };
+    if (violation && request.enforce) {
+      // A denied run's own budget node (or a budget no run is under any more) is not kept.
+      for (let i = 0; i < nodes.length; i++) {
+        if (nodes[i]!.ephemeral && states[i]!.inFlight === 0) this.#nodes.delete(nodes[i]!.key);
+      }
+      return { admitted: false, violation };
+    }
 
     let deadline: number | undefined;
     for (const state of states) {
@@ -139,7 +145,11 @@ export class MemoryQuotaStore implements QuotaStore {
 
   #state(node: BudgetNode): NodeState {
     const handle = node.storeHandle as NodeState | undefined;
-    if (handle?.owner === this && (!node.ephemeral || this.#nodes.get(node.key) === handle)) return handle;
+    if (handle?.owner === this) {
+      // A budget whose runs all ended is forgotten by key, but a late child of it still counts against it.
+      if (node.ephemeral && this.#nodes.get(node.key) !== handle) this.#nodes.set(node.key, handle);
+      return handle;
+    }
     let state = this.#nodes.get(node.key);
     if (state === undefined) {
       state = new NodeState(this, node.limits);

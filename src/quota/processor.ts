@@ -26,6 +26,8 @@ export interface QuotaRun {
   readonly depth: number;
   readonly span: Span;
   readonly parent: QuotaRun | undefined;
+  /** The processor that admitted the run: budgets are inherited only from runs of the same one. */
+  quotaOwner: QuotaProcessor | undefined;
   scope: string | undefined;
   quotaNodes: readonly BudgetNode[] | undefined;
   effectiveLimits: QuotaLimits | undefined;
@@ -114,7 +116,10 @@ export class QuotaProcessor {
    * `QuotaExceededError` when the run is denied, a `RangeError` for a budget above its parent's.
    */
   admit(run: QuotaRun, spec: RunSpec, estimateTokens: number, estimateCostUsd: number): void | Promise<void> {
-    const parent = run.parent;
+    // The nearest enclosing run this processor admitted (another AgentMeter's runs have their own budgets).
+    let parent = run.parent;
+    while (parent !== undefined && parent.quotaOwner !== this) parent = parent.parent;
+    run.quotaOwner = this;
     const scope = parent?.scope ?? this.#scopeOf(spec);
     run.scope = scope;
     const record = this.#record(scope);
@@ -132,7 +137,7 @@ export class QuotaProcessor {
 
     if (limits.maxDepth !== undefined && run.depth > limits.maxDepth) {
       const error = new QuotaExceededError({ resource: 'depth', scope, limit: limits.maxDepth, used: run.depth - 1, requested: 1 });
-      this.#countDenial(run, 'depth', error);
+      this.countDenial(run, error);
       if (this.#enforce) throw error;
     }
 
@@ -172,7 +177,7 @@ export class QuotaProcessor {
   /** Stops a run whose per-run limit (turns, duration) was passed, or counts it in observe mode. */
   exceedRunLimit(run: QuotaRun, resource: 'turns' | 'duration', limit: number, used: number, requested: number): void {
     const error = new QuotaExceededError({ resource, scope: run.scope ?? DEFAULT_SCOPE, limit, used, requested });
-    this.#countDenial(run, resource, error);
+    this.countDenial(run, error);
     if (this.#enforce) run.stop(error);
   }
 
@@ -203,7 +208,7 @@ export class QuotaProcessor {
     };
   }
 
-  /** Reports the quota gauges: the first `maxReportedScopes` scopes by name, the rest summed as `other`. */
+  /** Reports the quota gauges: the first `maxReportedScopes` scopes (in the order they appeared), the rest summed as `other`. */
   observeGauges(observe: GaugeObserver): void {
     const other = { limit: new Map<GaugeResource, number>(), used: new Map<GaugeResource, number>(), reserved: new Map<GaugeResource, number>() };
     let reported = 0;
@@ -255,17 +260,17 @@ export class QuotaProcessor {
   #admitted(run: QuotaRun, record: ScopeRecord, result: ReserveResult): void {
     if (!result.admitted) {
       const error = this.#errorFor(result.violation);
-      this.#countDenial(run, result.violation.resource, error);
+      this.countDenial(run, error);
       throw error;
     }
     run.lease = result.lease;
     run.deadline = result.deadline;
-    if (result.violation !== undefined) this.#countDenial(run, result.violation.resource, this.#errorFor(result.violation));
+    if (result.violation !== undefined) this.countDenial(run, this.#errorFor(result.violation));
     if (result.unaccounted === true) {
       this.#unaccounted.count += 1;
       logger.warn(`quota store ${this.store.name} is unavailable; run '${run.name}' admitted without accounting`);
     }
-    this.#checkWarnings(run, record);
+    this.#checkWarningsSafely(run, record);
   }
 
   #charged(run: QuotaRun, violation: ChargeResult): void {
@@ -275,12 +280,16 @@ export class QuotaProcessor {
       run.stop(error);
     }
     const record = run.scope === undefined ? undefined : this.#scopes.get(run.scope);
-    if (record !== undefined) this.#checkWarnings(run, record);
+    if (record !== undefined) this.#checkWarningsSafely(run, record);
+  }
+
+  #checkWarningsSafely(run: QuotaRun, record: ScopeRecord): void {
+    if (this.#config.warnAt.length === 0) return;
+    callSafely('checking quota warnings', () => this.#checkWarnings(run, record));
   }
 
   #checkWarnings(run: QuotaRun, record: ScopeRecord): void {
     const thresholds = this.#config.warnAt;
-    if (thresholds.length === 0) return;
     const state = this.store.read(record.key);
     if (state === undefined) return;
     for (let index = 0; index < WARN_RESOURCES.length; index++) {
@@ -316,7 +325,9 @@ export class QuotaProcessor {
     );
   }
 
-  #countDenial(run: QuotaRun, resource: QuotaResource, error: QuotaExceededError): void {
+  /** Counts a denial (a would-be one in observe mode) in `subagent.quota.denials`. */
+  countDenial(run: Pick<QuotaRun, 'metricAgent' | 'span'>, error: QuotaExceededError): void {
+    const resource = error.resource;
     const key = `${resource}\u0000${run.metricAgent}`;
     let series = this.#denials.get(key);
     if (series === undefined) {

@@ -11,7 +11,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import { logger } from '../diag.js';
-import { QuotaExceededError } from '../errors.js';
+import { QuotaExceededError, QuotaStoreUnavailableError } from '../errors.js';
 import { QuotaProcessor } from '../quota/processor.js';
 import {
   ATTR_ERROR_TYPE,
@@ -88,7 +88,8 @@ export class AgentMeter implements RunOwner {
     const parentStop = run.parent?.stopReason;
     if (parentStop?.errorType === ERROR_TYPE_QUOTA_EXCEEDED) {
       // A run a quota has stopped is winding down: it may not start more work.
-      const reason: unknown = run.parent!.signal.reason;
+      const reason = run.parent!.signal.reason as QuotaExceededError;
+      this.quota?.countDenial(run, reason);
       this.#deny(run, reason);
       throw reason;
     }
@@ -244,15 +245,18 @@ export class AgentMeter implements RunOwner {
   }
 
   /**
-   * Ends a run that never started: denied by a quota (recorded as outcome `denied`), or refused
-   * for a configuration mistake such as a budget above its parent's (a span, no metrics: the
-   * ledger never saw it, so it is no execution).
+   * Ends a run that never started: denied by a quota or by an unreachable quota store (recorded
+   * as outcome `denied`), or refused for a configuration mistake such as a budget above its
+   * parent's (a span, no metrics: the ledger never saw it, so it is no execution).
    */
   #deny(run: RunState, error: unknown): void {
     run.release();
-    const denied = QuotaExceededError.isInstance(error);
+    // Admission may have reserved before a later step failed: give it back.
+    if (run.lease !== undefined) this.quota?.settle(run);
+    const overQuota = QuotaExceededError.isInstance(error);
+    const denied = overQuota || errorTypeOf(error) === QuotaStoreUnavailableError.name;
     const outcome: Outcome = denied ? 'denied' : 'error';
-    const errorType = denied ? ERROR_TYPE_QUOTA_EXCEEDED : errorTypeOf(error);
+    const errorType = overQuota ? ERROR_TYPE_QUOTA_EXCEEDED : errorTypeOf(error);
     if (denied) {
       run.series.countExecution(outcome);
       run.series.countError(errorType);

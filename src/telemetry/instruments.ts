@@ -1,4 +1,4 @@
-import type { BatchObservableResult, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
+import type { Attributes, BatchObservableResult, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { logger } from '../diag.js';
 import type { QuotaProcessor } from '../quota/processor.js';
 import {
@@ -24,6 +24,25 @@ import {
 import { VERSION } from '../version.js';
 import type { SeriesRegistry, SeriesStats } from './series.js';
 
+/** What one AgentMeter reports through the observable instruments. */
+interface Source {
+  readonly series: SeriesRegistry;
+  readonly quota: QuotaProcessor | undefined;
+}
+
+/** The instruments of one meter, shared by every AgentMeter that records through it. */
+interface MeterBinding {
+  readonly duration: Histogram;
+  readonly turns: Histogram;
+  readonly tokens: Histogram;
+  readonly sources: Set<Source>;
+  quotaBound: boolean;
+}
+
+type Emit = (instrument: Observable, value: number, attributes: Attributes) => void;
+
+const bindings = new WeakMap<Meter, MeterBinding>();
+
 /**
  * Every instrument agentmeter records, created in one place. Counters and the active gauge
  * are observable: their values live in the series registry (and the quota store), written
@@ -31,116 +50,160 @@ import type { SeriesRegistry, SeriesStats } from './series.js';
  * Histograms are recorded at the end of each run.
  *
  * Instruments are bound lazily to the meter provider in force, so an AgentMeter created
- * before the app registers its provider starts exporting as soon as one exists.
+ * before the app registers its provider starts exporting as soon as one exists. AgentMeters
+ * sharing a meter share its instruments, and their observations are summed.
  */
 export class SubagentInstruments {
+  readonly #source: Source;
   #provider: MeterProvider | undefined;
-  #duration: Histogram | undefined;
-  #turns: Histogram | undefined;
-  #tokens: Histogram | undefined;
+  #binding: MeterBinding | undefined;
 
-  constructor(
-    private readonly series: SeriesRegistry,
-    private readonly quota: QuotaProcessor | undefined,
-  ) {}
+  constructor(series: SeriesRegistry, quota: QuotaProcessor | undefined) {
+    this.#source = { series, quota };
+  }
 
   /** Binds to `provider` unless already bound to it. Cheap when nothing changed. */
   use(provider: MeterProvider): void {
     if (provider === this.#provider) return;
     this.#provider = provider;
+    this.#binding?.sources.delete(this.#source);
+    this.#binding = undefined;
     try {
-      this.#bind(provider.getMeter(METER_NAME, VERSION));
+      const meter = provider.getMeter(METER_NAME, VERSION);
+      let binding = bindings.get(meter);
+      if (binding === undefined) {
+        binding = bind(meter);
+        bindings.set(meter, binding);
+      }
+      if (this.#source.quota !== undefined) {
+        if ([...binding.sources].some((source) => source.quota !== undefined)) {
+          logger.warn('two AgentMeters with quotas record through one meter provider; their quota gauges are summed');
+        }
+        if (!binding.quotaBound) bindQuota(meter, binding);
+      }
+      binding.sources.add(this.#source);
+      this.#binding = binding;
     } catch (error) {
-      this.#duration = this.#turns = this.#tokens = undefined;
       logger.error('creating instruments failed; metrics are off for this provider', error);
     }
   }
 
   recordEnd(series: SeriesStats, outcomeIndex: number, durationS: number, turns: number): void {
-    this.#duration?.record(durationS, series.outcomeAttributes[outcomeIndex]);
-    this.#turns?.record(turns, series.attributes);
+    this.#binding?.duration.record(durationS, series.outcomeAttributes[outcomeIndex]);
+    this.#binding?.turns.record(turns, series.attributes);
   }
 
   recordTokens(series: SeriesStats, inputTokens: number, outputTokens: number): void {
-    this.#tokens?.record(inputTokens, series.inputTokenAttributes);
-    this.#tokens?.record(outputTokens, series.outputTokenAttributes);
-  }
-
-  #bind(meter: Meter): void {
-    this.#duration = meter.createHistogram(METRIC_DURATION, {
-      unit: 's',
-      description: 'Duration of subagent executions.',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
-    });
-    this.#turns = meter.createHistogram(METRIC_TURNS, {
-      unit: '{turn}',
-      description: 'Model turns per subagent execution.',
-      advice: { explicitBucketBoundaries: TURN_BUCKETS },
-    });
-    this.#tokens = meter.createHistogram(METRIC_TOKENS, {
-      unit: '{token}',
-      description: 'Tokens used per subagent execution, by token type.',
-      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
-    });
-    const executions = meter.createObservableCounter(METRIC_EXECUTIONS, {
-      unit: '{execution}',
-      description: 'Finished subagent executions, by outcome.',
-    });
-    const active = meter.createObservableUpDownCounter(METRIC_ACTIVE, {
-      unit: '{execution}',
-      description: 'Subagent executions in flight.',
-    });
-    const errors = meter.createObservableCounter(METRIC_ERRORS, {
-      unit: '{error}',
-      description: 'Subagent executions that ended in an error, timeout, abort or quota denial, by error type.',
-    });
-    const cost = meter.createObservableCounter(METRIC_COST, {
-      unit: 'USD',
-      description: 'Cost of subagent executions, where known.',
-    });
-    const observables: Observable[] = [executions, active, errors, cost];
-    meter.addBatchObservableCallback((result: BatchObservableResult) => {
-      for (const series of this.series) {
-        result.observe(active, series.active, series.attributes);
-        for (let index = 0; index < OUTCOMES.length; index++) {
-          const count = series.executions[index]!;
-          if (count > 0) result.observe(executions, count, series.outcomeAttributes[index]);
-        }
-        for (const entry of series.errors.values()) result.observe(errors, entry.count, entry.attributes);
-        if (series.costKnown) result.observe(cost, series.costMicros / 1e6, series.attributes);
-      }
-    }, observables);
-
-    const quota = this.quota;
-    if (quota === undefined) return;
-    const limit = meter.createObservableGauge(METRIC_QUOTA_LIMIT, { description: 'Quota limit, by resource and scope.' });
-    const used = meter.createObservableGauge(METRIC_QUOTA_USED, { description: 'Quota consumed, by resource and scope.' });
-    const reserved = meter.createObservableGauge(METRIC_QUOTA_RESERVED, {
-      description: 'Quota reserved by runs in flight, by resource and scope.',
-    });
-    const denials = meter.createObservableCounter(METRIC_QUOTA_DENIALS, {
-      unit: '{denial}',
-      description: 'Runs denied by a quota (or that would have been, in observe mode), by resource.',
-    });
-    const warnings = meter.createObservableCounter(METRIC_QUOTA_WARNINGS, {
-      unit: '{warning}',
-      description: 'Soft quota thresholds crossed, by resource and threshold.',
-    });
-    const unaccounted = meter.createObservableCounter(METRIC_QUOTA_UNACCOUNTED, {
-      unit: '{execution}',
-      description: 'Runs admitted without accounting because the quota store was unavailable.',
-    });
-    const gauges = { limit, used, reserved };
-    meter.addBatchObservableCallback(
-      (result: BatchObservableResult) => {
-        quota.observeGauges((kind, value, attributes) => result.observe(gauges[kind], value, attributes));
-        for (const entry of quota.denials()) result.observe(denials, entry.count, entry.attributes);
-        for (const entry of quota.warnings()) result.observe(warnings, entry.count, entry.attributes);
-        const unaccountedCount = quota.unaccounted();
-        if (unaccountedCount > 0) result.observe(unaccounted, unaccountedCount);
-      },
-      [limit, used, reserved, denials, warnings, unaccounted],
-    );
+    this.#binding?.tokens.record(inputTokens, series.inputTokenAttributes);
+    this.#binding?.tokens.record(outputTokens, series.outputTokenAttributes);
   }
 }
 
+function bind(meter: Meter): MeterBinding {
+  const binding: MeterBinding = {
+    duration: meter.createHistogram(METRIC_DURATION, {
+      unit: 's',
+      description: 'Duration of subagent executions.',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+    }),
+    turns: meter.createHistogram(METRIC_TURNS, {
+      unit: '{turn}',
+      description: 'Model turns per subagent execution.',
+      advice: { explicitBucketBoundaries: TURN_BUCKETS },
+    }),
+    tokens: meter.createHistogram(METRIC_TOKENS, {
+      unit: '{token}',
+      description: 'Tokens used per subagent execution, by token type.',
+      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
+    }),
+    sources: new Set(),
+    quotaBound: false,
+  };
+  const executions = meter.createObservableCounter(METRIC_EXECUTIONS, {
+    unit: '{execution}',
+    description: 'Finished subagent executions, by outcome.',
+  });
+  const active = meter.createObservableUpDownCounter(METRIC_ACTIVE, {
+    unit: '{execution}',
+    description: 'Subagent executions in flight.',
+  });
+  const errors = meter.createObservableCounter(METRIC_ERRORS, {
+    unit: '{error}',
+    description: 'Subagent executions that ended in an error, timeout, abort or quota denial, by error type.',
+  });
+  const cost = meter.createObservableCounter(METRIC_COST, {
+    unit: 'USD',
+    description: 'Cost of subagent executions, where known.',
+  });
+  observeAll(meter, binding.sources, [executions, active, errors, cost], (source, emit) => {
+    for (const series of source.series) {
+      emit(active, series.active, series.attributes);
+      for (let index = 0; index < OUTCOMES.length; index++) {
+        const count = series.executions[index]!;
+        if (count > 0) emit(executions, count, series.outcomeAttributes[index]!);
+      }
+      for (const entry of series.errors.values()) emit(errors, entry.count, entry.attributes);
+      if (series.costKnown) emit(cost, series.costMicros / 1e6, series.attributes);
+    }
+  });
+  return binding;
+}
+
+function bindQuota(meter: Meter, binding: MeterBinding): void {
+  binding.quotaBound = true;
+  const limit = meter.createObservableGauge(METRIC_QUOTA_LIMIT, { description: 'Quota limit, by resource and scope.' });
+  const used = meter.createObservableGauge(METRIC_QUOTA_USED, { description: 'Quota consumed, by resource and scope.' });
+  const reserved = meter.createObservableGauge(METRIC_QUOTA_RESERVED, {
+    description: 'Quota reserved by runs in flight, by resource and scope.',
+  });
+  const denials = meter.createObservableCounter(METRIC_QUOTA_DENIALS, {
+    unit: '{denial}',
+    description: 'Runs denied by a quota (or that would have been, in observe mode), by resource.',
+  });
+  const warnings = meter.createObservableCounter(METRIC_QUOTA_WARNINGS, {
+    unit: '{warning}',
+    description: 'Soft quota thresholds crossed, by resource and threshold.',
+  });
+  const unaccounted = meter.createObservableCounter(METRIC_QUOTA_UNACCOUNTED, {
+    unit: '{execution}',
+    description: 'Runs admitted without accounting because the quota store was unavailable.',
+  });
+  const gauges = { limit, used, reserved };
+  observeAll(meter, binding.sources, [limit, used, reserved, denials, warnings, unaccounted], (source, emit) => {
+    const quota = source.quota;
+    if (quota === undefined) return;
+    quota.observeGauges((kind, value, attributes) => emit(gauges[kind], value, attributes));
+    for (const entry of quota.denials()) emit(denials, entry.count, entry.attributes);
+    for (const entry of quota.warnings()) emit(warnings, entry.count, entry.attributes);
+    const unaccountedCount = quota.unaccounted();
+    if (unaccountedCount > 0) emit(unaccounted, unaccountedCount, {});
+  });
+}
+
+/**
+ * One batch callback over every source of a meter. With one source (the usual case) values
+ * are observed as they come; with several, values of the same instrument and attributes are
+ * summed first, since an observable reports one value per attribute set.
+ */
+function observeAll(meter: Meter, sources: Set<Source>, observables: Observable[], report: (source: Source, emit: Emit) => void): void {
+  meter.addBatchObservableCallback((result: BatchObservableResult) => {
+    if (sources.size === 1) {
+      const emit: Emit = (instrument, value, attributes) => result.observe(instrument, value, attributes);
+      for (const source of sources) report(source, emit);
+      return;
+    }
+    const sums = new Map<Observable, Map<string, { attributes: Attributes; value: number }>>();
+    const emit: Emit = (instrument, value, attributes) => {
+      let byAttributes = sums.get(instrument);
+      if (byAttributes === undefined) sums.set(instrument, (byAttributes = new Map()));
+      const key = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const entry = byAttributes.get(key);
+      if (entry === undefined) byAttributes.set(key, { attributes, value });
+      else entry.value += value;
+    };
+    for (const source of sources) report(source, emit);
+    for (const [instrument, byAttributes] of sums) {
+      for (const { attributes, value } of byAttributes.values()) result.observe(instrument, value, attributes);
+    }
+  }, observables);
+}

@@ -7,6 +7,9 @@ import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type
 import type { QuotaLimits, Run, Usage } from '../types.js';
 import type { SeriesStats } from './series.js';
 
+/** setTimeout's largest delay; longer waits are armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Why a run's signal fired; decides its outcome. */
 export interface StopReason {
   outcome: Extract<Outcome, 'timeout' | 'aborted' | 'incomplete'>;
@@ -37,6 +40,7 @@ export class RunState implements Run, QuotaRun {
   context!: Context;
   readonly startTime = performance.now();
 
+  quotaOwner: QuotaProcessor | undefined;
   scope: string | undefined;
   quotaNodes: readonly BudgetNode[] | undefined;
   effectiveLimits: QuotaLimits | undefined;
@@ -87,7 +91,8 @@ export class RunState implements Run, QuotaRun {
     }
     this.turns += count;
     const maxTurns = this.effectiveLimits?.maxTurnsPerRun;
-    if (maxTurns !== undefined && this.turns > maxTurns && this.stopReason === undefined) {
+    // Only the turn that crosses the limit counts (observe mode never stops the run).
+    if (maxTurns !== undefined && this.turns > maxTurns && this.turns - count <= maxTurns && this.stopReason === undefined) {
       this.owner.quota?.exceedRunLimit(this, 'turns', maxTurns, this.turns - count, count);
     }
   }
@@ -141,7 +146,8 @@ export class RunState implements Run, QuotaRun {
     const quota = this.owner.quota;
     if (quota === undefined) return;
     if (this.deadline !== undefined) {
-      this.#after(this.deadline - Date.now(), () => quota.exceedWallTime(this));
+      // +1 ms: when the timer fires, Date.now() (whole ms, what admission compares) has passed the deadline too.
+      this.#after(this.deadline - Date.now() + 1, () => quota.exceedWallTime(this));
     }
     const maxDurationMs = this.effectiveLimits?.maxDurationMsPerRun;
     if (maxDurationMs !== undefined) {
@@ -163,10 +169,16 @@ export class RunState implements Run, QuotaRun {
     (this.#links ??= []).push([signal, onAbort]);
   }
 
+  /** Calls `callback` after `delayMs`, also beyond setTimeout's range (about 24.8 days), never keeping the process alive. */
   #after(delayMs: number, callback: () => void): void {
-    const timer = setTimeout(callback, Math.max(0, delayMs));
-    timer.unref();
-    (this.#timers ??= []).push(timer);
+    const due = performance.now() + Math.max(0, delayMs);
+    const arm = () => {
+      const remaining = Math.max(0, due - performance.now());
+      const timer = setTimeout(remaining > MAX_TIMER_MS ? arm : callback, Math.min(remaining, MAX_TIMER_MS));
+      timer.unref();
+      (this.#timers ??= []).push(timer);
+    };
+    arm();
   }
 
   #abort(stopReason: StopReason, reason: unknown): void {
