@@ -78,7 +78,6 @@ class RedisLease implements QuotaLease {
     readonly keys: readonly string[],
     /** Admitted without Redis (`onUnavailable: 'allow'`): usage is still charged when Redis answers. */
     readonly unaccounted: boolean,
-    readonly createdAt: number,
   ) {}
 }
 
@@ -104,8 +103,11 @@ export class RedisQuotaStore implements QuotaStore {
   readonly #view = new Map<string, ViewEntry>();
   readonly #scopes = new Set<string>();
   readonly #tags = new Map<string, TagEntry>();
-  /** Settlements that failed; retried by the background sync until they land or their lease would have expired. */
-  readonly #pendingSettles = new Set<RedisLease>();
+  /**
+   * Settlements (and cancellations) that failed, with how and since when: retried by the
+   * background sync until they land or the lease, no longer renewed since then, has expired.
+   */
+  readonly #pendingSettles = new Map<RedisLease, { mode: 'settle' | 'cancel'; since: number }>();
   #timer: NodeJS.Timeout | undefined;
   #syncing = false;
   #lastRefresh = 0;
@@ -129,7 +131,7 @@ export class RedisQuotaStore implements QuotaStore {
     const micros = toLedgerInteger(request.estimate.costMicros);
     const id = `${LEASE_ID_PREFIX}.${(leaseCounter++).toString(36)}`;
     if (nodes.length === 0) {
-      return { admitted: true, lease: new RedisLease(nodes, id, undefined, [], false, Date.now()), deadline: undefined, violation: undefined };
+      return { admitted: true, lease: new RedisLease(nodes, id, undefined, [], false), deadline: undefined, violation: undefined };
     }
     this.#startTimer();
     const tag = this.#tag(nodes[0]!.key);
@@ -155,17 +157,18 @@ export class RedisQuotaStore implements QuotaStore {
       logger.warn(`quota store redis unavailable; run admitted unaccounted (onUnavailable: 'allow')`, error);
       return {
         admitted: true,
-        lease: new RedisLease(nodes, id, tag, keys, true, Date.now()),
+        lease: new RedisLease(nodes, id, tag, keys, true),
         deadline: undefined,
         violation: undefined,
         unaccounted: true,
       };
     }
 
-    this.#applyStates(nodes, tag, reply, HEADER_WIDTH, true);
+    // A denied run leaves no budget of its own behind (nothing is in flight under it).
+    this.#applyStates(nodes, tag, reply, HEADER_WIDTH, reply[0] !== 'denied');
     const violation = readViolation(nodes, reply);
     if (reply[0] === 'denied') return { admitted: false, violation: violation! };
-    const lease = new RedisLease(nodes, id, tag, keys, false, Date.now());
+    const lease = new RedisLease(nodes, id, tag, keys, false);
     tag.live.add(lease);
     let deadline: number | undefined;
     for (const node of nodes) {
@@ -203,7 +206,7 @@ export class RedisQuotaStore implements QuotaStore {
     redisLease.settled = true;
     if (redisLease.tag === undefined || redisLease.unaccounted) return;
     redisLease.tag.live.delete(redisLease);
-    if (!(await this.#sendSettle(redisLease, 'settle'))) this.#pendingSettles.add(redisLease);
+    if (!(await this.#sendSettle(redisLease, 'settle'))) this.#pendingSettles.set(redisLease, { mode: 'settle', since: Date.now() });
   }
 
   read(key: string): LedgerState | undefined {
@@ -263,11 +266,11 @@ export class RedisQuotaStore implements QuotaStore {
   #cancelLateReservation(nodes: readonly BudgetNode[], tag: TagEntry, keys: readonly string[], id: string, reply: Reply): void {
     if (reply[0] !== 'admitted' && reply[0] !== 'duplicate') return;
     this.#applyStates(nodes, tag, reply, HEADER_WIDTH, true);
-    const lease = new RedisLease(nodes, id, tag, keys, false, Date.now());
+    const lease = new RedisLease(nodes, id, tag, keys, false);
     lease.settled = true;
     // Background work: #sendSettle never rejects.
     void this.#sendSettle(lease, 'cancel').then((done) => {
-      if (!done) this.#pendingSettles.add(lease);
+      if (!done) this.#pendingSettles.set(lease, { mode: 'cancel', since: Date.now() });
     });
   }
 
@@ -307,10 +310,13 @@ export class RedisQuotaStore implements QuotaStore {
       for (const tag of this.#tags.values()) {
         if (tag.live.size > 0 || refresh) work.push(this.#syncTag(tag));
       }
-      for (const lease of this.#pendingSettles) {
-        this.#pendingSettles.delete(lease);
-        if (now - lease.createdAt > 2 * leaseTtlMs) continue; // reaped by now; nothing left to release
-        work.push(this.#sendSettle(lease, 'settle').then((done) => done || this.#pendingSettles.add(lease)));
+      for (const [lease, pending] of this.#pendingSettles) {
+        // Not renewed since the first failure: past the TTL the sweep has released it already.
+        if (now - pending.since > leaseTtlMs) {
+          this.#pendingSettles.delete(lease);
+          continue;
+        }
+        work.push(this.#sendSettle(lease, pending.mode).then((done) => done && this.#pendingSettles.delete(lease)));
       }
       await Promise.allSettled(work);
       if (refresh) this.#lastRefresh = now;
