@@ -273,7 +273,8 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
     const mean = keyed(r.A!, [LABEL.outcome]);
     expect([...mean.keys()].sort()).toEqual(outcomes.sort());
     for (const seconds of mean.values()) expect(seconds).toBeGreaterThan(0);
-    expect(mean.get('timeout')!).toBeGreaterThanOrEqual(TIMEOUT_MS / 1000);
+    // Timed-out runs last about their timeout (Node timers may fire up to a millisecond early).
+    expect(mean.get('timeout')!).toBeGreaterThanOrEqual((TIMEOUT_MS - 2) / 1000);
   },
   'agentmeter-overview / Turns per execution p50 / p95 by agent': (r, { phase }) => {
     expectQuantiles(r.A!, LABEL.agent, phase.turns, 0.5, TURN_BUCKETS);
