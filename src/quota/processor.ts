@@ -71,7 +71,6 @@ export type GaugeObserver = (kind: 'limit' | 'used' | 'reserved', value: number,
 class ScopeRecord implements BudgetNode {
   readonly ephemeral = false;
   storeHandle: unknown = undefined;
-  readonly nodes: readonly BudgetNode[] = [this];
   /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire. */
   readonly nextWarning: number[] = WARN_RESOURCES.map(() => 0);
   readonly gaugeAttributes = new Map<string, Attributes>();
@@ -124,7 +123,8 @@ export class QuotaProcessor {
     run.scope = scope;
     const record = this.#record(scope);
     const parentLimits = parent?.effectiveLimits ?? this.#config.limits;
-    let nodes = parent?.quotaNodes ?? record.nodes;
+    // A fresh one-element array is cheaper than reading a stored one back from a cold cache line.
+    let nodes: readonly BudgetNode[] = parent?.quotaNodes ?? [record];
     let limits = parentLimits;
     if (spec.budget !== undefined) {
       const budget = parseLimits(spec.budget, 'budget');
