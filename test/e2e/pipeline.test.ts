@@ -385,6 +385,13 @@ describe('every dashboard query returns the workload through Prometheus', () => 
     expect(labelSets(direct!)).toEqual(labelSets(viaCollector!));
   });
 
+  it.each(PATHS)('every denial series joins the quota gauges on job and instance, as AgentmeterQuotaDenials needs ($path)', async ({ job }) => {
+    const denials = await query(`subagent_quota_denials_total{job="${job}"}`);
+    expect(denials.length).toBeGreaterThan(0);
+    const joined = await query(`subagent_quota_denials_total{job="${job}"} and on (job, instance) subagent_quota_used`);
+    expect(joined.length).toBe(denials.length);
+  });
+
   it.each(PATHS)('the agent and depth filters narrow every panel ($path)', async ({ job }) => {
     for (const panelKey of panels) {
       const results = await runPanel(panelKey, job, { agent: [AGENT_RESEARCHER], depth: ['1'] });
