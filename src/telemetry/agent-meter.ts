@@ -53,7 +53,7 @@ const SPEC_KEYS = new Set(['name', 'conversationId', 'model', 'signal', 'timeout
  * Wraps subagent executions in `invoke_agent` spans and the `subagent.*` instruments, and
  * enforces quotas before they start.
  */
-export class AgentMeter implements RunOwner {
+export class AgentMeter {
   readonly strict: boolean;
   readonly quota: QuotaProcessor | undefined;
   readonly #options: AgentMeterOptions;
@@ -61,6 +61,8 @@ export class AgentMeter implements RunOwner {
   readonly #instruments: SubagentInstruments;
   #tracerProvider: TracerProvider | undefined;
   #tracer: Tracer | undefined;
+  /** What runs report back to while they record (kept off the public surface). */
+  readonly #owner: RunOwner;
 
   constructor(options: AgentMeterOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('agentmeter: options must be an object');
@@ -76,6 +78,11 @@ export class AgentMeter implements RunOwner {
     this.quota = options.quota === undefined ? undefined : new QuotaProcessor(options.quota);
     this.#series = new SeriesRegistry(maxAgentNames);
     this.#instruments = new SubagentInstruments(this.#series, this.quota);
+    this.#owner = {
+      strict: this.strict,
+      quota: this.quota,
+      recordLateUsage: (run, inputTokens, outputTokens) => this.#recordLateUsage(run, inputTokens, outputTokens),
+    };
   }
 
   /**
@@ -167,7 +174,8 @@ export class AgentMeter implements RunOwner {
     return this.#series.totals();
   }
 
-  recordLateUsage(run: RunState, inputTokens: number, outputTokens: number): void {
+
+  #recordLateUsage(run: RunState, inputTokens: number, outputTokens: number): void {
     try {
       this.#bindMeter();
       this.#instruments.recordTokens(run.series, inputTokens, outputTokens);
@@ -221,7 +229,7 @@ export class AgentMeter implements RunOwner {
     if (spec.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = spec.model;
     if (spec.attributes !== undefined) Object.assign(attributes, spec.attributes);
     const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${spec.name}`, attributes, frame?.span);
-    const run = new RunState(this, spec.name, depth, conversationId, parent, span, this.#series.get(spec.name, depth));
+    const run = new RunState(this.#owner, spec.name, depth, conversationId, parent, span, this.#series.get(spec.name, depth));
     run.model = spec.model;
     run.context = trace.setSpan(context.active(), span);
     return run;
