@@ -59,7 +59,11 @@ export interface QuotaOptions {
   mode?: QuotaMode;
   /** Where the accounting lives. Default: an in-process store. See `agentmeter/redis` for a shared one. */
   store?: QuotaStore;
-  /** Scopes reported with their own `quota.scope` attribute; the rest are summed under `other`. Default 20. */
+  /**
+   * Scopes besides `global` reported with their own `quota.scope` attribute; the rest are summed
+   * under `other`. Default 20, and 0 with `scopeBy: 'conversation'` (conversation ids stay out of
+   * metrics unless you set it).
+   */
   maxReportedScopes?: number;
 }
 

@@ -54,7 +54,8 @@ export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
       throw new RangeError(`agentmeter: quota.warnAt[${index}] must be a number in (0, 1], got ${describe(threshold)}`);
     }
   });
-  const maxReportedScopes = options.maxReportedScopes ?? 20;
+  // Conversation ids are identifiers: they become `quota.scope` values only when asked for.
+  const maxReportedScopes = options.maxReportedScopes ?? (options.scopeBy === 'conversation' ? 0 : 20);
   if (!Number.isInteger(maxReportedScopes) || maxReportedScopes < 0) {
     throw new RangeError(`agentmeter: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
   }

@@ -208,7 +208,7 @@ export class QuotaProcessor {
     };
   }
 
-  /** Reports the quota gauges: the first `maxReportedScopes` scopes (in the order they appeared), the rest summed as `other`. */
+  /** Reports the quota gauges: `global` and the first `maxReportedScopes` other scopes (in the order they appeared), the rest summed as `other`. */
   observeGauges(observe: GaugeObserver): void {
     const other = { limit: new Map<GaugeResource, number>(), used: new Map<GaugeResource, number>(), reserved: new Map<GaugeResource, number>() };
     let reported = 0;
@@ -217,9 +217,10 @@ export class QuotaProcessor {
     for (const scope of this.store.scopes()) {
       const state = this.store.read(scope);
       if (state === undefined) continue;
-      const own = reported < this.#config.maxReportedScopes;
-      if (own) reported += 1;
-      else hasOther = true;
+      // The default scope always has its own series; it names no one.
+      const own = scope === DEFAULT_SCOPE || reported < this.#config.maxReportedScopes;
+      if (scope !== DEFAULT_SCOPE && own) reported += 1;
+      if (!own) hasOther = true;
       const record = own ? this.#record(scope) : undefined;
       for (const resource of GAUGE_RESOURCES) {
         const [limit, used, reserved] = gaugeValues(resource, state, now);

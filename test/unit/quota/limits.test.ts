@@ -177,6 +177,24 @@ describe('scopes', () => {
     expect(quota.snapshot().executions.used).toBe(1);
   });
 
+  it("keeps conversation ids out of metrics by default, summing those scopes as 'other'", async () => {
+    const { pipeline, agentmeter } = setup({ limits: { maxExecutions: 10 }, scopeBy: 'conversation' });
+    await agentmeter.run({ name: 'a', conversationId: 'conversation-secret-1' }, async () => 1);
+    await agentmeter.run({ name: 'a', conversationId: 'conversation-secret-2' }, async () => 1);
+    await agentmeter.run('no-conversation', async () => 1);
+    const { resourceMetrics } = await pipeline.reader.collect();
+    expect(JSON.stringify(resourceMetrics.scopeMetrics)).not.toContain('conversation-secret');
+    expect(await pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'other' })).toBe(2);
+    expect(await pipeline.sum('subagent.quota.limit', { 'quota.resource': 'executions', 'quota.scope': 'other' })).toBe(20);
+    expect(await pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'global' })).toBe(1);
+
+    const named = setup({ limits: { maxExecutions: 10 }, scopeBy: 'conversation', maxReportedScopes: 1 });
+    await named.agentmeter.run({ name: 'a', conversationId: 'c-1' }, async () => 1);
+    await named.agentmeter.run({ name: 'a', conversationId: 'c-2' }, async () => 1);
+    expect(await named.pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'c-1' })).toBe(1);
+    expect(await named.pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'other' })).toBe(1);
+  });
+
   it('scopeBy as a function; a throwing scope function falls back to global', async () => {
     const { agentmeter } = setup({ limits: { maxExecutions: 1 }, scopeBy: (spec) => (spec.name === 'bad' ? (undefined as never) : `tenant-${spec.name}`) });
     await expect(agentmeter.run('a', async (run) => run.scope)).resolves.toBe('tenant-a');
