@@ -5,12 +5,13 @@
  * right cumulative counts again through it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMeter, startTelemetry, type Telemetry } from '../../src/index.js';
-import { pickCollectorPorts, startCollector, type CollectorPorts, type RunningCollector } from './helpers/collector.js';
+import { AgentMeter, type Telemetry } from '../../src/index.js';
+import { startCollector, type CollectorPorts, type RunningCollector } from './helpers/collector.js';
 import { dashboardQueries, expandQuery, loadDashboards } from './helpers/dashboards.js';
-import { freePort, makeTempDir, sleep, waitFor } from './helpers/processes.js';
-import { startPrometheus, total, type RunningPrometheus } from './helpers/prometheus.js';
-import { startTraceSink, type TraceSink } from './helpers/trace-sink.js';
+import { startPipelineStack } from './helpers/pipeline-stack.js';
+import { sleep, waitFor } from './helpers/processes.js';
+import { total, type RunningPrometheus } from './helpers/prometheus.js';
+import type { TraceSink } from './helpers/trace-sink.js';
 import { runWorkload, Tally, workloadQuota } from './helpers/workload.js';
 
 const SERVICE = 'agentmeter-resilience';
@@ -47,26 +48,13 @@ async function phase(): Promise<void> {
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  logDir = makeTempDir('resilience');
-  sink = await startTraceSink();
-  ports = await pickCollectorPorts();
-  collector = await startCollector({ ports, tracesEndpoint: sink.url, logDir });
-  const appPort = await freePort();
-  prometheus = await startPrometheus({
-    targets: {
-      'otel-collector': collector.metricsTarget,
-      'otel-collector-internal': `127.0.0.1:${ports.telemetry}`,
-      [DIRECT_JOB]: `127.0.0.1:${appPort}`,
-    },
-    logDir,
-  });
-  telemetry = startTelemetry({
+  ({ logDir, sink, collector, prometheus, telemetry } = await startPipelineStack({
+    name: 'resilience',
     serviceName: SERVICE,
-    prometheus: { host: '127.0.0.1', port: appPort },
-    otlp: { endpoint: collector.otlpEndpoint, exportIntervalMillis: 500 },
+    directJob: DIRECT_JOB,
     shutdownTimeoutMillis: 3_000,
-  });
-  await telemetry.ready;
+  }));
+  ports = collector.ports;
   agentmeter = new AgentMeter({ quota: workloadQuota(PHASES + 2) });
 });
 

@@ -13,7 +13,7 @@
  * series give the exact totals of both phases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMeter, startTelemetry, type QuotaOptions, type Telemetry } from '../../src/index.js';
+import { AgentMeter, type QuotaOptions, type Telemetry } from '../../src/index.js';
 import {
   ATTR_GEN_AI_AGENT_NAME,
   ATTR_GEN_AI_CONVERSATION_ID,
@@ -26,11 +26,12 @@ import {
   TOKEN_BUCKETS,
   TURN_BUCKETS,
 } from '../../src/semconv.js';
-import { pickCollectorPorts, startCollector, type RunningCollector } from './helpers/collector.js';
+import type { RunningCollector } from './helpers/collector.js';
 import { dashboardQueries, expandQuery, legendLabels, loadDashboards, type DashboardJson } from './helpers/dashboards.js';
-import { freePort, makeTempDir, sleep, waitFor } from './helpers/processes.js';
-import { startPrometheus, total, type PromSample, type RunningPrometheus } from './helpers/prometheus.js';
-import { startTraceSink, type SinkSpan, type TraceSink } from './helpers/trace-sink.js';
+import { startPipelineStack } from './helpers/pipeline-stack.js';
+import { sleep, waitFor } from './helpers/processes.js';
+import { total, type PromSample, type RunningPrometheus } from './helpers/prometheus.js';
+import type { SinkSpan, TraceSink } from './helpers/trace-sink.js';
 import {
   AGENT_DEEP_DIVE,
   AGENT_PLANNER,
@@ -56,7 +57,6 @@ const PATHS = [
   { path: 'direct /metrics', job: DIRECT_JOB },
 ] as const;
 
-let logDir: string;
 let sink: TraceSink | undefined;
 let collector: RunningCollector | undefined;
 let prometheus: RunningPrometheus | undefined;
@@ -97,24 +97,7 @@ async function waitForTotals(tallies: Tally[]): Promise<void> {
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  logDir = makeTempDir('pipeline');
-  sink = await startTraceSink();
-  collector = await startCollector({ ports: await pickCollectorPorts(), tracesEndpoint: sink.url, logDir });
-  const appPort = await freePort();
-  prometheus = await startPrometheus({
-    targets: {
-      'otel-collector': collector.metricsTarget,
-      'otel-collector-internal': `127.0.0.1:${collector.ports.telemetry}`,
-      [DIRECT_JOB]: `127.0.0.1:${appPort}`,
-    },
-    logDir,
-  });
-  telemetry = startTelemetry({
-    serviceName: SERVICE,
-    prometheus: { host: '127.0.0.1', port: appPort },
-    otlp: { endpoint: collector.otlpEndpoint, exportIntervalMillis: 500 },
-  });
-  await telemetry.ready;
+  ({ sink, collector, prometheus, telemetry } = await startPipelineStack({ name: 'pipeline', serviceName: SERVICE, directJob: DIRECT_JOB }));
   agentmeter = new AgentMeter({ quota });
 
   await runWorkload(agentmeter, phase1, 1);
