@@ -1,6 +1,7 @@
 import type { QuotaResource } from '../semconv.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, QuotaScopeBy, RunSpec } from '../types.js';
 import type { LedgerLimits, QuotaStore } from './store.js';
+import { usdToMicros } from '../money.js';
 
 type LimitKey = keyof QuotaLimits;
 
@@ -26,7 +27,6 @@ const OPTION_KEYS = ['limits', 'scopeBy', 'warnAt', 'mode', 'store', 'maxReporte
 const MODES: readonly QuotaMode[] = ['enforce', 'observe'];
 
 export const DEFAULT_SCOPE = 'global';
-export const MICROS_PER_USD = 1_000_000;
 
 export interface QuotaConfig {
   limits: QuotaLimits;
@@ -97,7 +97,7 @@ export function toLedgerLimits(limits: QuotaLimits): LedgerLimits {
   const ledger: LedgerLimits = {};
   if (limits.maxExecutions !== undefined) ledger.executions = limits.maxExecutions;
   if (limits.maxTokens !== undefined) ledger.tokens = limits.maxTokens;
-  if (limits.maxCostUsd !== undefined) ledger.costMicros = Math.round(limits.maxCostUsd * MICROS_PER_USD);
+  if (limits.maxCostUsd !== undefined) ledger.costMicros = usdToMicros(limits.maxCostUsd);
   if (limits.maxConcurrent !== undefined) ledger.concurrent = limits.maxConcurrent;
   if (limits.maxWallTimeMs !== undefined) ledger.wallTimeMs = limits.maxWallTimeMs;
   return ledger;

@@ -14,7 +14,8 @@ import {
   type QuotaResource,
 } from '../semconv.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
-import { DEFAULT_SCOPE, MICROS_PER_USD, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
+import { MICROS_PER_USD, microsToUsd, usdToMicros } from '../money.js';
+import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
 import { MemoryQuotaStore } from './memory-store.js';
 import type { BudgetNode, ChargeResult, LedgerLimits, LedgerState, LedgerViolation, QuotaLease, QuotaStore, ReserveResult } from './store.js';
 
@@ -143,7 +144,7 @@ export class QuotaProcessor {
 
     const result = this.store.reserve({
       nodes,
-      estimate: { tokens: estimateTokens, costMicros: Math.round(estimateCostUsd * MICROS_PER_USD) },
+      estimate: { tokens: estimateTokens, costMicros: usdToMicros(estimateCostUsd) },
       now: Date.now(),
       enforce: this.#enforce,
     });
@@ -200,8 +201,8 @@ export class QuotaProcessor {
       tokens: usage(limits.tokens, used?.tokens ?? 0, reserved?.tokens ?? 0),
       costUsd: usage(
         this.#config.limits.maxCostUsd,
-        (used?.costMicros ?? 0) / MICROS_PER_USD,
-        (reserved?.costMicros ?? 0) / MICROS_PER_USD,
+        microsToUsd(used?.costMicros ?? 0),
+        microsToUsd(reserved?.costMicros ?? 0),
       ),
       wallTimeMs: usage(limits.wallTimeMs, state?.startedAt === undefined ? 0 : now - state.startedAt, 0),
       concurrent: usage(limits.concurrent, reserved?.concurrent ?? 0, 0),
@@ -408,9 +409,9 @@ function gaugeValues(resource: GaugeResource, state: LedgerState, now: number): 
       return [limits.tokens, used.tokens, reserved.tokens];
     case 'costUsd':
       return [
-        limits.costMicros === undefined ? undefined : limits.costMicros / MICROS_PER_USD,
-        used.costMicros / MICROS_PER_USD,
-        reserved.costMicros / MICROS_PER_USD,
+        limits.costMicros === undefined ? undefined : microsToUsd(limits.costMicros),
+        microsToUsd(used.costMicros),
+        microsToUsd(reserved.costMicros),
       ];
     case 'wallTimeMs':
       return [limits.wallTimeMs, state.startedAt === undefined ? 0 : now - state.startedAt, 0];

@@ -23,6 +23,7 @@ import {
 } from '../semconv.js';
 import { VERSION } from '../version.js';
 import type { SeriesRegistry, SeriesStats } from './series.js';
+import { microsToUsd } from '../money.js';
 
 /** What one AgentMeter reports through the observable instruments. */
 interface Source {
@@ -143,7 +144,7 @@ function bind(meter: Meter): MeterBinding {
         if (count > 0) emit(executions, count, series.outcomeAttributes[index]!);
       }
       for (const entry of series.errors.values()) emit(errors, entry.count, entry.attributes);
-      if (series.costKnown) emit(cost, series.costMicros / 1e6, series.attributes);
+      if (series.costKnown) emit(cost, microsToUsd(series.costMicros), series.attributes);
     }
   });
   return binding;

@@ -6,6 +6,7 @@ import type { BudgetNode, QuotaLease } from '../quota/store.js';
 import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type Outcome } from '../semconv.js';
 import type { QuotaLimits, Run, Usage } from '../types.js';
 import type { SeriesStats } from './series.js';
+import { microsToUsd, usdToMicros } from '../money.js';
 
 /** setTimeout's largest delay; longer waits are armed in steps. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -72,7 +73,7 @@ export class RunState implements Run, QuotaRun {
   }
 
   get costUsd(): number {
-    return this.costMicros / 1e6;
+    return microsToUsd(this.costMicros);
   }
 
   /** Created on first use: most runs never look at their signal. */
@@ -105,7 +106,7 @@ export class RunState implements Run, QuotaRun {
     }
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
-    const costMicros = usage.costUsd === undefined ? 0 : Math.round(usage.costUsd * 1e6);
+    const costMicros = usage.costUsd === undefined ? 0 : usdToMicros(usage.costUsd);
     this.inputTokens += inputTokens;
     this.outputTokens += outputTokens;
     this.costMicros += costMicros;

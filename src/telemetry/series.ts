@@ -11,6 +11,7 @@ import {
   OUTCOMES,
   type Outcome,
 } from '../semconv.js';
+import { microsToUsd } from '../money.js';
 
 const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<
   Outcome,
@@ -108,6 +109,6 @@ export class SeriesRegistry {
       outputTokens += series.outputTokens;
       costMicros += series.costMicros;
     }
-    return { executions, active, inputTokens, outputTokens, costUsd: costMicros / 1e6 };
+    return { executions, active, inputTokens, outputTokens, costUsd: microsToUsd(costMicros) };
   }
 }
