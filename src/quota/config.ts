@@ -11,7 +11,7 @@ interface LimitRule {
 }
 
 /** Each limit, the resource it guards and whether it counts whole things. */
-export const LIMIT_RULES: Readonly<Record<LimitKey, LimitRule>> = {
+const LIMIT_RULES: Readonly<Record<LimitKey, LimitRule>> = {
   maxExecutions: { resource: 'executions', integer: true },
   maxTokens: { resource: 'tokens', integer: true },
   maxCostUsd: { resource: 'costUsd', integer: false },
@@ -110,7 +110,7 @@ function parseScopeBy(scopeBy: QuotaScopeBy): (spec: RunSpec) => string {
   throw new TypeError(`agentmeter: quota.scopeBy must be 'global', 'conversation' or a function, got ${describe(scopeBy)}`);
 }
 
-export function describe(value: unknown): string {
+function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (typeof value === 'number' || typeof value === 'boolean' || value === undefined || value === null) return String(value);
   if (typeof value === 'function') return 'a function';

@@ -57,7 +57,7 @@ export interface QuotaSnapshot {
 }
 
 /** Resources exported by the `subagent.quota.*` gauges. */
-export const GAUGE_RESOURCES = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent'] as const;
+const GAUGE_RESOURCES = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent'] as const;
 type GaugeResource = (typeof GAUGE_RESOURCES)[number];
 const WARN_RESOURCES = ['executions', 'tokens', 'costUsd'] as const;
 
