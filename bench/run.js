@@ -93,7 +93,7 @@ async function coreOverhead() {
       span.end();
     }
   };
-  const viaAgentmeter = async (iterations) => {
+  const viaAgentmetry = async (iterations) => {
     for (let index = 0; index < iterations; index++) await agentmeter.run('researcher', noop);
   };
   const viaHand = async (iterations) => {
@@ -102,7 +102,7 @@ async function coreOverhead() {
   const viaBareSpan = async (iterations) => {
     for (let index = 0; index < iterations; index++) await bareSpan(noop);
   };
-  report('agentmeter.run / hand-written span + 5 instrument records', await interleave(viaAgentmeter, viaHand, 2000), 1.15);
+  report('agentmeter.run / hand-written span + 5 instrument records', await interleave(viaAgentmetry, viaHand, 2000), 1.15);
   report('bare span (no metrics) / hand-written span + 5 instrument records', await interleave(viaBareSpan, viaHand, 2000));
   await tracerProvider.shutdown();
   await meterProvider.shutdown();
@@ -175,7 +175,7 @@ async function quotaCost() {
 const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
 const noopMeter = new Proxy({}, { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) });
 
-console.log(`agentmeter benchmarks (Node ${process.version}; ratios of per-operation times measured in the same run)`);
+console.log(`agentmetry benchmarks (Node ${process.version}; ratios of per-operation times measured in the same run)`);
 await coreOverhead();
 await quotaCost();
 const redisBench = new URL('./redis.mjs', import.meta.url);

@@ -55,7 +55,7 @@ done | tar --null -T - -cf -) | tar -xf - -C "$work"
 mkdir -p "$work/scripts" && rm -rf "$work/scripts/compat-otel3" && cp -R "$root/scripts/compat-otel3" "$work/scripts/"
 
 # The 3.x manifest: the same dependencies, 3.x versions. The shims are dev dependencies so that
-# `dependencies` stays what a 3.x release of agentmeter would ship.
+# `dependencies` stays what a 3.x release of agentmetry would ship.
 node - "$work/package.json" "$SDK_VERSION" "$EXPORTER_VERSION" "$API_RANGE" <<'EOF'
 const fs = require('node:fs');
 const [file, sdk, exporter, api] = process.argv.slice(2);

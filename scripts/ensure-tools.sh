@@ -4,7 +4,7 @@
 #
 #   .cache/bin/builder                     OpenTelemetry Collector Builder, version = dist.version
 #                                          of collector/builder-config.yaml
-#   .cache/otelcol/otelcol-agentmeter      the collector built from that manifest; rebuilt
+#   .cache/otelcol/otelcol-agentmetry      the collector built from that manifest; rebuilt
 #                                          only when the manifest (or builder version) changes
 #   prometheus, promtool                   Debian's prometheus package, if missing
 #   redis-server                           Debian's redis-server package, if missing

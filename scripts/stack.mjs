@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// `npm run stack`: the agentmeter pipeline on this machine, without Docker.
+// `npm run stack`: the agentmetry pipeline on this machine, without Docker.
 //
 // Starts the collector built from collector/builder-config.yaml with
 // collector/otelcol-config.yaml, and Prometheus with collector/prometheus.yml
 // (both unchanged, on loopback), prints the URLs, and stops both on Ctrl-C.
 // Tools are installed or found by scripts/ensure-tools.sh (cached in .cache/).
 //
-// Traces go to AGENTMETER_TRACES_ENDPOINT when set (e.g. a local Jaeger's
+// Traces go to AGENTMETRY_TRACES_ENDPOINT when set (e.g. a local Jaeger's
 // OTLP/HTTP port); otherwise to a small built-in receiver that prints each
-// trace's span tree. Other AGENTMETER_* variables of the collector config
+// trace's span tree. Other AGENTMETRY_* variables of the collector config
 // (ports, listen host) are honoured too.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -19,16 +19,16 @@ import { gunzipSync } from 'node:zlib';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
-const host = env.AGENTMETER_LISTEN_HOST ?? '127.0.0.1';
+const host = env.AGENTMETRY_LISTEN_HOST ?? '127.0.0.1';
 const port = (name, fallback) => Number(env[name] ?? fallback);
 const ports = {
-  grpc: port('AGENTMETER_OTLP_GRPC_PORT', 4317),
-  http: port('AGENTMETER_OTLP_HTTP_PORT', 4318),
-  exporter: port('AGENTMETER_PROMETHEUS_EXPORTER_PORT', 8889),
-  health: port('AGENTMETER_HEALTH_CHECK_PORT', 13133),
-  telemetry: port('AGENTMETER_COLLECTOR_METRICS_PORT', 8888),
-  prometheus: port('AGENTMETER_PROMETHEUS_PORT', 9090),
-  traceSink: port('AGENTMETER_TRACE_SINK_PORT', 4319),
+  grpc: port('AGENTMETRY_OTLP_GRPC_PORT', 4317),
+  http: port('AGENTMETRY_OTLP_HTTP_PORT', 4318),
+  exporter: port('AGENTMETRY_PROMETHEUS_EXPORTER_PORT', 8889),
+  health: port('AGENTMETRY_HEALTH_CHECK_PORT', 13133),
+  telemetry: port('AGENTMETRY_COLLECTOR_METRICS_PORT', 8888),
+  prometheus: port('AGENTMETRY_PROMETHEUS_PORT', 9090),
+  traceSink: port('AGENTMETRY_TRACE_SINK_PORT', 4319),
 };
 
 function ensureTools() {
@@ -122,7 +122,7 @@ async function stop(code = 0) {
 
 const tools = ensureTools();
 const collectorArgs = ['--config', join(ROOT, 'collector/otelcol-config.yaml')];
-let tracesEndpoint = env.AGENTMETER_TRACES_ENDPOINT;
+let tracesEndpoint = env.AGENTMETRY_TRACES_ENDPOINT;
 if (!tracesEndpoint) {
   sink = await startTraceSink();
   tracesEndpoint = `http://127.0.0.1:${ports.traceSink}`;
@@ -134,7 +134,7 @@ mkdirSync(dataDir, { recursive: true });
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-children.push(start('collector', tools.OTELCOL_BIN, collectorArgs, { AGENTMETER_TRACES_ENDPOINT: tracesEndpoint }));
+children.push(start('collector', tools.OTELCOL_BIN, collectorArgs, { AGENTMETRY_TRACES_ENDPOINT: tracesEndpoint }));
 children.push(
   start('prometheus', tools.PROMETHEUS_BIN, [
     `--config.file=${join(ROOT, 'collector/prometheus.yml')}`,
@@ -162,7 +162,7 @@ if (!collectorUp || !prometheusUp) {
 }
 
 console.log(`
-agentmeter stack is up (Ctrl-C stops it)
+agentmetry stack is up (Ctrl-C stops it)
 
   send OTLP from your app   http://${host}:${ports.http}   (gRPC: ${host}:${ports.grpc})
       startTelemetry({ serviceName: 'my-app', prometheus: false, otlp: { endpoint: 'http://127.0.0.1:${ports.http}' } })

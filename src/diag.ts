@@ -1,7 +1,7 @@
 import { diag } from '@opentelemetry/api';
 
 /** The package's component logger: every runtime telemetry problem is reported here, never thrown. */
-export const logger = diag.createComponentLogger({ namespace: 'agentmeter' });
+export const logger = diag.createComponentLogger({ namespace: 'agentmetry' });
 
 /** Runs a callback that belongs to someone else (a user hook, an exporter), logging instead of throwing. */
 export function callSafely<T>(what: string, callback: () => T): T | undefined {

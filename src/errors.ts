@@ -1,6 +1,6 @@
 import type { QuotaResource } from './semconv.js';
 
-const QUOTA_EXCEEDED_MARKER = Symbol.for('agentmeter.QuotaExceededError');
+const QUOTA_EXCEEDED_MARKER = Symbol.for('agentmetry.QuotaExceededError');
 
 export interface QuotaExceededDetails {
   /** Which budget tripped: `executions`, `tokens`, `costUsd`, `wallTimeMs`, `concurrent`, `depth`, `turns` or `duration`. */

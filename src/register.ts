@@ -1,7 +1,7 @@
 /**
- * Zero-code start: `node --import agentmeter/register app.js`.
+ * Zero-code start: `node --import agentmetry/register app.js`.
  *
- * Starts telemetry from the standard `OTEL_*` variables and the `AGENTMETER_*` ones (see the
+ * Starts telemetry from the standard `OTEL_*` variables and the `AGENTMETRY_*` ones (see the
  * README for the table), and instruments every supported agent framework the app has
  * installed, without touching the app's code. Never throws into the app.
  */

@@ -1,5 +1,5 @@
 /**
- * Every span, attribute, metric and event name that agentmeter emits.
+ * Every span, attribute, metric and event name that agentmetry emits.
  *
  * Follows the OpenTelemetry GenAI semantic conventions (agent spans,
  * `invoke_agent` / `invoke_workflow`, Development stability, as of
@@ -9,8 +9,8 @@
  * No other file spells these names as literals.
  */
 
-export const METER_NAME = 'agentmeter' as const;
-export const TRACER_NAME = 'agentmeter' as const;
+export const METER_NAME = 'agentmetry' as const;
+export const TRACER_NAME = 'agentmetry' as const;
 
 export const SPAN_INVOKE_AGENT = 'invoke_agent' as const;
 export const SPAN_INVOKE_WORKFLOW_PARALLEL = 'invoke_workflow parallel' as const;

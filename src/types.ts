@@ -57,7 +57,7 @@ export interface QuotaOptions {
   warnAt?: number[];
   /** `'enforce'` (default) denies; `'observe'` admits everything and counts would-be denials. */
   mode?: QuotaMode;
-  /** Where the accounting lives. Default: an in-process store. See `agentmeter/redis` for a shared one. */
+  /** Where the accounting lives. Default: an in-process store. See `agentmetry/redis` for a shared one. */
   store?: QuotaStore;
   /**
    * Scopes besides `global` reported with their own `quota.scope` attribute; the rest are summed

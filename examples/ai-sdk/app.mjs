@@ -1,5 +1,5 @@
 // An orchestrator that delegates to two researcher subagents (in parallel), one of which asks a
-// helper, all on the Vercel AI SDK, instrumented by agentmeter.
+// helper, all on the Vercel AI SDK, instrumented by agentmetry.
 //
 //   npm run build && node examples/ai-sdk/app.mjs
 //
@@ -7,8 +7,8 @@
 // model through the AI Gateway (AI_MODEL, default openai/gpt-4o-mini).
 import { generateText, isStepCount, jsonSchema, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
-import { AgentMeter, startTelemetry } from 'agentmeter';
-import { instrumentAiSdk } from 'agentmeter/ai-sdk';
+import { AgentMeter, startTelemetry } from 'agentmetry';
+import { instrumentAiSdk } from 'agentmetry/ai-sdk';
 
 const telemetry = startTelemetry({ serviceName: 'ai-sdk-example' });
 const agentmeter = new AgentMeter({ quota: { limits: { maxExecutions: 10, maxTokens: 200_000 } } });

@@ -1,5 +1,5 @@
 // An orchestrator that uses two researcher agents as tools (called in parallel), one of which
-// uses a helper agent, on the OpenAI Agents SDK, instrumented by agentmeter.
+// uses a helper agent, on the OpenAI Agents SDK, instrumented by agentmetry.
 //
 //   npm run build && node examples/openai-agents/app.mjs
 //
@@ -7,11 +7,11 @@
 // SDK's default OpenAI model.
 import { Agent, Usage, run, setTraceProcessors } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelResponse } from '@openai/agents/testing';
-import { AgentMeter, startTelemetry } from 'agentmeter';
-import { instrumentOpenAIAgents } from 'agentmeter/openai-agents';
+import { AgentMeter, startTelemetry } from 'agentmetry';
+import { instrumentOpenAIAgents } from 'agentmetry/openai-agents';
 
 const online = Boolean(process.env.OPENAI_API_KEY);
-// Offline there is nowhere to send the SDK's own traces; agentmeter's processor is added below.
+// Offline there is nowhere to send the SDK's own traces; agentmetry's processor is added below.
 if (!online) setTraceProcessors([]);
 
 const telemetry = startTelemetry({ serviceName: 'openai-agents-example' });

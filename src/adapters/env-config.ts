@@ -1,10 +1,10 @@
 import type { QuotaLimits, QuotaOptions } from '../index.js';
 
-/** Adapters that `agentmeter/register` knows, by the name used in `AGENTMETER_ADAPTERS`. */
+/** Adapters that `agentmetry/register` knows, by the name used in `AGENTMETRY_ADAPTERS`. */
 export const ADAPTER_NAMES = ['ai-sdk', 'openai-agents'] as const;
 export type AdapterName = (typeof ADAPTER_NAMES)[number];
 
-/** What `agentmeter/register` does, read from the environment. */
+/** What `agentmetry/register` does, read from the environment. */
 export interface RegisterConfig {
   enabled: boolean;
   prometheus: { host: string; port: number } | false;
@@ -17,16 +17,16 @@ export interface RegisterConfig {
   warnings: string[];
 }
 
-/** `AGENTMETER_*` quota variables and the limit each sets. */
+/** `AGENTMETRY_*` quota variables and the limit each sets. */
 export const QUOTA_LIMIT_VARIABLES: Record<string, keyof QuotaLimits> = {
-  AGENTMETER_MAX_EXECUTIONS: 'maxExecutions',
-  AGENTMETER_MAX_TOKENS: 'maxTokens',
-  AGENTMETER_MAX_COST_USD: 'maxCostUsd',
-  AGENTMETER_MAX_WALL_TIME_MS: 'maxWallTimeMs',
-  AGENTMETER_MAX_CONCURRENT: 'maxConcurrent',
-  AGENTMETER_MAX_DEPTH: 'maxDepth',
-  AGENTMETER_MAX_TURNS_PER_RUN: 'maxTurnsPerRun',
-  AGENTMETER_MAX_DURATION_MS_PER_RUN: 'maxDurationMsPerRun',
+  AGENTMETRY_MAX_EXECUTIONS: 'maxExecutions',
+  AGENTMETRY_MAX_TOKENS: 'maxTokens',
+  AGENTMETRY_MAX_COST_USD: 'maxCostUsd',
+  AGENTMETRY_MAX_WALL_TIME_MS: 'maxWallTimeMs',
+  AGENTMETRY_MAX_CONCURRENT: 'maxConcurrent',
+  AGENTMETRY_MAX_DEPTH: 'maxDepth',
+  AGENTMETRY_MAX_TURNS_PER_RUN: 'maxTurnsPerRun',
+  AGENTMETRY_MAX_DURATION_MS_PER_RUN: 'maxDurationMsPerRun',
 };
 
 const LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'];
@@ -56,18 +56,18 @@ export function readRegisterConfig(env: Record<string, string | undefined>): Reg
     return value;
   };
 
-  const enabled = flag('AGENTMETER_ENABLED', true) && !flag('OTEL_SDK_DISABLED', false);
+  const enabled = flag('AGENTMETRY_ENABLED', true) && !flag('OTEL_SDK_DISABLED', false);
 
-  const port = number('AGENTMETER_PROMETHEUS_PORT', (value) => Number.isInteger(value) && value >= 0 && value <= 65535, 'a port (0 to 65535)') ?? 9464;
-  const host = env.AGENTMETER_PROMETHEUS_HOST?.trim() || '127.0.0.1';
-  const prometheus = flag('AGENTMETER_PROMETHEUS', true) ? { host, port } : false;
+  const port = number('AGENTMETRY_PROMETHEUS_PORT', (value) => Number.isInteger(value) && value >= 0 && value <= 65535, 'a port (0 to 65535)') ?? 9464;
+  const host = env.AGENTMETRY_PROMETHEUS_HOST?.trim() || '127.0.0.1';
+  const prometheus = flag('AGENTMETRY_PROMETHEUS', true) ? { host, port } : false;
 
   let adapters: AdapterName[] = [...ADAPTER_NAMES];
-  const adapterList = env.AGENTMETER_ADAPTERS?.trim();
+  const adapterList = env.AGENTMETRY_ADAPTERS?.trim();
   if (adapterList !== undefined && adapterList !== '') {
     const names = adapterList.toLowerCase() === 'none' ? [] : adapterList.split(',').map((name) => name.trim()).filter((name) => name !== '');
     const unknown = names.filter((name) => !(ADAPTER_NAMES as readonly string[]).includes(name));
-    if (unknown.length > 0) warnings.push(`AGENTMETER_ADAPTERS names unknown adapters (${unknown.join(', ')}); known: ${ADAPTER_NAMES.join(', ')}`);
+    if (unknown.length > 0) warnings.push(`AGENTMETRY_ADAPTERS names unknown adapters (${unknown.join(', ')}); known: ${ADAPTER_NAMES.join(', ')}`);
     adapters = names.filter((name): name is AdapterName => (ADAPTER_NAMES as readonly string[]).includes(name));
   }
 
@@ -79,17 +79,17 @@ export function readRegisterConfig(env: Record<string, string | undefined>): Reg
   let quota: QuotaOptions | undefined;
   if (Object.keys(limits).length > 0) {
     quota = { limits };
-    const scopeBy = env.AGENTMETER_QUOTA_SCOPE_BY?.trim();
+    const scopeBy = env.AGENTMETRY_QUOTA_SCOPE_BY?.trim();
     if (scopeBy === 'global' || scopeBy === 'conversation') quota.scopeBy = scopeBy;
-    else if (scopeBy) warnings.push(`AGENTMETER_QUOTA_SCOPE_BY=${scopeBy} is not global or conversation; using global`);
-    const mode = env.AGENTMETER_QUOTA_MODE?.trim();
+    else if (scopeBy) warnings.push(`AGENTMETRY_QUOTA_SCOPE_BY=${scopeBy} is not global or conversation; using global`);
+    const mode = env.AGENTMETRY_QUOTA_MODE?.trim();
     if (mode === 'enforce' || mode === 'observe') quota.mode = mode;
-    else if (mode) warnings.push(`AGENTMETER_QUOTA_MODE=${mode} is not enforce or observe; using enforce`);
-    const warnAt = env.AGENTMETER_QUOTA_WARN_AT?.trim();
+    else if (mode) warnings.push(`AGENTMETRY_QUOTA_MODE=${mode} is not enforce or observe; using enforce`);
+    const warnAt = env.AGENTMETRY_QUOTA_WARN_AT?.trim();
     if (warnAt) {
       const thresholds = warnAt.split(',').map((part) => Number(part.trim()));
       if (thresholds.every((value) => value > 0 && value <= 1)) quota.warnAt = thresholds;
-      else warnings.push(`AGENTMETER_QUOTA_WARN_AT=${warnAt} is not a comma-separated list of fractions in (0, 1]; ignored`);
+      else warnings.push(`AGENTMETRY_QUOTA_WARN_AT=${warnAt} is not a comma-separated list of fractions in (0, 1]; ignored`);
     }
   }
 
@@ -99,5 +99,5 @@ export function readRegisterConfig(env: Record<string, string | undefined>): Reg
     logLevel = undefined;
   }
 
-  return { enabled, prometheus, adapters, topLevel: flag('AGENTMETER_TOP_LEVEL', true), quota, logLevel, warnings };
+  return { enabled, prometheus, adapters, topLevel: flag('AGENTMETRY_TOP_LEVEL', true), quota, logLevel, warnings };
 }

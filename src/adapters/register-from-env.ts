@@ -3,9 +3,9 @@ import { AgentMeter, startTelemetry, type Telemetry } from '../index.js';
 import { readRegisterConfig, type AdapterName, type RegisterConfig } from './env-config.js';
 import type { Meter } from './shared/run-handle.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/register' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/register' });
 
-/** What `agentmeter/register` set up; `import { registration } from 'agentmeter/register'` to reach it. */
+/** What `agentmetry/register` set up; `import { registration } from 'agentmetry/register'` to reach it. */
 export interface Registration {
   readonly agentmeter: AgentMeter;
   readonly telemetry: Telemetry;
@@ -26,7 +26,7 @@ const ADAPTERS: Record<AdapterName, { framework: string; load: () => Promise<Ins
 /**
  * Starts telemetry from the environment and installs every adapter whose framework is
  * present. Never rejects: a failure is logged through `diag` and the app runs on untouched.
- * Resolves `undefined` when disabled (`AGENTMETER_ENABLED=false`, `OTEL_SDK_DISABLED=true`) or
+ * Resolves `undefined` when disabled (`AGENTMETRY_ENABLED=false`, `OTEL_SDK_DISABLED=true`) or
  * when telemetry could not start.
  */
 export async function registerFromEnv(env: Record<string, string | undefined> = process.env): Promise<Registration | undefined> {
@@ -35,7 +35,7 @@ export async function registerFromEnv(env: Record<string, string | undefined> = 
     setLogLevel(config);
     for (const warning of config.warnings) logger.warn(warning);
     if (!config.enabled) {
-      logger.debug('disabled by AGENTMETER_ENABLED or OTEL_SDK_DISABLED');
+      logger.debug('disabled by AGENTMETRY_ENABLED or OTEL_SDK_DISABLED');
       return undefined;
     }
     const telemetry = startTelemetry({ prometheus: config.prometheus });
@@ -66,7 +66,7 @@ export async function registerFromEnv(env: Record<string, string | undefined> = 
     process.once('beforeExit', () => void registration.shutdown());
     return registration;
   } catch (error) {
-    logger.error('agentmeter/register could not start; the app runs without it', error);
+    logger.error('agentmetry/register could not start; the app runs without it', error);
     return undefined;
   }
 }
@@ -76,7 +76,7 @@ function createAgentMeter(config: RegisterConfig): AgentMeter {
   try {
     return new AgentMeter({ quota: config.quota });
   } catch (error) {
-    logger.error('the AGENTMETER_* quota settings are invalid; running without quotas', error);
+    logger.error('the AGENTMETRY_* quota settings are invalid; running without quotas', error);
     return new AgentMeter();
   }
 }

@@ -22,10 +22,10 @@ export interface DemoOptions {
   live: boolean;
 }
 
-export const DEMO_HELP = `Usage: agentmeter demo [options]
+export const DEMO_HELP = `Usage: agentmetry demo [options]
 
 Runs an offline multi-agent workload (a planner fanning out researchers, some nesting a
-helper) on the Vercel AI SDK with its mock model, instrumented by agentmeter, with quotas
+helper) on the Vercel AI SDK with its mock model, instrumented by agentmetry, with quotas
 that start denying after a while. Serves Prometheus metrics and prints a summary each second.
 
 Options:
@@ -39,16 +39,16 @@ Options:
 
 Ctrl-C prints a final summary and exits.`;
 
-export const MAIN_HELP = `Usage: agentmeter <command> [options]
+export const MAIN_HELP = `Usage: agentmetry <command> [options]
 
 Commands:
-  demo        run the offline multi-agent demo (agentmeter demo --help)
+  demo        run the offline multi-agent demo (agentmetry demo --help)
 
 Options:
   -h, --help      show this help
   -v, --version   print the version`;
 
-/** Parses `agentmeter demo` arguments; throws `UsageError` naming the offending flag. */
+/** Parses `agentmetry demo` arguments; throws `UsageError` naming the offending flag. */
 export function parseDemoArgs(argv: string[], isTty: boolean): DemoOptions | 'help' {
   let values: Record<string, string | boolean | undefined>;
   try {

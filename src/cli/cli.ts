@@ -3,7 +3,7 @@ import { DEMO_HELP, MAIN_HELP, UsageError, parseDemoArgs } from './args.js';
 import { runDemo, type Output } from './demo.js';
 
 /**
- * The `agentmeter` command. Returns the exit code: 0 on success, 1 when a command cannot run,
+ * The `agentmetry` command. Returns the exit code: 0 on success, 1 when a command cannot run,
  * 2 for a command-line mistake.
  */
 export async function main(argv: string[], io: { stdout: Output; stderr: Output; isTty: boolean; stop: Promise<void> }): Promise<number> {
@@ -26,10 +26,10 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output;
     return await runDemo(options, io.stdout, io.stderr, io.stop);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr.write(`agentmeter: ${error.message}\nRun 'agentmeter ${command === 'demo' ? 'demo ' : ''}--help' for usage.\n`);
+      io.stderr.write(`agentmetry: ${error.message}\nRun 'agentmetry ${command === 'demo' ? 'demo ' : ''}--help' for usage.\n`);
       return 2;
     }
-    io.stderr.write(`agentmeter: ${(error as Error)?.stack ?? String(error)}\n`);
+    io.stderr.write(`agentmetry: ${(error as Error)?.stack ?? String(error)}\n`);
     return 1;
   }
 }

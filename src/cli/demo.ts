@@ -20,8 +20,8 @@ export async function runDemo(options: DemoOptions, stdout: Output, stderr: Outp
   // Telemetry problems (an exporter that cannot reach its collector) go to stderr, not silence.
   diag.setLogger(
     {
-      error: (message) => void stderr.write(`agentmeter: ${message}\n`),
-      warn: (message) => void stderr.write(`agentmeter: ${message}\n`),
+      error: (message) => void stderr.write(`agentmetry: ${message}\n`),
+      warn: (message) => void stderr.write(`agentmetry: ${message}\n`),
       info: () => {},
       debug: () => {},
       verbose: () => {},
@@ -29,14 +29,14 @@ export async function runDemo(options: DemoOptions, stdout: Output, stderr: Outp
     { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
   );
   const telemetry = startTelemetry({
-    serviceName: 'agentmeter-demo',
+    serviceName: 'agentmetry-demo',
     prometheus: { host: options.host, port: options.port },
     ...(options.otlp !== undefined ? { otlp: { endpoint: options.otlp, exportIntervalMillis: 5000 } } : {}),
   });
   await telemetry.ready;
   const metricsUrl = telemetry.prometheusUrl!;
   if ((await scrape(metricsUrl)) === undefined) {
-    stderr.write(`agentmeter: cannot serve metrics on ${options.host}:${options.port} (is the port in use? choose another with --port)\n`);
+    stderr.write(`agentmetry: cannot serve metrics on ${options.host}:${options.port} (is the port in use? choose another with --port)\n`);
     await telemetry.shutdown();
     return 1;
   }
@@ -47,8 +47,8 @@ export async function runDemo(options: DemoOptions, stdout: Output, stderr: Outp
     workload = await createAiSdkWorkload(agentmeter);
   } catch (error) {
     stderr.write(
-      `agentmeter: the demo runs on the Vercel AI SDK, which is not installed (${(error as Error).message}).\n` +
-        `Install it next to agentmeter (npm install ai) or run: npx -p agentmeter -p ai agentmeter demo\n`,
+      `agentmetry: the demo runs on the Vercel AI SDK, which is not installed (${(error as Error).message}).\n` +
+        `Install it next to agentmetry (npm install ai) or run: npx -p agentmetry -p ai agentmetry demo\n`,
     );
     await telemetry.shutdown();
     return 1;
@@ -65,7 +65,7 @@ export async function runDemo(options: DemoOptions, stdout: Output, stderr: Outp
   };
 
   const otlpNote = options.otlp !== undefined ? `, pushing OTLP to ${options.otlp}` : '';
-  const title = `agentmeter demo: ai-sdk workload, ${options.rate}/s planners, metrics on ${metricsUrl}${otlpNote}`;
+  const title = `agentmetry demo: ai-sdk workload, ${options.rate}/s planners, metrics on ${metricsUrl}${otlpNote}`;
   const summarize = async (): Promise<Summary> => {
     const exposition = await scrape(metricsUrl);
     const snapshot = agentmeter.quota?.snapshot();

@@ -145,7 +145,7 @@ export async function createAiSdkWorkload(agentmeter: AgentMeter): Promise<Workl
           telemetry: { functionId: 'planner' },
         });
       } catch {
-        // Denials, failures and aborts are what the demo shows; agentmeter has recorded them.
+        // Denials, failures and aborts are what the demo shows; agentmetry has recorded them.
       }
     },
   };

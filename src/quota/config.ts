@@ -40,28 +40,28 @@ export interface QuotaConfig {
 
 /** Validates quota options at construction; every error names the field and what it expected. */
 export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`agentmeter: quota must be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null) throw new TypeError(`agentmetry: quota must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmeter: quota.${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
+    if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmetry: quota.${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
   }
   const limits = parseLimits(options.limits ?? {}, 'quota.limits');
   const mode = options.mode ?? 'enforce';
-  if (!MODES.includes(mode)) throw new TypeError(`agentmeter: quota.mode must be 'enforce' or 'observe', got ${describe(mode)}`);
+  if (!MODES.includes(mode)) throw new TypeError(`agentmetry: quota.mode must be 'enforce' or 'observe', got ${describe(mode)}`);
   const warnAt = options.warnAt ?? [];
-  if (!Array.isArray(warnAt)) throw new TypeError(`agentmeter: quota.warnAt must be an array of fractions in (0, 1], got ${describe(warnAt)}`);
+  if (!Array.isArray(warnAt)) throw new TypeError(`agentmetry: quota.warnAt must be an array of fractions in (0, 1], got ${describe(warnAt)}`);
   warnAt.forEach((threshold, index) => {
     if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
-      throw new RangeError(`agentmeter: quota.warnAt[${index}] must be a number in (0, 1], got ${describe(threshold)}`);
+      throw new RangeError(`agentmetry: quota.warnAt[${index}] must be a number in (0, 1], got ${describe(threshold)}`);
     }
   });
   // Conversation ids are identifiers: they become `quota.scope` values only when asked for.
   const maxReportedScopes = options.maxReportedScopes ?? (options.scopeBy === 'conversation' ? 0 : 20);
   if (!Number.isInteger(maxReportedScopes) || maxReportedScopes < 0) {
-    throw new RangeError(`agentmeter: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
+    throw new RangeError(`agentmetry: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
   }
   const store = options.store;
   if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.reserve !== 'function')) {
-    throw new TypeError(`agentmeter: quota.store must implement QuotaStore (reserve, charge, settle, read, scopes), got ${describe(store)}`);
+    throw new TypeError(`agentmetry: quota.store must implement QuotaStore (reserve, charge, settle, read, scopes), got ${describe(store)}`);
   }
   return {
     limits,
@@ -77,16 +77,16 @@ export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
 /** Validates a limits object (`quota.limits` or a run's `budget`). */
 export function parseLimits(limits: QuotaLimits, field: string): QuotaLimits {
   if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
-    throw new TypeError(`agentmeter: ${field} must be an object, got ${describe(limits)}`);
+    throw new TypeError(`agentmetry: ${field} must be an object, got ${describe(limits)}`);
   }
   const parsed: QuotaLimits = {};
   for (const [key, value] of Object.entries(limits)) {
     const rule = LIMIT_RULES[key as LimitKey];
-    if (rule === undefined) throw new TypeError(`agentmeter: ${field}.${key} is not a known limit (expected one of ${LIMIT_KEYS.join(', ')})`);
+    if (rule === undefined) throw new TypeError(`agentmetry: ${field}.${key} is not a known limit (expected one of ${LIMIT_KEYS.join(', ')})`);
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (rule.integer && !Number.isInteger(value))) {
       const expected = rule.integer ? 'a non-negative integer' : 'a non-negative finite number';
-      throw new RangeError(`agentmeter: ${field}.${key} must be ${expected}, got ${describe(value)}`);
+      throw new RangeError(`agentmetry: ${field}.${key} must be ${expected}, got ${describe(value)}`);
     }
     parsed[key as LimitKey] = value;
   }
@@ -107,7 +107,7 @@ function parseScopeBy(scopeBy: QuotaScopeBy): (spec: RunSpec) => string {
   if (scopeBy === 'global') return () => DEFAULT_SCOPE;
   if (scopeBy === 'conversation') return (spec) => spec.conversationId ?? DEFAULT_SCOPE;
   if (typeof scopeBy === 'function') return scopeBy;
-  throw new TypeError(`agentmeter: quota.scopeBy must be 'global', 'conversation' or a function, got ${describe(scopeBy)}`);
+  throw new TypeError(`agentmetry: quota.scopeBy must be 'global', 'conversation' or a function, got ${describe(scopeBy)}`);
 }
 
 function describe(value: unknown): string {

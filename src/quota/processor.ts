@@ -379,7 +379,7 @@ function narrowLimits(parent: QuotaLimits, budget: QuotaLimits, runName: string)
     const parentValue = parent[key];
     if (parentValue !== undefined && value > parentValue) {
       throw new RangeError(
-        `agentmeter: budget.${key} (${value}) of run '${runName}' exceeds its parent's ${key} (${parentValue}); a child budget must fit inside its parent's`,
+        `agentmetry: budget.${key} (${value}) of run '${runName}' exceeds its parent's ${key} (${parentValue}); a child budget must fit inside its parent's`,
       );
     }
     limits[key] = value;

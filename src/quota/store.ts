@@ -1,7 +1,7 @@
 import type { QuotaResource } from '../semconv.js';
 
 /**
- * The accounting behind quotas. The in-memory store is the default; `agentmeter/redis`
+ * The accounting behind quotas. The in-memory store is the default; `agentmetry/redis`
  * provides one shared across replicas. A store sees only numbers and keys: the quota
  * processor decides scopes, budgets, warnings and what a denial means for a run.
  *

@@ -1,8 +1,8 @@
 /**
- * `agentmeter/redis`: a quota store shared by every replica of an app, on Redis (ioredis).
+ * `agentmetry/redis`: a quota store shared by every replica of an app, on Redis (ioredis).
  *
  * ```ts
- * import { RedisQuotaStore } from 'agentmeter/redis';
+ * import { RedisQuotaStore } from 'agentmetry/redis';
  * const store = new RedisQuotaStore({ redis: new Redis(process.env.REDIS_URL) });
  * ```
  */

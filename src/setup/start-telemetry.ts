@@ -115,7 +115,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   if (options.registerGlobal !== false) {
     tracerProvider.register();
     if (!metrics.setGlobalMeterProvider(meterProvider)) {
-      logger.warn('a global meter provider was already registered; agentmeter metrics go to the existing one');
+      logger.warn('a global meter provider was already registered; agentmetry metrics go to the existing one');
     }
   }
 
@@ -142,30 +142,30 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
 }
 
 function validate(options: TelemetryOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('agentmeter: startTelemetry options must be an object');
+  if (typeof options !== 'object' || options === null) throw new TypeError('agentmetry: startTelemetry options must be an object');
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) {
-      throw new TypeError(`agentmeter: startTelemetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
+      throw new TypeError(`agentmetry: startTelemetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
     }
   }
   const { prometheus, otlp, shutdownTimeoutMillis } = options;
   if (prometheus !== undefined && prometheus !== false) {
-    if (typeof prometheus !== 'object' || prometheus === null) throw new TypeError('agentmeter: startTelemetry: prometheus must be an object or false');
+    if (typeof prometheus !== 'object' || prometheus === null) throw new TypeError('agentmetry: startTelemetry: prometheus must be an object or false');
     if (prometheus.port !== undefined && !(Number.isInteger(prometheus.port) && prometheus.port >= 0 && prometheus.port <= 65535)) {
-      throw new RangeError(`agentmeter: startTelemetry: prometheus.port must be an integer from 0 to 65535, got ${String(prometheus.port)}`);
+      throw new RangeError(`agentmetry: startTelemetry: prometheus.port must be an integer from 0 to 65535, got ${String(prometheus.port)}`);
     }
   }
   if (otlp !== undefined && otlp !== false) {
-    if (typeof otlp !== 'object' || otlp === null) throw new TypeError('agentmeter: startTelemetry: otlp must be an object or false');
+    if (typeof otlp !== 'object' || otlp === null) throw new TypeError('agentmetry: startTelemetry: otlp must be an object or false');
     if (otlp.endpoint !== undefined && !/^https?:\/\//.test(otlp.endpoint)) {
-      throw new TypeError(`agentmeter: startTelemetry: otlp.endpoint must be an http(s) URL, got '${otlp.endpoint}'`);
+      throw new TypeError(`agentmetry: startTelemetry: otlp.endpoint must be an http(s) URL, got '${otlp.endpoint}'`);
     }
     if (otlp.exportIntervalMillis !== undefined && !(Number.isFinite(otlp.exportIntervalMillis) && otlp.exportIntervalMillis > 0)) {
-      throw new RangeError(`agentmeter: startTelemetry: otlp.exportIntervalMillis must be a positive number, got ${String(otlp.exportIntervalMillis)}`);
+      throw new RangeError(`agentmetry: startTelemetry: otlp.exportIntervalMillis must be a positive number, got ${String(otlp.exportIntervalMillis)}`);
     }
   }
   if (shutdownTimeoutMillis !== undefined && !(Number.isFinite(shutdownTimeoutMillis) && shutdownTimeoutMillis > 0)) {
-    throw new RangeError(`agentmeter: startTelemetry: shutdownTimeoutMillis must be a positive number, got ${String(shutdownTimeoutMillis)}`);
+    throw new RangeError(`agentmetry: startTelemetry: shutdownTimeoutMillis must be a positive number, got ${String(shutdownTimeoutMillis)}`);
   }
 }
 

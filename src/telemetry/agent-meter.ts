@@ -65,13 +65,13 @@ export class AgentMeter {
   readonly #owner: RunOwner;
 
   constructor(options: AgentMeterOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('agentmeter: options must be an object');
+    if (typeof options !== 'object' || options === null) throw new TypeError('agentmetry: options must be an object');
     for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmeter: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
+      if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
     }
     const maxAgentNames = options.maxAgentNames ?? 200;
     if (!Number.isInteger(maxAgentNames) || maxAgentNames < 1) {
-      throw new RangeError(`agentmeter: maxAgentNames must be a positive integer, got ${String(maxAgentNames)}`);
+      throw new RangeError(`agentmetry: maxAgentNames must be a positive integer, got ${String(maxAgentNames)}`);
     }
     this.#options = options;
     this.strict = options.strict ?? false;
@@ -137,9 +137,9 @@ export class AgentMeter {
    * them, like `Promise.allSettled`.
    */
   async runParallel<T>(tasks: readonly ParallelTask<T>[]): Promise<PromiseSettledResult<T>[]> {
-    if (!Array.isArray(tasks)) throw new TypeError('agentmeter: runParallel expects an array of { subagent, fn }');
+    if (!Array.isArray(tasks)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
     tasks.forEach((task, index) => {
-      if (typeof task !== 'object' || task === null) throw new TypeError(`agentmeter: runParallel tasks[${index}] must be { subagent, fn }`);
+      if (typeof task !== 'object' || task === null) throw new TypeError(`agentmetry: runParallel tasks[${index}] must be { subagent, fn }`);
       this.#parseSpec(task.subagent, task.fn, `tasks[${index}].`);
     });
     const frame = runStorage.getStore();
@@ -185,29 +185,29 @@ export class AgentMeter {
   }
 
   #parseSpec(spec: string | RunSpec, fn: unknown, field = ''): RunSpec {
-    if (typeof fn !== 'function') throw new TypeError(`agentmeter: ${field}fn must be a function, got ${typeof fn}`);
+    if (typeof fn !== 'function') throw new TypeError(`agentmetry: ${field}fn must be a function, got ${typeof fn}`);
     const runSpec = typeof spec === 'string' ? { name: spec } : spec;
     if (typeof runSpec !== 'object' || runSpec === null) {
-      throw new TypeError(`agentmeter: ${field}spec must be a name or { name, ... }, got ${typeof runSpec}`);
+      throw new TypeError(`agentmetry: ${field}spec must be a name or { name, ... }, got ${typeof runSpec}`);
     }
     if (typeof runSpec.name !== 'string' || runSpec.name.length === 0) {
-      throw new TypeError(`agentmeter: ${field}name must be a non-empty string, got ${JSON.stringify(runSpec.name)}`);
+      throw new TypeError(`agentmetry: ${field}name must be a non-empty string, got ${JSON.stringify(runSpec.name)}`);
     }
     for (const key in runSpec) {
-      if (!SPEC_KEYS.has(key)) throw new TypeError(`agentmeter: ${field}${key} is not a known run option (expected one of ${[...SPEC_KEYS].join(', ')})`);
+      if (!SPEC_KEYS.has(key)) throw new TypeError(`agentmetry: ${field}${key} is not a known run option (expected one of ${[...SPEC_KEYS].join(', ')})`);
     }
     const { timeoutMs, signal, estimate } = runSpec;
     if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs <= 2_147_483_647)) {
-      throw new RangeError(`agentmeter: ${field}timeoutMs must be a number of milliseconds from 0 to 2147483647, got ${String(timeoutMs)}`);
+      throw new RangeError(`agentmetry: ${field}timeoutMs must be a number of milliseconds from 0 to 2147483647, got ${String(timeoutMs)}`);
     }
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`agentmeter: ${field}signal must be an AbortSignal`);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`agentmetry: ${field}signal must be an AbortSignal`);
     if (estimate !== undefined) {
-      if (typeof estimate !== 'object' || estimate === null) throw new TypeError(`agentmeter: ${field}estimate must be { tokens?, costUsd? }`);
+      if (typeof estimate !== 'object' || estimate === null) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
       if (estimate.tokens !== undefined && !(Number.isInteger(estimate.tokens) && estimate.tokens >= 0)) {
-        throw new RangeError(`agentmeter: ${field}estimate.tokens must be a non-negative integer, got ${String(estimate.tokens)}`);
+        throw new RangeError(`agentmetry: ${field}estimate.tokens must be a non-negative integer, got ${String(estimate.tokens)}`);
       }
       if (estimate.costUsd !== undefined && !(Number.isFinite(estimate.costUsd) && estimate.costUsd >= 0)) {
-        throw new RangeError(`agentmeter: ${field}estimate.costUsd must be a non-negative finite number, got ${String(estimate.costUsd)}`);
+        throw new RangeError(`agentmetry: ${field}estimate.costUsd must be a non-negative finite number, got ${String(estimate.costUsd)}`);
       }
     }
     return runSpec;

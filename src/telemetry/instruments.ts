@@ -45,7 +45,7 @@ type Emit = (instrument: Observable, value: number, attributes: Attributes) => v
 const bindings = new WeakMap<Meter, MeterBinding>();
 
 /**
- * Every instrument agentmeter records, created in one place. Counters and the active gauge
+ * Every instrument agentmetry records, created in one place. Counters and the active gauge
  * are observable: their values live in the series registry (and the quota store), written
  * once per event with pre-built attribute sets, and are read only when a reader collects.
  * Histograms are recorded at the end of each run.

@@ -9,7 +9,7 @@ export interface RunFrame {
   readonly span: Span;
 }
 
-const STORAGE_KEY = Symbol.for('agentmeter.runStorage');
+const STORAGE_KEY = Symbol.for('agentmetry.runStorage');
 
 /**
  * The innermost active run, carried across `await`, timers and `Promise.all` by

@@ -189,7 +189,7 @@ export class RunState implements Run, QuotaRun {
   }
 
   #invalid(message: string): void {
-    if (this.owner.strict) throw new TypeError(`agentmeter: run '${this.name}' ${message}`);
+    if (this.owner.strict) throw new TypeError(`agentmetry: run '${this.name}' ${message}`);
     logger.warn(`run '${this.name}' ${message}; dropped`);
   }
 }

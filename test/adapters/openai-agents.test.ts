@@ -160,7 +160,7 @@ describe('instrumentOpenAIAgents', () => {
       const helperModel = new ScriptedModel([say('never', 1, 1)]);
       const helper = new Agent({ name: 'Helper', instructions: 'help', model: helperModel });
       const helperTool = helper.asTool({ toolName: 'helper', toolDescription: 'helps' });
-      // The app's own policy runs after agentmeter's guardrail and refuses the call.
+      // The app's own policy runs after agentmetry's guardrail and refuses the call.
       helperTool.inputGuardrails!.push(
         defineToolInputGuardrail({ name: 'policy', run: async () => ({ behavior: { type: 'rejectContent', message: 'not allowed' } }) }),
       );

@@ -68,7 +68,7 @@ export function rendezvous(count: number): { arrive(): Promise<void> } {
   };
 }
 
-/** Collects what agentmeter logs through `diag` at warn level and above, until `stop()`. */
+/** Collects what agentmetry logs through `diag` at warn level and above, until `stop()`. */
 export function captureDiag(): { messages: string[]; stop(): void } {
   const messages: string[] = [];
   const record = (...parts: unknown[]) => void messages.push(parts.join(' '));

@@ -57,12 +57,12 @@ describe('collector', () => {
   });
 
   it('otelcol validate also accepts it with every default (only the trace backend set), as the README runs it', async () => {
-    const result = await outcome(tools().OTELCOL_BIN, ['validate', '--config', COLLECTOR_CONFIG], { AGENTMETER_TRACES_ENDPOINT: 'http://127.0.0.1:4319' });
+    const result = await outcome(tools().OTELCOL_BIN, ['validate', '--config', COLLECTOR_CONFIG], { AGENTMETRY_TRACES_ENDPOINT: 'http://127.0.0.1:4319' });
     expect(result.code, result.output).toBe(0);
   });
 
   it('refuses to start without a trace backend, naming the exporter', async () => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AGENTMETER_')));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AGENTMETRY_')));
     const result = await promisify(execFile)(tools().OTELCOL_BIN, ['validate', '--config', COLLECTOR_CONFIG], { env }).then(
       () => ({ code: 0, output: '' }),
       (error: { code?: number; stderr?: string }) => ({ code: error.code ?? 1, output: error.stderr ?? '' }),
@@ -86,7 +86,7 @@ describe('collector', () => {
 
   it('the production config listens on loopback by default and runs memory_limiter first, then batch', () => {
     const text = readFileSync(COLLECTOR_CONFIG, 'utf8');
-    const listeners = [...text.matchAll(/\$\{env:AGENTMETER_LISTEN_HOST:-([^}]+)\}/g)].map((match) => match[1]);
+    const listeners = [...text.matchAll(/\$\{env:AGENTMETRY_LISTEN_HOST:-([^}]+)\}/g)].map((match) => match[1]);
     expect(listeners.length).toBeGreaterThanOrEqual(5);
     expect(new Set(listeners)).toEqual(new Set(['127.0.0.1']));
     for (const pipeline of Object.values(config.service.pipelines)) expect(pipeline.processors).toEqual(['memory_limiter', 'batch']);
@@ -106,7 +106,7 @@ describe('prometheus', () => {
   it('promtool check config accepts the e2e variant (targets and intervals changed only)', async () => {
     const dir = makeTempDir('promcheck');
     const file = join(dir, 'prometheus.yml');
-    writeFileSync(file, testPrometheusConfig({ 'otel-collector': '127.0.0.1:1', 'otel-collector-internal': '127.0.0.1:2', 'agentmeter-app': '127.0.0.1:3' }));
+    writeFileSync(file, testPrometheusConfig({ 'otel-collector': '127.0.0.1:1', 'otel-collector-internal': '127.0.0.1:2', 'agentmetry-app': '127.0.0.1:3' }));
     const result = await outcome(tools().PROMTOOL_BIN, ['check', 'config', file]);
     expect(result.code, result.output).toBe(0);
   });
@@ -129,7 +129,7 @@ describe('prometheus', () => {
     writeFileSync(join(dir, 'alert-rules.yml'), readFileSync(ALERT_RULES, 'utf8').replace('> 0.1', '> 0.5'));
     const result = await outcome(tools().PROMTOOL_BIN, ['test', 'rules', 'alert-rules.test.yml'], {}, dir);
     expect(result.code).not.toBe(0);
-    expect(result.output).toContain('AgentmeterHighErrorRatio');
+    expect(result.output).toContain('AgentmetryHighErrorRatio');
   });
 });
 
@@ -153,7 +153,7 @@ describe('docker-compose.yml', () => {
     const collector = compose.services['otel-collector']!;
     expect(collector.image).toMatch(/^otel\/opentelemetry-collector-contrib:\d+\.\d+\.\d+$/);
     expect(collector.volumes).toContain('./otelcol-config.yaml:/etc/otelcol/config.yaml:ro');
-    expect(collector.environment?.AGENTMETER_TRACES_ENDPOINT).toMatch(/^http:\/\/jaeger:4318$/);
+    expect(collector.environment?.AGENTMETRY_TRACES_ENDPOINT).toMatch(/^http:\/\/jaeger:4318$/);
     for (const service of Object.values(compose.services)) {
       for (const volume of service.volumes ?? []) {
         const source = volume.split(':')[0]!;

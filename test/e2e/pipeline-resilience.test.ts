@@ -14,8 +14,8 @@ import { total, type RunningPrometheus } from './helpers/prometheus.js';
 import type { TraceSink } from './helpers/trace-sink.js';
 import { runWorkload, Tally, workloadQuota } from './helpers/workload.js';
 
-const SERVICE = 'agentmeter-resilience';
-const DIRECT_JOB = 'agentmeter-app';
+const SERVICE = 'agentmetry-resilience';
+const DIRECT_JOB = 'agentmetry-app';
 const PHASES = 4;
 
 let logDir: string;
@@ -107,7 +107,7 @@ describe('collector outage', () => {
   });
 
   it('the overview dashboard shows the collector path again', async () => {
-    const dashboard = loadDashboards().find((entry) => entry.dashboard.uid === 'agentmeter-overview')!.dashboard;
+    const dashboard = loadDashboards().find((entry) => entry.dashboard.uid === 'agentmetry-overview')!.dashboard;
     const entry = dashboardQueries().find((candidate) => candidate.dashboard === dashboard.uid && candidate.panel.title === 'Executions by agent and outcome')!;
     const expr = expandQuery(entry.target.expr, dashboard, { rateInterval: '1m', variables: { job: [SERVICE] } });
     const samples = await prometheus!.query(expr);

@@ -1,5 +1,5 @@
 /**
- * The whole pipeline, for real: a workload through agentmeter's public API exports
+ * The whole pipeline, for real: a workload through agentmetry's public API exports
  * OTLP to the collector built from collector/builder-config.yaml (running
  * collector/otelcol-config.yaml), which feeds Prometheus (running
  * collector/prometheus.yml) and a trace backend. The same Prometheus also scrapes
@@ -44,9 +44,9 @@ import {
   workloadQuota,
 } from './helpers/workload.js';
 
-const SERVICE = 'agentmeter-e2e';
+const SERVICE = 'agentmetry-e2e';
 /** Scrape job of the direct path in collector/prometheus.yml. */
-const DIRECT_JOB = 'agentmeter-app';
+const DIRECT_JOB = 'agentmetry-app';
 /** Pause between the phases: the rate window's flat lead-in (longer = less extrapolation error). */
 const PLATEAU_MS = 20_000;
 /** Prometheus extrapolates rates to the window's edges: with >= 20 s windows and 1 s scrapes, within 15 %. */
@@ -217,31 +217,31 @@ const LIMITED = ['executions', 'tokens', 'costUsd', 'concurrent'];
 const BURNING = ['executions', 'tokens', 'costUsd'];
 
 const CHECKS: Record<string, (results: Results, context: Context) => void> = {
-  // ----- agentmeter-overview
-  'agentmeter-overview / Executions per second': (r, { phase, window }) => near(value(r.A!) * window, phase.totalExecutions, RATE_TOLERANCE, 'executions'),
-  'agentmeter-overview / Error ratio': (r, { phase }) => {
+  // ----- agentmetry-overview
+  'agentmetry-overview / Executions per second': (r, { phase, window }) => near(value(r.A!) * window, phase.totalExecutions, RATE_TOLERANCE, 'executions'),
+  'agentmetry-overview / Error ratio': (r, { phase }) => {
     const byOutcome = phase.executionsBy(['outcome']);
     const failed = (byOutcome.get('error') ?? 0) + (byOutcome.get('timeout') ?? 0);
     near(value(r.A!), failed / (phase.totalExecutions - (byOutcome.get('denied') ?? 0)), 0.02, 'error ratio');
   },
-  'agentmeter-overview / Active now': (r) => expect(value(r.A!)).toBe(0),
-  'agentmeter-overview / Tokens per second': (r, { phase, window }) => near(value(r.A!) * window, phase.totalTokens, RATE_TOLERANCE, 'tokens'),
-  'agentmeter-overview / Cost per hour': (r, { phase, window }) => near((value(r.A!) / 3600) * window, phase.totalCostUsd, RATE_TOLERANCE, 'cost'),
-  'agentmeter-overview / Denied per second': (r, { phase, window }) =>
+  'agentmetry-overview / Active now': (r) => expect(value(r.A!)).toBe(0),
+  'agentmetry-overview / Tokens per second': (r, { phase, window }) => near(value(r.A!) * window, phase.totalTokens, RATE_TOLERANCE, 'tokens'),
+  'agentmetry-overview / Cost per hour': (r, { phase, window }) => near((value(r.A!) / 3600) * window, phase.totalCostUsd, RATE_TOLERANCE, 'cost'),
+  'agentmetry-overview / Denied per second': (r, { phase, window }) =>
     near(value(r.A!) * window, phase.executionsBy(['outcome']).get('denied')!, RATE_TOLERANCE, 'denied'),
-  'agentmeter-overview / Executions by agent and outcome': (r, { phase, window }) =>
+  'agentmetry-overview / Executions by agent and outcome': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.outcome], phase.executionsBy(['agent', 'outcome']), window),
-  'agentmeter-overview / Active executions by agent': (r) => {
+  'agentmetry-overview / Active executions by agent': (r) => {
     expectAll(r.A!, (active) => active === 0, 'active');
     expect(r.A!.map((sample) => sample.metric[LABEL.agent])).toEqual(expect.arrayContaining(ADMITTED_AGENTS));
   },
-  'agentmeter-overview / Executions by depth': (r, { phase, window }) => expectRates(r.A!, [LABEL.depth], phase.executionsBy(['depth']), window),
-  'agentmeter-overview / Active executions by depth': (r, { phase }) => {
+  'agentmetry-overview / Executions by depth': (r, { phase, window }) => expectRates(r.A!, [LABEL.depth], phase.executionsBy(['depth']), window),
+  'agentmetry-overview / Active executions by depth': (r, { phase }) => {
     expectAll(r.A!, (active) => active === 0, 'active');
     const admittedDepths = [...phase.executions.keys()].filter((name) => !name.endsWith('|denied')).map((name) => name.split('|')[1]);
     expect(r.A!.map((sample) => sample.metric[LABEL.depth])).toEqual(expect.arrayContaining([...new Set(admittedDepths)]));
   },
-  'agentmeter-overview / Duration p50 / p95 / p99 by agent': (r) => {
+  'agentmetry-overview / Duration p50 / p95 / p99 by agent': (r) => {
     const [p50, p95, p99] = [keyed(r.A!, [LABEL.agent]), keyed(r.B!, [LABEL.agent]), keyed(r.C!, [LABEL.agent])];
     for (const quantiles of [p50, p95, p99]) expect([...quantiles.keys()].sort()).toEqual([...ADMITTED_AGENTS].sort());
     for (const agent of ADMITTED_AGENTS) {
@@ -251,7 +251,7 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
       expect(p99.get(agent)!).toBeLessThanOrEqual(DURATION_BUCKETS_S.at(-1)!);
     }
   },
-  'agentmeter-overview / Mean duration by outcome': (r, { phase }) => {
+  'agentmetry-overview / Mean duration by outcome': (r, { phase }) => {
     const outcomes = [...phase.executionsBy(['outcome']).keys()].filter((outcome) => outcome !== 'denied');
     const mean = keyed(r.A!, [LABEL.outcome]);
     expect([...mean.keys()].sort()).toEqual(outcomes.sort());
@@ -259,61 +259,61 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
     // Timed-out runs last about their timeout (Node timers may fire up to a millisecond early).
     expect(mean.get('timeout')!).toBeGreaterThanOrEqual((TIMEOUT_MS - 2) / 1000);
   },
-  'agentmeter-overview / Turns per execution p50 / p95 by agent': (r, { phase }) => {
+  'agentmetry-overview / Turns per execution p50 / p95 by agent': (r, { phase }) => {
     expectQuantiles(r.A!, LABEL.agent, phase.turns, 0.5, TURN_BUCKETS);
     expectQuantiles(r.B!, LABEL.agent, phase.turns, 0.95, TURN_BUCKETS);
   },
-  'agentmeter-overview / Tokens per second by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.tokenType], phase.tokensBy(['type']), window),
-  'agentmeter-overview / Tokens per second by agent and type': (r, { phase, window }) =>
+  'agentmetry-overview / Tokens per second by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.tokenType], phase.tokensBy(['type']), window),
+  'agentmetry-overview / Tokens per second by agent and type': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.tokenType], phase.tokensBy(['agent', 'type']), window),
-  'agentmeter-overview / Tokens per execution p95 by type': (r, { phase }) =>
+  'agentmetry-overview / Tokens per execution p95 by type': (r, { phase }) =>
     expectQuantiles(r.A!, LABEL.tokenType, new Map(Object.entries(phase.runTokens)), 0.95, TOKEN_BUCKETS),
-  'agentmeter-overview / Cost per hour by agent': (r, { phase, window }) =>
+  'agentmetry-overview / Cost per hour by agent': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent], new Map([...phase.costMicros].map(([agent, micros]) => [agent, micros / 1e6])), window / 3600),
-  'agentmeter-overview / Errors by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.errorType], phase.errorsBy(['type']), window),
-  'agentmeter-overview / Errors by agent and type': (r, { phase, window }) =>
+  'agentmetry-overview / Errors by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.errorType], phase.errorsBy(['type']), window),
+  'agentmetry-overview / Errors by agent and type': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.errorType], phase.errorsBy(['agent', 'type']), window),
 
-  // ----- agentmeter-quotas (gauges are exact; all in the default global scope)
-  'agentmeter-quotas / Quota used (share of limit)': (r, { all }) => {
+  // ----- agentmetry-quotas (gauges are exact; all in the default global scope)
+  'agentmetry-quotas / Quota used (share of limit)': (r, { all }) => {
     const share = keyed(r.A!, [LABEL.scope, LABEL.resource]);
     expect([...share.keys()].sort()).toEqual(LIMITED.map((resource) => `global|${resource}`).sort());
     for (const resource of LIMITED) near(share.get(`global|${resource}`)!, usedOf(all, resource) / limitOf(resource), 1e-9, resource);
   },
-  'agentmeter-quotas / Tokens: used, reserved and limit': (r, { all }) => {
+  'agentmetry-quotas / Tokens: used, reserved and limit': (r, { all }) => {
     expect(keyed(r.A!, [LABEL.scope])).toEqual(new Map([['global', usedOf(all, 'tokens')]]));
     expect(keyed(r.B!, [LABEL.scope])).toEqual(new Map([['global', 0]]));
     expect(keyed(r.C!, [LABEL.scope])).toEqual(new Map([['global', limitOf('tokens')]]));
   },
-  'agentmeter-quotas / Cost: used, reserved and limit': (r, { all }) => {
+  'agentmetry-quotas / Cost: used, reserved and limit': (r, { all }) => {
     near(value(r.A!), usedOf(all, 'costUsd'), 1e-9, 'cost used');
     expect(value(r.B!)).toBe(0);
     near(value(r.C!), limitOf('costUsd'), 1e-12, 'cost limit');
   },
-  'agentmeter-quotas / Executions and concurrency against limits': (r, { all }) => {
+  'agentmetry-quotas / Executions and concurrency against limits': (r, { all }) => {
     expect(keyed(r.A!, [LABEL.resource])).toEqual(new Map([['executions', usedOf(all, 'executions')], ['concurrent', 0]]));
     expect(keyed(r.B!, [LABEL.resource])).toEqual(new Map([['executions', limitOf('executions')], ['concurrent', limitOf('concurrent')]]));
   },
-  'agentmeter-quotas / Reserved by runs in flight': (r) => {
+  'agentmetry-quotas / Reserved by runs in flight': (r) => {
     expect([...keyed(r.A!, [LABEL.resource]).keys()].sort()).toEqual([...LIMITED].sort());
     expectAll(r.A!, (reserved) => reserved === 0, 'reserved after settlement');
   },
-  'agentmeter-quotas / Denials by agent and resource': (r, { phase, window }) =>
+  'agentmetry-quotas / Denials by agent and resource': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.resource, LABEL.mode], new Map([...phase.denials].map(([name, count]) => [`${name}|enforce`, count])), window),
-  'agentmeter-quotas / Denied executions by depth': (r, { phase, window }) =>
+  'agentmetry-quotas / Denied executions by depth': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.depth], new Map([...phase.executions].filter(([name]) => name.endsWith('|denied')).map(([name, count]) => [name.split('|')[1]!, count])), window),
-  'agentmeter-quotas / Soft-limit warnings': (r, { all }) => {
+  'agentmetry-quotas / Soft-limit warnings': (r, { all }) => {
     const crossed = ['tokens', 'costUsd', 'executions'].flatMap((resource) =>
       quota.warnAt!.filter((threshold) => usedOf(all, resource) >= threshold * limitOf(resource)).map((threshold) => `${resource}|${threshold}`),
     );
     expect([...keyed(r.A!, [LABEL.resource, LABEL.threshold]).keys()].sort()).toEqual(crossed.sort());
     expectAll(r.A!, (count) => count >= 0, 'warnings');
   },
-  'agentmeter-quotas / Burn rate (share of limit per hour)': (r) => {
+  'agentmetry-quotas / Burn rate (share of limit per hour)': (r) => {
     expect([...keyed(r.A!, [LABEL.resource]).keys()].sort()).toEqual([...BURNING].sort());
     expectAll(r.A!, (rate) => Number.isFinite(rate) && rate > 0, 'burn rate');
   },
-  'agentmeter-quotas / Time to exhaustion at the current burn rate': (r) => {
+  'agentmetry-quotas / Time to exhaustion at the current burn rate': (r) => {
     expect([...keyed(r.A!, [LABEL.resource]).keys()].sort()).toEqual([...BURNING].sort());
     expectAll(r.A!, (seconds) => Number.isFinite(seconds) && seconds > 0, 'time to exhaustion');
   },
@@ -368,7 +368,7 @@ describe('every dashboard query returns the workload through Prometheus', () => 
     expect(labelSets(direct!)).toEqual(labelSets(viaCollector!));
   });
 
-  it.each(PATHS)('every denial series joins the quota gauges on job and instance, as AgentmeterQuotaDenials needs ($path)', async ({ job }) => {
+  it.each(PATHS)('every denial series joins the quota gauges on job and instance, as AgentmetryQuotaDenials needs ($path)', async ({ job }) => {
     const denials = await query(`subagent_quota_denials_total{job="${job}"}`);
     expect(denials.length).toBeGreaterThan(0);
     const joined = await query(`subagent_quota_denials_total{job="${job}"} and on (job, instance) subagent_quota_used`);
@@ -385,7 +385,7 @@ describe('every dashboard query returns the workload through Prometheus', () => 
         }
       }
     }
-    const filtered = await runPanel('agentmeter-overview / Executions by agent and outcome', job, { agent: [AGENT_RESEARCHER], depth: ['1'] });
+    const filtered = await runPanel('agentmetry-overview / Executions by agent and outcome', job, { agent: [AGENT_RESEARCHER], depth: ['1'] });
     expect([...keyed(filtered.A!, [LABEL.agent, LABEL.outcome]).keys()].sort()).toEqual([`${AGENT_RESEARCHER}|error`, `${AGENT_RESEARCHER}|ok`]);
   });
 

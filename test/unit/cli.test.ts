@@ -67,13 +67,13 @@ describe('parseExposition', () => {
   });
 });
 
-describe('agentmeter (built CLI)', () => {
+describe('agentmetry (built CLI)', () => {
   beforeAll(ensureBuilt, 120_000);
 
   it('prints help and exits 0', async () => {
     const run = startCli(['demo', '--help']);
     expect(await run.exit).toBe(0);
-    expect(run.output().stdout).toContain('Usage: agentmeter demo');
+    expect(run.output().stdout).toContain('Usage: agentmetry demo');
     expect(run.output().stdout).toContain('--duration');
   });
 

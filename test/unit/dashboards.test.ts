@@ -1,7 +1,7 @@
 /**
  * Static checks of the shipped Grafana dashboards and Prometheus rules (no binaries):
  * schema, PromQL syntax, the grafana/dashboard-linter rules, and that every query
- * names a series agentmeter really produces. test/e2e/pipeline.test.ts runs the
+ * names a series agentmetry really produces. test/e2e/pipeline.test.ts runs the
  * same queries against a real Prometheus.
  */
 import { readFileSync } from 'node:fs';
@@ -164,7 +164,7 @@ describe.each(dashboards.map(({ file, dashboard }) => [file, dashboard] as const
     }
   });
 
-  it('every query names series agentmeter produces, and legends name labels the query keeps', () => {
+  it('every query names series agentmetry produces, and legends name labels the query keeps', () => {
     for (const { panel, target } of targets) {
       const root = parsePromQL(lintable(target.expr, dashboard));
       const selectors = vectorSelectors(root);
@@ -190,7 +190,7 @@ describe('overview and quota dashboards cover the issue', () => {
     return dataPanels(dashboard!).flatMap((panel) => (panel.targets ?? []).map((target) => target.expr)).join('\n');
   };
   it('overview: executions by agent and outcome, active, p50/p95/p99, turns, tokens by type, cost, errors by type, depth', () => {
-    const text = all('agentmeter-overview');
+    const text = all('agentmetry-overview');
     for (const needle of [
       'by (gen_ai_agent_name, subagent_outcome)', 'subagent_active', 'histogram_quantile(0.5,', 'histogram_quantile(0.95,',
       'histogram_quantile(0.99,', 'subagent_turns_bucket', 'by (gen_ai_token_type)', 'subagent_cost_USD_total',
@@ -198,7 +198,7 @@ describe('overview and quota dashboards cover the issue', () => {
     ]) expect(text).toContain(needle);
   });
   it('quotas: usage against limit, reserved, denials, warnings, burn rate', () => {
-    const text = all('agentmeter-quotas');
+    const text = all('agentmetry-quotas');
     for (const needle of ['subagent_quota_used', 'subagent_quota_limit', 'subagent_quota_reserved', 'subagent_quota_denials_total', 'subagent_quota_warnings_total', 'deriv(']) {
       expect(text).toContain(needle);
     }
@@ -214,8 +214,8 @@ describe('alert rules and provisioning', () => {
   it('has the alerts the issue asks for, each with a promtool unit test', () => {
     const names = alerts.map((rule) => rule.alert);
     expect(names).toEqual(expect.arrayContaining([
-      'AgentmeterQuotaAbove80Percent', 'AgentmeterQuotaExhausted', 'AgentmeterQuotaDenials',
-      'AgentmeterHighErrorRatio', 'AgentmeterSlowExecutions', 'AgentmeterRunsStuckActive',
+      'AgentmetryQuotaAbove80Percent', 'AgentmetryQuotaExhausted', 'AgentmetryQuotaDenials',
+      'AgentmetryHighErrorRatio', 'AgentmetrySlowExecutions', 'AgentmetryRunsStuckActive',
     ]));
     const tests = parseYaml(readFileSync(join(REPO_ROOT, 'collector/alert-rules.test.yml'), 'utf8')) as {
       tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
@@ -231,11 +231,11 @@ describe('alert rules and provisioning', () => {
   });
 
   it('provisioning files parse and point at the dashboards', () => {
-    const datasources = parseYaml(readFileSync(join(REPO_ROOT, 'grafana/provisioning/datasources/agentmeter.yaml'), 'utf8')) as {
+    const datasources = parseYaml(readFileSync(join(REPO_ROOT, 'grafana/provisioning/datasources/agentmetry.yaml'), 'utf8')) as {
       datasources: Array<{ type: string; jsonData?: { timeInterval?: string } }>;
     };
     expect(datasources.datasources.filter((source) => source.type === 'prometheus')).toHaveLength(1);
-    const providers = parseYaml(readFileSync(join(REPO_ROOT, 'grafana/provisioning/dashboards/agentmeter.yaml'), 'utf8')) as {
+    const providers = parseYaml(readFileSync(join(REPO_ROOT, 'grafana/provisioning/dashboards/agentmetry.yaml'), 'utf8')) as {
       providers: Array<{ type: string; options: { path: string } }>;
     };
     const compose = readFileSync(join(REPO_ROOT, 'collector/docker-compose.yml'), 'utf8');

@@ -26,23 +26,23 @@ describe('readRegisterConfig', () => {
     });
   });
 
-  it('reads every AGENTMETER_* variable', () => {
+  it('reads every AGENTMETRY_* variable', () => {
     const config = readRegisterConfig({
-      AGENTMETER_PROMETHEUS_HOST: '0.0.0.0',
-      AGENTMETER_PROMETHEUS_PORT: '9000',
-      AGENTMETER_ADAPTERS: 'openai-agents',
-      AGENTMETER_TOP_LEVEL: 'false',
-      AGENTMETER_MAX_EXECUTIONS: '50',
-      AGENTMETER_MAX_TOKENS: '500000',
-      AGENTMETER_MAX_COST_USD: '5.5',
-      AGENTMETER_MAX_WALL_TIME_MS: '3600000',
-      AGENTMETER_MAX_CONCURRENT: '8',
-      AGENTMETER_MAX_DEPTH: '3',
-      AGENTMETER_MAX_TURNS_PER_RUN: '40',
-      AGENTMETER_MAX_DURATION_MS_PER_RUN: '120000',
-      AGENTMETER_QUOTA_SCOPE_BY: 'conversation',
-      AGENTMETER_QUOTA_MODE: 'observe',
-      AGENTMETER_QUOTA_WARN_AT: '0.8, 0.95',
+      AGENTMETRY_PROMETHEUS_HOST: '0.0.0.0',
+      AGENTMETRY_PROMETHEUS_PORT: '9000',
+      AGENTMETRY_ADAPTERS: 'openai-agents',
+      AGENTMETRY_TOP_LEVEL: 'false',
+      AGENTMETRY_MAX_EXECUTIONS: '50',
+      AGENTMETRY_MAX_TOKENS: '500000',
+      AGENTMETRY_MAX_COST_USD: '5.5',
+      AGENTMETRY_MAX_WALL_TIME_MS: '3600000',
+      AGENTMETRY_MAX_CONCURRENT: '8',
+      AGENTMETRY_MAX_DEPTH: '3',
+      AGENTMETRY_MAX_TURNS_PER_RUN: '40',
+      AGENTMETRY_MAX_DURATION_MS_PER_RUN: '120000',
+      AGENTMETRY_QUOTA_SCOPE_BY: 'conversation',
+      AGENTMETRY_QUOTA_MODE: 'observe',
+      AGENTMETRY_QUOTA_WARN_AT: '0.8, 0.95',
       OTEL_LOG_LEVEL: 'DEBUG',
     });
     expect(config).toEqual({
@@ -70,21 +70,21 @@ describe('readRegisterConfig', () => {
     });
   });
 
-  it('turns off with AGENTMETER_ENABLED=false or OTEL_SDK_DISABLED=true, and Prometheus with AGENTMETER_PROMETHEUS=false', () => {
-    expect(readRegisterConfig({ AGENTMETER_ENABLED: 'false' }).enabled).toBe(false);
+  it('turns off with AGENTMETRY_ENABLED=false or OTEL_SDK_DISABLED=true, and Prometheus with AGENTMETRY_PROMETHEUS=false', () => {
+    expect(readRegisterConfig({ AGENTMETRY_ENABLED: 'false' }).enabled).toBe(false);
     expect(readRegisterConfig({ OTEL_SDK_DISABLED: 'true' }).enabled).toBe(false);
-    expect(readRegisterConfig({ AGENTMETER_PROMETHEUS: 'off' }).prometheus).toBe(false);
-    expect(readRegisterConfig({ AGENTMETER_ADAPTERS: 'none' }).adapters).toEqual([]);
+    expect(readRegisterConfig({ AGENTMETRY_PROMETHEUS: 'off' }).prometheus).toBe(false);
+    expect(readRegisterConfig({ AGENTMETRY_ADAPTERS: 'none' }).adapters).toEqual([]);
   });
 
   it('ignores invalid values with a warning that names the variable, instead of throwing', () => {
     const config = readRegisterConfig({
-      AGENTMETER_PROMETHEUS_PORT: '99999',
-      AGENTMETER_MAX_TOKENS: 'lots',
-      AGENTMETER_MAX_EXECUTIONS: '10',
-      AGENTMETER_QUOTA_MODE: 'strict',
-      AGENTMETER_ADAPTERS: 'ai-sdk,langchain',
-      AGENTMETER_ENABLED: 'maybe',
+      AGENTMETRY_PROMETHEUS_PORT: '99999',
+      AGENTMETRY_MAX_TOKENS: 'lots',
+      AGENTMETRY_MAX_EXECUTIONS: '10',
+      AGENTMETRY_QUOTA_MODE: 'strict',
+      AGENTMETRY_ADAPTERS: 'ai-sdk,langchain',
+      AGENTMETRY_ENABLED: 'maybe',
       OTEL_LOG_LEVEL: 'loud',
     });
     expect(config.prometheus).toEqual({ host: '127.0.0.1', port: 9464 });
@@ -92,7 +92,7 @@ describe('readRegisterConfig', () => {
     expect(config.adapters).toEqual(['ai-sdk']);
     expect(config.enabled).toBe(true);
     expect(config.logLevel).toBeUndefined();
-    for (const name of ['AGENTMETER_PROMETHEUS_PORT', 'AGENTMETER_MAX_TOKENS', 'AGENTMETER_QUOTA_MODE', 'AGENTMETER_ADAPTERS', 'AGENTMETER_ENABLED', 'OTEL_LOG_LEVEL']) {
+    for (const name of ['AGENTMETRY_PROMETHEUS_PORT', 'AGENTMETRY_MAX_TOKENS', 'AGENTMETRY_QUOTA_MODE', 'AGENTMETRY_ADAPTERS', 'AGENTMETRY_ENABLED', 'OTEL_LOG_LEVEL']) {
       expect(config.warnings.some((warning) => warning.startsWith(name))).toBe(true);
     }
   });
@@ -101,7 +101,7 @@ describe('readRegisterConfig', () => {
 describe('registerFromEnv', () => {
   it('starts telemetry, installs the adapters of the installed frameworks and serves their runs on /metrics', async () => {
     const port = await freePort();
-    const registration = await registerFromEnv({ AGENTMETER_PROMETHEUS_PORT: String(port), AGENTMETER_MAX_EXECUTIONS: '2' });
+    const registration = await registerFromEnv({ AGENTMETRY_PROMETHEUS_PORT: String(port), AGENTMETRY_MAX_EXECUTIONS: '2' });
     expect(registration).toBeDefined();
     try {
       expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents']);
@@ -132,18 +132,18 @@ describe('registerFromEnv', () => {
   });
 
   it('resolves undefined and starts nothing when disabled', async () => {
-    expect(await registerFromEnv({ AGENTMETER_ENABLED: 'false' })).toBeUndefined();
+    expect(await registerFromEnv({ AGENTMETRY_ENABLED: 'false' })).toBeUndefined();
   });
 });
 
-describe('node --import agentmeter/register', () => {
+describe('node --import agentmetry/register', () => {
   it('instruments an unmodified app from the environment alone', async () => {
     await ensureBuilt();
     const port = await freePort();
     // Inside the project, so that the app's bare imports resolve to the same (ESM) copies of the frameworks.
     mkdirSync(`${ROOT}.cache`, { recursive: true });
     const dir = mkdtempSync(`${ROOT}.cache/register-app-`);
-    // The app knows nothing about agentmeter: it runs an agent with a subagent tool, then reads
+    // The app knows nothing about agentmetry: it runs an agent with a subagent tool, then reads
     // its own /metrics endpoint (served by the register entry) and prints it.
     writeFileSync(
       `${dir}/app.mjs`,
@@ -160,7 +160,7 @@ process.exit(0);
 `,
     );
     const child = spawn(process.execPath, ['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], {
-      env: { ...process.env, NODE_ENV: 'production', AGENTMETER_PROMETHEUS_PORT: String(port), OTEL_SERVICE_NAME: 'register-test' },
+      env: { ...process.env, NODE_ENV: 'production', AGENTMETRY_PROMETHEUS_PORT: String(port), OTEL_SERVICE_NAME: 'register-test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -169,7 +169,7 @@ process.exit(0);
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     rmSync(dir, { recursive: true, force: true });
-    expect(stderr).not.toContain('agentmeter');
+    expect(stderr).not.toContain('agentmetry');
     expect(code, stderr).toBe(0);
     const { output, metrics } = JSON.parse(stdout) as { output: string; metrics: string };
     expect(output).toBe('done');

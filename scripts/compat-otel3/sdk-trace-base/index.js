@@ -1,4 +1,4 @@
-// The part of the 2.x `@opentelemetry/sdk-trace-base` API that agentmeter uses, on top of
+// The part of the 2.x `@opentelemetry/sdk-trace-base` API that agentmetry uses, on top of
 // `@opentelemetry/sdk-trace` 3.x, where sdk-trace-base no longer exists. It does what
 // sdk-trace-base 2.12 itself does over sdk-trace 2.12 (its *-shim.js files): processors take the
 // exporter as their first argument, and BasicTracerProvider is TracerProvider. Unlike 2.12 it reads

@@ -1,5 +1,5 @@
 /**
- * `agentmeter/ai-sdk`: records every agent run of the Vercel AI SDK (v7) as an agentmeter run.
+ * `agentmetry/ai-sdk`: records every agent run of the Vercel AI SDK (v7) as an agentmetry run.
  *
  * A subagent is a `generateText`/`streamText` call (a `ToolLoopAgent` run included) started
  * inside a tool's `execute`; it nests under the run of the call that executed the tool.
@@ -18,7 +18,7 @@ import type { AiSdkInstrumentationOptions } from './options.js';
 export type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 export { createAiSdkIntegration } from './integration.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/ai-sdk' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/ai-sdk' });
 
 type GlobalWithIntegrations = typeof globalThis & { AI_SDK_TELEMETRY_INTEGRATIONS?: Telemetry[] };
 

@@ -6,7 +6,7 @@ import { callOption } from '../shared/call-option.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/ai-sdk' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/ai-sdk' });
 
 /** The text operations that can be an agent; embeddings, reranking and speech are not. */
 const AGENT_OPERATIONS = new Set(['ai.generateText', 'ai.streamText']);

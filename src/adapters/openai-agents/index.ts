@@ -1,5 +1,5 @@
 /**
- * `agentmeter/openai-agents`: records the runs of the OpenAI Agents SDK as agentmeter runs.
+ * `agentmetry/openai-agents`: records the runs of the OpenAI Agents SDK as agentmetry runs.
  *
  * Agents used as tools (`agent.asTool()`) are subagents and nest under the run that called
  * them; handoffs stay inside one run (control moves to another agent, nothing nests). Turns
@@ -14,7 +14,7 @@ import type { OpenAIAgentsInstrumentationOptions } from './options.js';
 
 export type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/openai-agents' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
 
 /**
  * Instruments the OpenAI Agents SDK. Agent tools created after this call are subagents; a

@@ -8,7 +8,7 @@ import type { Frame } from './frame.js';
 import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 import { AgentMeterTraceProcessor } from './trace-processor.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/openai-agents' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
 const GUARDRAIL_NAME = 'agentmeter.quota';
 
 // Loose views of the SDK objects touched here.

@@ -2,7 +2,7 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import { diag } from '@opentelemetry/api';
 import type { Frame } from './frame.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmeter/openai-agents' });
+const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
 
 interface TokenCount {
   input: number;

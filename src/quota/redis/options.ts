@@ -4,7 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 export interface RedisQuotaStoreOptions {
   /** An ioredis client (`Redis` or `Cluster`) that you create and close. Required. */
   redis: Redis | Cluster;
-  /** Prefix of every key the store writes; must not contain `{` or `}`. Default `'agentmeter:'`. */
+  /** Prefix of every key the store writes; must not contain `{` or `}`. Default `'agentmetry:'`. */
   keyPrefix?: string;
   /**
    * What `reserve` does when Redis cannot answer within `timeoutMs`: `'deny'` (default) rejects
@@ -50,7 +50,7 @@ export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRe
   if (typeof redis !== 'object' || redis === null || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function') {
     throw new TypeError('RedisQuotaStore: options.redis must be an ioredis client (new Redis(...) or new Cluster(...))');
   }
-  const keyPrefix = options.keyPrefix ?? 'agentmeter:';
+  const keyPrefix = options.keyPrefix ?? 'agentmetry:';
   if (typeof keyPrefix !== 'string' || /[{}]/.test(keyPrefix)) {
     throw new TypeError(`RedisQuotaStore: options.keyPrefix must be a string without '{' or '}', got ${String(keyPrefix)}`);
   }

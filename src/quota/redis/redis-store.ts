@@ -452,5 +452,5 @@ function toLedgerInteger(value: number): number {
 }
 
 function commandName(role: string, script: string): string {
-  return `agentmeter${role}_${createHash('sha1').update(script).digest('hex').slice(0, 10)}`;
+  return `agentmetry${role}_${createHash('sha1').update(script).digest('hex').slice(0, 10)}`;
 }

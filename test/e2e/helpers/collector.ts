@@ -31,13 +31,13 @@ export async function pickCollectorPorts(): Promise<CollectorPorts> {
 /** Environment that points the shipped config at the given ports and trace backend. */
 export function collectorEnv(ports: CollectorPorts, tracesEndpoint: string): NodeJS.ProcessEnv {
   return {
-    AGENTMETER_LISTEN_HOST: '127.0.0.1',
-    AGENTMETER_OTLP_GRPC_PORT: String(ports.grpc),
-    AGENTMETER_OTLP_HTTP_PORT: String(ports.http),
-    AGENTMETER_PROMETHEUS_EXPORTER_PORT: String(ports.prometheus),
-    AGENTMETER_HEALTH_CHECK_PORT: String(ports.health),
-    AGENTMETER_COLLECTOR_METRICS_PORT: String(ports.telemetry),
-    AGENTMETER_TRACES_ENDPOINT: tracesEndpoint,
+    AGENTMETRY_LISTEN_HOST: '127.0.0.1',
+    AGENTMETRY_OTLP_GRPC_PORT: String(ports.grpc),
+    AGENTMETRY_OTLP_HTTP_PORT: String(ports.http),
+    AGENTMETRY_PROMETHEUS_EXPORTER_PORT: String(ports.prometheus),
+    AGENTMETRY_HEALTH_CHECK_PORT: String(ports.health),
+    AGENTMETRY_COLLECTOR_METRICS_PORT: String(ports.telemetry),
+    AGENTMETRY_TRACES_ENDPOINT: tracesEndpoint,
   };
 }
 

@@ -22,7 +22,7 @@ process.once('exit', () => {
 });
 
 export function makeTempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `agentmeter-${prefix}-`));
+  return mkdtempSync(join(tmpdir(), `agentmetry-${prefix}-`));
 }
 
 export function startProcess(name: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; logDir: string }): ManagedProcess {

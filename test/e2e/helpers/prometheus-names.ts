@@ -1,5 +1,5 @@
 /**
- * The Prometheus series names agentmeter's instruments get on the collector path
+ * The Prometheus series names agentmetry's instruments get on the collector path
  * (OTLP -> collector prometheus exporter, translation UnderscoreEscapingWithSuffixes),
  * derived from the names in src/semconv.ts and the instruments' kinds and units.
  * The dashboards and alert rules query exactly these; collector/prometheus.yml
@@ -40,7 +40,7 @@ export const INSTRUMENTS: ReadonlyArray<{ name: string; kind: Kind; unit: string
   { name: METRIC_QUOTA_UNACCOUNTED, kind: 'counter', unit: '{execution}' },
 ];
 
-/** UCUM units the OTLP -> Prometheus translation spells out (the subset agentmeter could use). */
+/** UCUM units the OTLP -> Prometheus translation spells out (the subset agentmetry could use). */
 const UNIT_WORDS: Record<string, string> = { s: 'seconds', ms: 'milliseconds', By: 'bytes', '%': 'percent' };
 
 function escape(name: string): string {

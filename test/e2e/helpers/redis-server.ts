@@ -55,7 +55,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   ensureRedisServer();
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'agentmeter-redis-'));
+  const dir = mkdtempSync(join(tmpdir(), 'agentmetry-redis-'));
   dirs.add(dir);
 
   const start = async (): Promise<void> => {
@@ -135,7 +135,7 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
  * Type errors are the typecheck's business: tsc still emits, and only missing output fails here.
  */
 export function buildPackage(): string {
-  const cache = resolve(ROOT, 'node_modules/.cache/agentmeter-e2e');
+  const cache = resolve(ROOT, 'node_modules/.cache/agentmetry-e2e');
   mkdirSync(cache, { recursive: true });
   const outDir = mkdtempSync(join(cache, 'dist-'));
   // Outside the package's own scope (inside node_modules), ESM needs its own package.json.

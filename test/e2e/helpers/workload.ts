@@ -1,9 +1,9 @@
 /**
- * A deterministic agent workload driven through agentmeter's public API: a
+ * A deterministic agent workload driven through agentmetry's public API: a
  * planner fans out to researchers in parallel (one fails), each successful
  * researcher nests a summarizer, each summarizer tries a subagent one level too
  * deep (denied by maxDepth), and a separate run times out. The test side keeps its
- * own tally of what it asked for, so expectations never come from agentmeter.
+ * own tally of what it asked for, so expectations never come from agentmetry.
  */
 import { AgentMeter, QuotaExceededError, type QuotaOptions, type Run } from '../../../src/index.js';
 import { ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT } from '../../../src/semconv.js';
@@ -53,7 +53,7 @@ export function workloadQuota(phases = 3): QuotaOptions {
 
 const key = (...parts: Array<string | number>) => parts.join('|');
 
-/** What the test asked agentmeter to do, tallied by the test. */
+/** What the test asked agentmetry to do, tallied by the test. */
 export class Tally {
   readonly executions = new Map<string, number>(); // agent|depth|outcome
   readonly errors = new Map<string, number>(); // agent|depth|error.type

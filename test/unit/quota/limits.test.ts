@@ -259,7 +259,7 @@ describe('child budgets', () => {
   it("a budget above its parent's limit is rejected when the run starts, naming the field", async () => {
     const { agentmeter, pipeline } = setup({ limits: { maxTokens: 5_000 } });
     await expect(agentmeter.run({ name: 'w', budget: { maxTokens: 6_000 } }, async () => 1)).rejects.toThrow(
-      "agentmeter: budget.maxTokens (6000) of run 'w' exceeds its parent's maxTokens (5000)",
+      "agentmetry: budget.maxTokens (6000) of run 'w' exceeds its parent's maxTokens (5000)",
     );
     // A configuration mistake, not an execution: a failed span, no metrics.
     expect(await pipeline.sum('subagent.executions', { 'gen_ai.agent.name': 'w' })).toBe(0);
@@ -294,7 +294,7 @@ describe('invalid configuration is rejected at construction, naming the field', 
 
 describe('QuotaExceededError', () => {
   it('is recognised across copies of the package by its marker', () => {
-    const foreign = Object.defineProperty(new Error('x'), Symbol.for('agentmeter.QuotaExceededError'), { value: true });
+    const foreign = Object.defineProperty(new Error('x'), Symbol.for('agentmetry.QuotaExceededError'), { value: true });
     expect(QuotaExceededError.isInstance(foreign)).toBe(true);
     expect(foreign instanceof QuotaExceededError).toBe(true);
     expect(QuotaExceededError.isInstance(new Error('x'))).toBe(false);
