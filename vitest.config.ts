@@ -5,7 +5,7 @@ export default defineConfig({
     projects: [
       {
         test: {
-          name: 'unit',
+          name: 'in-process',
           include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/adapters/**/*.test.ts'],
           testTimeout: 30_000,
         },

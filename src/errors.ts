@@ -1,6 +1,12 @@
 import type { QuotaResource } from './semconv.js';
 
 const QUOTA_EXCEEDED_MARKER = Symbol.for('agentmetry.QuotaExceededError');
+const STORE_UNAVAILABLE_MARKER = Symbol.for('agentmetry.QuotaStoreUnavailableError');
+
+/** Whether `value` carries `marker`: recognises an error made by another copy of the package. */
+function hasMarker(value: unknown, marker: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+}
 
 export interface QuotaExceededDetails {
   /** Which budget tripped: `executions`, `tokens`, `costUsd`, `wallTimeMs`, `concurrent`, `depth`, `turns` or `duration`. */
@@ -41,7 +47,7 @@ export class QuotaExceededError extends Error implements QuotaExceededDetails {
   }
 
   static isInstance(value: unknown): value is QuotaExceededError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[QUOTA_EXCEEDED_MARKER] === true;
+    return hasMarker(value, QUOTA_EXCEEDED_MARKER);
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
@@ -49,13 +55,26 @@ export class QuotaExceededError extends Error implements QuotaExceededDetails {
   }
 }
 
-/** The quota store could not be reached and is configured to deny (`onUnavailable: 'deny'`). */
+/**
+ * The quota store could not be reached and is configured to deny (`onUnavailable: 'deny'`).
+ * Like `QuotaExceededError`, recognise it with `QuotaStoreUnavailableError.isInstance(error)`,
+ * which also works across two copies of the package in one app.
+ */
 export class QuotaStoreUnavailableError extends Error {
   readonly store: string;
   constructor(store: string, cause: unknown) {
     super(`Quota store ${store} is unavailable; run denied (onUnavailable: 'deny')`, { cause });
     this.name = 'QuotaStoreUnavailableError';
     this.store = store;
+    Object.defineProperty(this, STORE_UNAVAILABLE_MARKER, { value: true });
+  }
+
+  static isInstance(value: unknown): value is QuotaStoreUnavailableError {
+    return hasMarker(value, STORE_UNAVAILABLE_MARKER);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return QuotaStoreUnavailableError.isInstance(value);
   }
 }
 

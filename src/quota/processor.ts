@@ -1,5 +1,5 @@
 import type { Attributes, Span } from '@opentelemetry/api';
-import { callSafely, logger } from '../diag.js';
+import { callSafely, logger } from '../log.js';
 import { QuotaExceededError } from '../errors.js';
 import {
   ATTR_GEN_AI_AGENT_NAME,

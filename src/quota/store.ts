@@ -1,34 +1,41 @@
 import type { QuotaResource } from '../semconv.js';
 
 /**
- * The accounting behind quotas. The in-memory store is the default; `agentmetry/redis`
- * provides one shared across replicas. A store sees only numbers and keys: the quota
- * processor decides scopes, budgets, warnings and what a denial means for a run.
+ * The accounting behind quotas, and the extension point for shared stores. The in-memory store
+ * is the default; `agentmetry/redis` provides one shared across replicas, and any other backend
+ * can implement this interface and prove itself with the conformance kit of
+ * `agentmetry/quota-store`.
  *
- * Units: `tokens` and `executions` and `concurrent` are counts, money is integer
- * micro-dollars (`costMicros`), times are epoch milliseconds.
+ * A store sees only numbers and keys: the quota decides scopes, budgets, warnings and what a
+ * denial means for a run. `Lease` is the store's own handle on one admitted run: whatever
+ * `reserve` returns in it is what `charge` and `settle` receive, so a store never downcasts.
+ *
+ * Units: `tokens`, `executions` and `concurrent` are counts, money is integer micro-dollars
+ * (`costMicros`), times are epoch milliseconds.
  */
-export interface QuotaStore {
+export interface QuotaStore<Lease = unknown> {
   /** Shown in errors and logs, e.g. `memory` or `redis`. */
   readonly name: string;
   /**
    * Checks every limit of every node and, when all fit (or `enforce` is false), reserves one
    * execution, one concurrency slot and the estimate on each node, as one atomic step.
+   * A store that cannot decide rejects with `QuotaStoreUnavailableError` (deny) or admits with
+   * `unaccounted: true` (allow), as its own options say.
    */
-  reserve(request: ReserveRequest): ReserveResult | Promise<ReserveResult>;
+  reserve(request: ReserveRequest): ReserveResult<Lease> | Promise<ReserveResult<Lease>>;
   /**
    * Charges usage to a lease's nodes: first out of what the lease still holds in reserve, the
    * rest on top. Returns the first hard limit now exceeded, if any. A settled lease's usage is
    * charged directly (late usage still counts).
    */
-  charge(lease: QuotaLease, usage: LedgerUsage): ChargeResult | Promise<ChargeResult>;
+  charge(lease: Lease, usage: LedgerUsage): ChargeResult | Promise<ChargeResult>;
   /** Releases what the lease still holds and its concurrency slot; its execution becomes used. Idempotent. */
-  settle(lease: QuotaLease): void | Promise<void>;
+  settle(lease: Lease): void | Promise<void>;
   /** The current state of a node, as far as this process knows it (exact for the in-memory store). */
   read(key: string): LedgerState | undefined;
   /** The keys of every scope (root node) this store knows. */
   scopes(): Iterable<string>;
-  /** Stops background work and releases connections the store owns. */
+  /** Stops background work and releases what the store owns. */
   close?(): Promise<void>;
 }
 
@@ -49,6 +56,7 @@ export interface LedgerLimits {
   wallTimeMs?: number;
 }
 
+/** One node's state: `used` is consumed for good, `reserved` is held by runs in flight. */
 export interface LedgerState {
   readonly used: LedgerAmounts;
   readonly reserved: LedgerAmounts;
@@ -57,17 +65,16 @@ export interface LedgerState {
   readonly limits: LedgerLimits;
 }
 
-/** One level of a budget hierarchy: a scope (root) or a run's own budget. */
+/**
+ * One level of a budget hierarchy: a scope (the root, shared by every run in it) or a run's own
+ * budget. The quota passes the same node object for the same budget every time, so a store may
+ * key its own state by the object as well as by `key`.
+ */
 export interface BudgetNode {
-  key: string;
-  limits: LedgerLimits;
+  readonly key: string;
+  readonly limits: LedgerLimits;
   /** A run budget: the store may forget it once nothing is in flight under it. */
-  ephemeral: boolean;
-  /**
-   * A slot the store may fill to find its state for this node again without a lookup (one
-   * processor keeps one node object per scope). Only the store that wrote it may read it.
-   */
-  storeHandle?: unknown;
+  readonly ephemeral: boolean;
 }
 
 export interface LedgerUsage {
@@ -97,10 +104,10 @@ export interface LedgerViolation {
   requested: number;
 }
 
-export type ReserveResult =
+export type ReserveResult<Lease = unknown> =
   | {
       admitted: true;
-      lease: QuotaLease;
+      lease: Lease;
       /** Earliest wall-time deadline (epoch ms) over the nodes, if any has one. */
       deadline: number | undefined;
       /** In observe mode: the limit that would have denied this run. */
@@ -112,11 +119,6 @@ export type ReserveResult =
 
 /** The limit a charge pushed past, if any. */
 export type ChargeResult = LedgerViolation | undefined;
-
-/** A store's handle on one admitted run's reservation. */
-export interface QuotaLease {
-  readonly nodes: readonly BudgetNode[];
-}
 
 export function emptyAmounts(): LedgerAmounts {
   return { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 };

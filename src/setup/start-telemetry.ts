@@ -6,7 +6,7 @@ import { defaultResource, detectResources, envDetector, resourceFromAttributes }
 import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { logger } from '../diag.js';
+import { logger } from '../log.js';
 
 export interface PrometheusOptions {
   /** Interface the `/metrics` endpoint binds to. Default `'127.0.0.1'` (loopback only). */

@@ -10,7 +10,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { logger } from '../diag.js';
+import { logger } from '../log.js';
 import { QuotaExceededError, QuotaStoreUnavailableError } from '../errors.js';
 import { QuotaProcessor } from '../quota/processor.js';
 import {

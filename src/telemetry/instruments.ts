@@ -1,5 +1,5 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
-import { logger } from '../diag.js';
+import { logger } from '../log.js';
 import type { QuotaProcessor } from '../quota/processor.js';
 import {
   DURATION_BUCKETS_S,

@@ -1,5 +1,5 @@
 import type { Context, Span } from '@opentelemetry/api';
-import { logger } from '../diag.js';
+import { logger } from '../log.js';
 import type { QuotaExceededError } from '../errors.js';
 import type { QuotaProcessor, QuotaRun } from '../quota/processor.js';
 import type { BudgetNode, QuotaLease } from '../quota/store.js';

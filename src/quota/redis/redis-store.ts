@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { logger } from '../../diag.js';
+import { logger } from '../../log.js';
 import { QuotaStoreUnavailableError } from '../../errors.js';
 import {
   emptyAmounts,
