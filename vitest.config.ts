@@ -5,13 +5,17 @@ export default defineConfig({
     projects: [
       {
         test: {
+          // Unit, SDK-integration and adapter tests: everything that runs inside this process
+          // (or a spawned Node), with no external service.
           name: 'in-process',
-          include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/adapters/**/*.test.ts'],
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/e2e/**'],
           testTimeout: 30_000,
         },
       },
       {
         test: {
+          // End to end against the real binaries: collector, Prometheus, promtool, redis-server.
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           // Installs or finds the real collector, Prometheus and redis-server (scripts/ensure-tools.sh).

@@ -1,9 +1,16 @@
-export { AgentMeter } from './telemetry/agent-meter.js';
-export { currentRun } from './telemetry/run-context.js';
-export { startTelemetry } from './setup/start-telemetry.js';
+/**
+ * `agentmetry`: subagent runs as `invoke_agent` spans and `subagent.*` metrics, with quotas
+ * enforced before they start. Loads only `@opentelemetry/api`; SDK setup is `agentmetry/setup`,
+ * quota stores are `agentmetry/quota-store` and `agentmetry/redis`, adapters have their own subpaths.
+ */
+
+/** Wraps subagent executions in spans and metrics, and enforces quotas. */
+export { AgentMeter } from './run/agent-meter.js';
+/** The innermost active run, or `undefined` outside any run. */
+export { currentRun } from './run/context.js';
+/** A quota denied or stopped a run; `QuotaStoreUnavailableError`: a shared store could not decide. */
 export { QuotaExceededError, QuotaStoreUnavailableError } from './errors.js';
-export { MemoryQuotaStore } from './quota/memory-store.js';
-export { QuotaProcessor } from './quota/processor.js';
+/** Every span, attribute, metric and event name the package emits. */
 export * as semconv from './semconv.js';
 
 export type {
@@ -20,19 +27,7 @@ export type {
   UsageEstimate,
 } from './types.js';
 export type { QuotaExceededDetails } from './errors.js';
-export type { QuotaSnapshot, QuotaUsage } from './quota/processor.js';
-export type {
-  BudgetNode,
-  ChargeResult,
-  LedgerAmounts,
-  LedgerLimits,
-  LedgerState,
-  LedgerUsage,
-  LedgerViolation,
-  QuotaLease,
-  QuotaStore,
-  ReserveRequest,
-  ReserveResult,
-} from './quota/store.js';
+export type { QuotaSnapshot, QuotaUsage, QuotaView } from './quota/view.js';
+export type { QuotaStore } from './quota/store.js';
+export type { Totals } from './telemetry/series.js';
 export type { Outcome, QuotaResource } from './semconv.js';
-export type { Telemetry, TelemetryOptions } from './setup/start-telemetry.js';

@@ -1,9 +1,11 @@
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
-import { AgentMeter, startTelemetry, type Telemetry } from '../index.js';
+import { createLogger } from '../log.js';
+import { AgentMeter } from '../index.js';
+import { startTelemetry, type Telemetry } from '../setup/start-telemetry.js';
 import { readRegisterConfig, type AdapterName, type RegisterConfig } from './env-config.js';
 import type { Meter } from './shared/run-handle.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/register' });
+const logger = createLogger('register');
 
 /** What `agentmetry/register` set up; `import { registration } from 'agentmetry/register'` to reach it. */
 export interface Registration {

@@ -1,6 +1,5 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
 import { logger } from '../log.js';
-import type { QuotaProcessor } from '../quota/processor.js';
 import {
   DURATION_BUCKETS_S,
   METER_NAME,
@@ -22,13 +21,15 @@ import {
   TURN_BUCKETS,
 } from '../semconv.js';
 import { VERSION } from '../version.js';
+import type { QuotaGaugeSource, QuotaSeries } from './quota-series.js';
 import type { SeriesRegistry, SeriesStats } from './series.js';
 import { microsToUsd } from '../money.js';
 
 /** What one AgentMeter reports through the observable instruments. */
 interface Source {
   readonly series: SeriesRegistry;
-  readonly quota: QuotaProcessor | undefined;
+  /** Present when the AgentMeter has a quota. */
+  readonly quota: { readonly gauges: QuotaGaugeSource; readonly series: QuotaSeries } | undefined;
 }
 
 /** The instruments of one meter, shared by every AgentMeter that records through it. */
@@ -59,7 +60,7 @@ export class SubagentInstruments {
   #provider: MeterProvider | undefined;
   #binding: MeterBinding | undefined;
 
-  constructor(series: SeriesRegistry, quota: QuotaProcessor | undefined) {
+  constructor(series: SeriesRegistry, quota: Source['quota']) {
     this.#source = { series, quota };
   }
 
@@ -173,10 +174,11 @@ function bindQuota(meter: Meter, binding: MeterBinding): void {
   observeAll(meter, binding.sources, [limit, used, reserved, denials, warnings, unaccounted], (source, emit) => {
     const quota = source.quota;
     if (quota === undefined) return;
-    quota.observeGauges((kind, value, attributes) => emit(gauges[kind], value, attributes));
-    for (const entry of quota.denials()) emit(denials, entry.count, entry.attributes);
-    for (const entry of quota.warnings()) emit(warnings, entry.count, entry.attributes);
-    const unaccountedCount = quota.unaccounted();
+    const { gauges: state, series } = quota;
+    state.forEachGauge((kind, resource, scope, value) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope)));
+    for (const entry of series.denials()) emit(denials, entry.count, entry.attributes);
+    for (const entry of series.warnings()) emit(warnings, entry.count, entry.attributes);
+    const unaccountedCount = state.unaccounted();
     if (unaccountedCount > 0) emit(unaccounted, unaccountedCount, {});
   });
 }

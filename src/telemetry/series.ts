@@ -73,6 +73,18 @@ export class SeriesStats {
   }
 }
 
+/** What `agentmeter.totals()` returns: sums over every series this meter recorded. */
+export interface Totals {
+  /** Finished (and denied) runs by outcome. */
+  executions: Record<Outcome, number>;
+  /** Runs in flight. */
+  active: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Sum of the cost runs reported, in USD. */
+  costUsd: number;
+}
+
 /** Series by agent name and depth, with a cap on distinct agent names (the rest become `_OTHER`). */
 export class SeriesRegistry {
   readonly #byAgent = new Map<string, SeriesStats[]>();
@@ -96,7 +108,7 @@ export class SeriesRegistry {
   }
 
   /** Sums over every series, for summaries and tests. */
-  totals(): { executions: Record<Outcome, number>; active: number; inputTokens: number; outputTokens: number; costUsd: number } {
+  totals(): Totals {
     const executions = Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>;
     let active = 0;
     let inputTokens = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { captureDiagAndRejections } from '../helpers/log.js';
+import { captureDiagAndRejections } from '../helpers/diag.js';
 import { AgentMeter, startTelemetry } from '../../src/index.js';
 import { freePort, startBlackhole } from '../helpers/net.js';
 

@@ -1,6 +1,7 @@
 // One test per bug found in review; each failed before its fix.
 import { describe, expect, it } from 'vitest';
-import { AgentMeter, MemoryQuotaStore, type QuotaStore } from '../../src/index.js';
+import { AgentMeter, type QuotaStore } from '../../src/index.js';
+import { MemoryQuotaStore } from '../../src/quota-store/index.js';
 import { createPipeline, delay } from '../helpers/otel.js';
 
 describe('regressions', () => {
@@ -43,10 +44,11 @@ describe('regressions', () => {
   });
 
   it('a denied run with a budget leaves no budget node behind in the memory store', async () => {
-    const agentmeter = new AgentMeter({ quota: { limits: { maxExecutions: 1 } } });
+    const store = new MemoryQuotaStore();
+    const agentmeter = new AgentMeter({ quota: { limits: { maxExecutions: 1 }, store } });
     await agentmeter.run('first', async () => 1);
     await expect(agentmeter.run({ name: 'child', budget: { maxTokens: 10 } }, async () => 1)).rejects.toThrow('Quota exceeded');
-    expect(agentmeter.quota!.store.read('global/child#1')).toBeUndefined();
+    expect(store.read('global/child#1')).toBeUndefined();
   });
 
   it('observe mode counts one would-be turn-limit stop per run, as enforce mode would stop it once', async () => {
@@ -61,7 +63,7 @@ describe('regressions', () => {
   it('a store whose read() throws neither leaks the slot nor throws into recordUsage', async () => {
     const inner = new MemoryQuotaStore();
     let failReads = true;
-    const store: QuotaStore = {
+    const store: QuotaStore<Parameters<MemoryQuotaStore['charge']>[0]> = {
       name: 'custom',
       reserve: (request) => inner.reserve(request),
       charge: (lease, usage) => inner.charge(lease, usage),

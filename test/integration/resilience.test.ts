@@ -1,6 +1,6 @@
 import type { Meter, MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { captureDiagAndRejections } from '../helpers/log.js';
+import { captureDiagAndRejections } from '../helpers/diag.js';
 import { AgentMeter } from '../../src/index.js';
 import { createPipeline } from '../helpers/otel.js';
 

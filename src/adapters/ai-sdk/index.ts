@@ -7,7 +7,7 @@
  * run that a quota refuses fails with a `QuotaExceededError` before its first model request,
  * which the parent model receives as a tool error.
  */
-import { diag } from '@opentelemetry/api';
+import { createLogger } from '../../log.js';
 import * as ai from 'ai';
 import type { Telemetry } from 'ai';
 import type { AgentMeter } from '../../index.js';
@@ -18,7 +18,7 @@ import type { AiSdkInstrumentationOptions } from './options.js';
 export type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 export { createAiSdkIntegration } from './integration.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/ai-sdk' });
+const logger = createLogger('ai-sdk');
 
 type GlobalWithIntegrations = typeof globalThis & { AI_SDK_TELEMETRY_INTEGRATIONS?: Telemetry[] };
 

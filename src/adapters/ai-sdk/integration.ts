@@ -1,12 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { diag } from '@opentelemetry/api';
+import { createLogger, safeCall } from '../../log.js';
 import type { Telemetry } from 'ai';
 import type { RunSpec } from '../../index.js';
-import { callOption } from '../shared/call-option.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/ai-sdk' });
+const logger = createLogger('ai-sdk');
 
 /** The text operations that can be an agent; embeddings, reranking and speech are not. */
 const AGENT_OPERATIONS = new Set(['ai.generateText', 'ai.streamText']);
@@ -60,8 +59,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       modelId: event.modelId ?? '',
     };
     const spec: RunSpec = {
-      ...callOption(logger, 'spec', () => options.spec?.(info)),
-      name: callOption(logger, 'name', () => options.name?.(info)) ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
+      ...safeCall(logger, 'options.spec', () => options.spec?.(info), 'warn'),
+      name: safeCall(logger, 'options.name', () => options.name?.(info), 'warn') ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
     };
     if (info.modelId !== '' && spec.model === undefined) spec.model = info.modelId;
     const operation: Operation = {
@@ -104,30 +103,30 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     },
 
     onStepStart: (event) =>
-      guard('onStepStart', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
+      safeCall(logger, 'the onStepStart handler', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
 
     onStepEnd: (event) =>
-      guard('onStepEnd', () => {
+      safeCall(logger, 'the onStepEnd handler', () => {
         const step = event as StepEndEvent;
         const run = operations.get(step.callId ?? '')?.handle?.run;
         if (run === undefined) return;
         const inputTokens = step.usage?.inputTokens ?? 0;
         const outputTokens = step.usage?.outputTokens ?? 0;
         const modelId = step.model?.modelId;
-        const costUsd = callOption(logger, 'costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }));
+        const costUsd = safeCall(logger, 'options.costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }), 'warn');
         run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
       }),
 
-    onEnd: (event) => guard('onEnd', () => finish((event as CallEvent).callId)),
+    onEnd: (event) => safeCall(logger, 'the onEnd handler', () => finish((event as CallEvent).callId)),
 
     onError: (event) =>
-      guard('onError', () => {
+      safeCall(logger, 'the onError handler', () => {
         const { callId, error } = (event ?? {}) as ErrorEvent;
         finish(callId, error ?? new Error('AI SDK call failed'), isAbortError(error));
       }),
 
     onAbort: (event) =>
-      guard('onAbort', () => {
+      safeCall(logger, 'the onAbort handler', () => {
         const { callId, reason } = event as AbortEvent;
         finish(callId, reason ?? abortError(), true);
       }),
@@ -156,14 +155,6 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       return handle !== undefined ? handle.enter(runTool) : runTool();
     },
   };
-}
-
-function guard(what: string, callback: () => void): void {
-  try {
-    callback();
-  } catch (error) {
-    logger.error(`${what} failed`, error);
-  }
 }
 
 function isAbortError(error: unknown): boolean {

@@ -6,7 +6,7 @@
  * and tokens come from the SDK's own tracing, so it must be enabled: the SDK turns it off when
  * `NODE_ENV=test` or `OPENAI_AGENTS_DISABLE_TRACING=1` (call `setTracingDisabled(false)`).
  */
-import { diag } from '@opentelemetry/api';
+import { createLogger } from '../../log.js';
 import type { AgentMeter } from '../../index.js';
 import { countInstall } from '../shared/installs.js';
 import { OpenAIAgentsInstrumentation } from './instrumentation.js';
@@ -14,7 +14,7 @@ import type { OpenAIAgentsInstrumentationOptions } from './options.js';
 
 export type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
+const logger = createLogger('openai-agents');
 
 /**
  * Instruments the OpenAI Agents SDK. Agent tools created after this call are subagents; a

@@ -1,14 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { diag } from '@opentelemetry/api';
+import { createLogger, safeCall } from '../../log.js';
 import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail } from '@openai/agents';
 import type { RunSpec } from '../../index.js';
-import { callOption } from '../shared/call-option.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { Frame } from './frame.js';
 import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 import { AgentMeterTraceProcessor } from './trace-processor.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
+const logger = createLogger('openai-agents');
 const GUARDRAIL_NAME = 'agentmeter.quota';
 
 // Loose views of the SDK objects touched here.
@@ -74,8 +73,9 @@ export class OpenAIAgentsInstrumentation {
     this.#meter = meter;
     this.#options = options;
     this.#processor = new AgentMeterTraceProcessor(this.#frames, (frame, tokens) => {
-      const costUsd = callOption(logger, 'costUsd', () =>
+      const costUsd = safeCall(logger, 'options.costUsd', () =>
         options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
+        'warn',
       );
       frame.handle.run.recordUsage({
         inputTokens: tokens.input,
@@ -252,8 +252,8 @@ export class OpenAIAgentsInstrumentation {
 
   async #admit(info: OpenAIAgentsRunInfo): Promise<Admission> {
     const spec: RunSpec = {
-      ...callOption(logger, 'spec', () => this.#options.spec?.(info)),
-      name: callOption(logger, 'name', () => this.#options.name?.(info)) ?? info.agentName,
+      ...safeCall(logger, 'options.spec', () => this.#options.spec?.(info), 'warn'),
+      name: safeCall(logger, 'options.name', () => this.#options.name?.(info), 'warn') ?? info.agentName,
     };
     if (info.model !== undefined && spec.model === undefined) spec.model = info.model;
     try {
@@ -265,7 +265,7 @@ export class OpenAIAgentsInstrumentation {
 
   #denialMessage(refusal: unknown): string {
     const error = refusal instanceof Error ? refusal : new Error(String(refusal));
-    return callOption(logger, 'denialMessage', () => this.#options.denialMessage?.(error)) ?? error.message;
+    return safeCall(logger, 'options.denialMessage', () => this.#options.denialMessage?.(error), 'warn') ?? error.message;
   }
 }
 

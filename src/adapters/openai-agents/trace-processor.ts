@@ -1,8 +1,8 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { diag } from '@opentelemetry/api';
+import { createLogger } from '../../log.js';
 import type { Frame } from './frame.js';
 
-const logger = diag.createComponentLogger({ namespace: 'agentmetry/openai-agents' });
+const logger = createLogger('openai-agents');
 
 interface TokenCount {
   input: number;

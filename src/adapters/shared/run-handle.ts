@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { DiagLogger } from '@opentelemetry/api';
-import { QuotaExceededError } from '../../errors.js';
+import { QuotaExceededError, QuotaStoreUnavailableError } from '../../errors.js';
 import type { AgentMeter, Run, RunSpec } from '../../index.js';
 
 /** The part of `AgentMeter` that the adapters use. */
@@ -80,7 +80,7 @@ function startRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
 }
 
 function isQuotaRefusal(error: unknown): boolean {
-  return QuotaExceededError.isInstance(error) || errorName(error) === 'QuotaStoreUnavailableError';
+  return QuotaExceededError.isInstance(error) || QuotaStoreUnavailableError.isInstance(error);
 }
 
 function errorName(error: unknown): string {

@@ -1,15 +1,13 @@
 import type { Context, Span } from '@opentelemetry/api';
-import { logger } from '../log.js';
 import type { QuotaExceededError } from '../errors.js';
-import type { QuotaProcessor, QuotaRun } from '../quota/processor.js';
-import type { BudgetNode, QuotaLease } from '../quota/store.js';
-import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type Outcome } from '../semconv.js';
-import type { QuotaLimits, Run, Usage } from '../types.js';
-import type { SeriesStats } from './series.js';
+import { logger } from '../log.js';
 import { microsToUsd, usdToMicros } from '../money.js';
-
-/** setTimeout's largest delay; longer waits are armed in steps. */
-const MAX_TIMER_MS = 2_147_483_647;
+import type { QuotaTicket } from '../quota/ticket.js';
+import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type Outcome } from '../semconv.js';
+import type { RunRecord, RunTelemetry } from '../telemetry/run-telemetry.js';
+import type { SeriesStats } from '../telemetry/series.js';
+import { Timers } from '../timers.js';
+import type { Run, Usage } from '../types.js';
 
 /** Why a run's signal fired; decides its outcome. */
 export interface StopReason {
@@ -17,19 +15,12 @@ export interface StopReason {
   errorType: string;
 }
 
-/** What a run reports back to its meter while it records. */
-export interface RunOwner {
-  readonly strict: boolean;
-  readonly quota: QuotaProcessor | undefined;
-  /** Usage that arrives after the run ended still counts. */
-  recordLateUsage(run: RunState, inputTokens: number, outputTokens: number): void;
-}
-
 /**
- * The state of one execution: the handle its function receives, and everything the meter
- * needs at its end. Owned by AgentMeter; released on every exit path.
+ * The handle a run's function receives (`Run`), and the one owner of a run's state: what it
+ * counted (turns, tokens, cost), its signal and timers, its telemetry record and its quota
+ * ticket. It counts and forwards; what a count means is telemetry's and the quota's business.
  */
-export class RunState implements Run, QuotaRun {
+export class RunHandle implements Run {
   turns = 0;
   inputTokens = 0;
   outputTokens = 0;
@@ -38,38 +29,45 @@ export class RunState implements Run, QuotaRun {
   model: string | undefined;
   ended = false;
   stopReason: StopReason | undefined;
-  context!: Context;
+  /** Set once the quota admitted the run. */
+  ticket: QuotaTicket | undefined;
   readonly startTime = performance.now();
+  readonly span: Span;
+  readonly context: Context;
+  readonly series: SeriesStats;
 
-  quotaOwner: QuotaProcessor | undefined;
-  scope: string | undefined;
-  quotaNodes: readonly BudgetNode[] | undefined;
-  effectiveLimits: QuotaLimits | undefined;
-  lease: QuotaLease | undefined;
-  deadline: number | undefined;
-
+  readonly #telemetry: RunTelemetry;
+  readonly #strict: boolean;
   #controller: AbortController | undefined;
-  #timers: NodeJS.Timeout[] | undefined;
+  readonly #timers = new Timers();
   /** Signals this run's signal follows (the caller's, the parent run's), with their listeners. */
   #links: [AbortSignal, () => void][] | undefined;
 
   constructor(
-    private readonly owner: RunOwner,
+    telemetry: RunTelemetry,
+    strict: boolean,
+    record: RunRecord,
     readonly name: string,
     readonly depth: number,
     readonly conversationId: string | undefined,
-    readonly parent: RunState | undefined,
-    readonly span: Span,
-    readonly series: SeriesStats,
-  ) {}
+    readonly parent: RunHandle | undefined,
+    model: string | undefined,
+  ) {
+    this.#telemetry = telemetry;
+    this.#strict = strict;
+    this.span = record.span;
+    this.context = record.context;
+    this.series = record.series;
+    this.model = model;
+  }
 
   /** A run is its own frame in the run storage. */
-  get run(): RunState {
+  get run(): RunHandle {
     return this;
   }
 
-  get metricAgent(): string {
-    return this.series.agent;
+  get scope(): string | undefined {
+    return this.ticket?.scope;
   }
 
   get costUsd(): number {
@@ -91,11 +89,8 @@ export class RunState implements Run, QuotaRun {
       return;
     }
     this.turns += count;
-    const maxTurns = this.effectiveLimits?.maxTurnsPerRun;
-    // Only the turn that crosses the limit counts (observe mode never stops the run).
-    if (maxTurns !== undefined && this.turns > maxTurns && this.turns - count <= maxTurns && this.stopReason === undefined) {
-      this.owner.quota?.exceedRunLimit(this, 'turns', maxTurns, this.turns - count, count);
-    }
+    // A run already stopping for another reason is not stopped (or counted) again.
+    if (this.stopReason === undefined) this.ticket?.turns(this.turns, count);
   }
 
   recordUsage(usage: Usage): void {
@@ -106,60 +101,45 @@ export class RunState implements Run, QuotaRun {
     }
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
-    const costMicros = usage.costUsd === undefined ? 0 : usdToMicros(usage.costUsd);
+    const costMicros = usage.costUsd === undefined ? undefined : usdToMicros(usage.costUsd);
     this.inputTokens += inputTokens;
     this.outputTokens += outputTokens;
-    this.costMicros += costMicros;
+    this.costMicros += costMicros ?? 0;
     this.usageRecorded = true;
     if (this.model === undefined && usage.model !== undefined) this.model = usage.model;
-    const series = this.series;
-    series.inputTokens += inputTokens;
-    series.outputTokens += outputTokens;
-    if (usage.costUsd !== undefined) {
-      series.costMicros += costMicros;
-      series.costKnown = true;
-    }
-    if (this.ended) this.owner.recordLateUsage(this, inputTokens, outputTokens);
-    this.owner.quota?.charge(this, inputTokens + outputTokens, costMicros);
+    this.#telemetry.addUsage(this.series, inputTokens, outputTokens, costMicros);
+    if (this.ended) this.#telemetry.recordLateUsage(this.series, inputTokens, outputTokens);
+    this.ticket?.charge(inputTokens + outputTokens, costMicros ?? 0);
   }
 
+  /** A quota stopped the run: its signal aborts with the error, and it ends `incomplete`. */
   stop(reason: QuotaExceededError): void {
     this.#abort({ outcome: 'incomplete', errorType: ERROR_TYPE_QUOTA_EXCEEDED }, reason);
   }
 
   /**
-   * Starts the timers and signal links a run needs; called once it is admitted. The run's
-   * signal follows the caller's signal and its parent run's, so cancelling a run cancels
-   * everything nested in it.
+   * Starts what an admitted run needs: its signal follows the caller's signal and its parent
+   * run's (cancelling a run cancels everything nested in it), its timeout, its quota timers.
    */
-  arm(callerSignal: AbortSignal | undefined, timeoutMs: number | undefined): void {
+  start(callerSignal: AbortSignal | undefined, timeoutMs: number | undefined): void {
     if (callerSignal !== undefined) this.#follow(callerSignal);
     if (this.parent !== undefined && !this.parent.ended) this.#follow(this.parent.signal);
     if (this.stopReason !== undefined) return;
     if (timeoutMs !== undefined) {
-      this.#after(timeoutMs, () =>
+      this.#timers.after(timeoutMs, () =>
         this.#abort(
           { outcome: 'timeout', errorType: ERROR_TYPE_TIMEOUT },
           new DOMException(`run '${this.name}' timed out after ${timeoutMs} ms`, 'TimeoutError'),
         ),
       );
     }
-    const quota = this.owner.quota;
-    if (quota === undefined) return;
-    if (this.deadline !== undefined) {
-      // +1 ms: when the timer fires, Date.now() (whole ms, what admission compares) has passed the deadline too.
-      this.#after(this.deadline - Date.now() + 1, () => quota.exceedWallTime(this));
-    }
-    const maxDurationMs = this.effectiveLimits?.maxDurationMsPerRun;
-    if (maxDurationMs !== undefined) {
-      this.#after(maxDurationMs, () => quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - this.startTime, 0));
-    }
+    this.ticket?.start(this.startTime);
   }
 
   /** Marks the run ended and releases its timers and listeners. */
   release(): void {
     this.ended = true;
-    if (this.#timers !== undefined) for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     if (this.#links !== undefined) for (const [signal, onAbort] of this.#links) signal.removeEventListener('abort', onAbort);
   }
 
@@ -170,18 +150,6 @@ export class RunState implements Run, QuotaRun {
     (this.#links ??= []).push([signal, onAbort]);
   }
 
-  /** Calls `callback` after `delayMs`, also beyond setTimeout's range (about 24.8 days), never keeping the process alive. */
-  #after(delayMs: number, callback: () => void): void {
-    const due = performance.now() + Math.max(0, delayMs);
-    const arm = () => {
-      const remaining = Math.max(0, due - performance.now());
-      const timer = setTimeout(remaining > MAX_TIMER_MS ? arm : callback, Math.min(remaining, MAX_TIMER_MS));
-      timer.unref();
-      (this.#timers ??= []).push(timer);
-    };
-    arm();
-  }
-
   #abort(stopReason: StopReason, reason: unknown): void {
     if (this.ended || this.stopReason !== undefined) return;
     this.stopReason = stopReason;
@@ -189,7 +157,7 @@ export class RunState implements Run, QuotaRun {
   }
 
   #invalid(message: string): void {
-    if (this.owner.strict) throw new TypeError(`agentmetry: run '${this.name}' ${message}`);
+    if (this.#strict) throw new TypeError(`agentmetry: run '${this.name}' ${message}`);
     logger.warn(`run '${this.name}' ${message}; dropped`);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AgentMeter, QuotaExceededError, type AgentMeterOptions, type Run } from '../../../src/index.js';
-import { createPipeline, delay, spanNamed, untilAborted } from '../../helpers/otel.js';
+import { AgentMeter, QuotaExceededError, type AgentMeterOptions, type Run } from '../../src/index.js';
+import { createPipeline, delay, spanNamed, untilAborted } from '../helpers/otel.js';
 
 function setup(quota: AgentMeterOptions['quota']) {
   const pipeline = createPipeline();

@@ -1,11 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Span } from '@opentelemetry/api';
 import type { Run } from '../types.js';
-import type { RunState } from './run-state.js';
+import type { RunHandle } from './run-handle.js';
 
 /** What is active: the innermost run, and the span new runs should be children of (a run's or a batch's). */
 export interface RunFrame {
-  readonly run: RunState | undefined;
+  readonly run: RunHandle | undefined;
   readonly span: Span;
 }
 

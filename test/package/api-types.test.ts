@@ -3,11 +3,11 @@ import {
   AgentMeter,
   currentRun,
   QuotaExceededError,
-  startTelemetry,
+  QuotaStoreUnavailableError,
   type QuotaSnapshot,
   type QuotaStore,
   type Run,
-  type Telemetry,
+  type QuotaView,
 } from '../../src/index.js';
 
 // Checked by `tsc` (part of `npm test`): the public API's types are part of its contract.
@@ -21,6 +21,7 @@ describe('public API types', () => {
     expectTypeOf(agentmeter.runParallel([{ subagent: 'a', fn: async () => 'x' }])).toEqualTypeOf<Promise<PromiseSettledResult<string>[]>>();
     expectTypeOf(currentRun()).toEqualTypeOf<Run | undefined>();
     expectTypeOf(agentmeter.quota?.snapshot()).toEqualTypeOf<QuotaSnapshot | undefined>();
+    expectTypeOf(agentmeter.quota).toEqualTypeOf<QuotaView | undefined>();
   });
 
   it('Run exposes what a subagent needs, read-only', () => {
@@ -36,8 +37,17 @@ describe('public API types', () => {
     expectTypeOf(QuotaExceededError.isInstance).guards.toEqualTypeOf<QuotaExceededError>();
   });
 
-  it('startTelemetry returns a Telemetry handle; a QuotaStore may be sync or async', () => {
-    expectTypeOf(startTelemetry).returns.toEqualTypeOf<Telemetry>();
+  it('the quota is a read view: no admission, charging or store on the public surface', () => {
+    expectTypeOf<keyof QuotaView>().toEqualTypeOf<'mode' | 'limits' | 'snapshot' | 'unaccounted'>();
+    expectTypeOf<QuotaView['unaccounted']>().returns.toEqualTypeOf<number>();
+  });
+
+  it('a QuotaStore may be sync or async and is generic over its own lease', () => {
     expectTypeOf<ReturnType<QuotaStore['settle']>>().toEqualTypeOf<void | Promise<void>>();
+    expectTypeOf<Parameters<QuotaStore<{ id: string }>['charge']>[0]>().toEqualTypeOf<{ id: string }>();
+  });
+
+  it('QuotaStoreUnavailableError is recognised like QuotaExceededError', () => {
+    expectTypeOf(QuotaStoreUnavailableError.isInstance).guards.toEqualTypeOf<QuotaStoreUnavailableError>();
   });
 });

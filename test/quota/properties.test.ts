@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AgentMeter, type Run } from '../../../src/index.js';
-import { createPipeline } from '../../helpers/otel.js';
+import { AgentMeter, type Run } from '../../src/index.js';
+import { createPipeline } from '../helpers/otel.js';
 
 interface Task {
   estimate: number;

@@ -1,0 +1,101 @@
+import type { QuotaExceededError } from '../errors.js';
+import { logger, safeCall } from '../log.js';
+import { Timers } from '../timers.js';
+import type { QuotaLimits, QuotaMode } from '../types.js';
+import type { Quota } from './quota.js';
+import type { BudgetNode, ChargeResult } from './store.js';
+
+/** A soft threshold crossed, in user units (USD for `costUsd`). */
+export interface QuotaWarning {
+  readonly resource: 'executions' | 'tokens' | 'costUsd';
+  readonly threshold: number;
+  readonly scope: string;
+  readonly used: number;
+  readonly limit: number;
+}
+
+/**
+ * Where a quota reports what happens to one run. The quota decides; whoever runs the run
+ * (the run pipeline) records it and stops the run. Implementations never throw.
+ */
+export interface QuotaRunEvents {
+  /** A denial to count: the run is refused or stopped, or in observe mode would have been. */
+  denied(error: QuotaExceededError, mode: QuotaMode): void;
+  /** Recorded usage pushed a scope or budget past a hard limit (enforce mode): the run must stop. */
+  exceeded(error: QuotaExceededError): void;
+  /** A per-run limit or the wall-time deadline stops the run. */
+  stopped(error: QuotaExceededError): void;
+  /** A soft threshold was crossed. */
+  warned(warning: QuotaWarning): void;
+}
+
+/**
+ * One admitted run's place in its quota: its scope, budget chain, limits and the store's lease,
+ * and the timers of its wall-time and duration limits. Owned by the quota; the run holds it
+ * and reports its turns and usage to it.
+ */
+export class QuotaTicket {
+  readonly #timers = new Timers();
+
+  constructor(
+    readonly quota: Quota,
+    readonly scope: string,
+    readonly nodes: readonly BudgetNode[],
+    /** The limits in force for this run: its scope's, narrowed by every budget above and of it. */
+    readonly limits: QuotaLimits,
+    readonly lease: unknown,
+    /** Epoch ms at which a wall-time budget ends. */
+    readonly deadline: number | undefined,
+    readonly events: QuotaRunEvents,
+  ) {}
+
+  /** Arms the wall-time deadline and the per-run duration limit of a run that starts now. */
+  start(startTime: number): void {
+    if (this.deadline !== undefined) {
+      // +1 ms: when the timer fires, Date.now() (whole ms, what admission compares) has passed the deadline too.
+      this.#timers.after(this.deadline - Date.now() + 1, () => this.quota.exceedWallTime(this));
+    }
+    const maxDurationMs = this.limits.maxDurationMsPerRun;
+    if (maxDurationMs !== undefined) {
+      this.#timers.after(maxDurationMs, () =>
+        this.quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - startTime, 0),
+      );
+    }
+  }
+
+  /** `added` more turns, `total` in all: only the turn that crosses `maxTurnsPerRun` counts. */
+  turns(total: number, added: number): void {
+    const maxTurns = this.limits.maxTurnsPerRun;
+    if (maxTurns !== undefined && total > maxTurns && total - added <= maxTurns) {
+      this.quota.exceedRunLimit(this, 'turns', maxTurns, total - added, added);
+    }
+  }
+
+  /** Charges recorded usage, in tokens and micro-dollars; also after the run ended (late usage counts). */
+  charge(tokens: number, costMicros: number): void {
+    const store = this.quota.store;
+    const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costMicros }));
+    if (isThenable(result)) {
+      result.then(
+        (violation) => this.quota.charged(this, violation),
+        (error: unknown) => logger.error('quota store charge failed', error),
+      );
+    } else {
+      this.quota.charged(this, result);
+    }
+  }
+
+  /** Releases what the run did not use, and its timers. Never throws. */
+  settle(): void {
+    this.#timers.clear();
+    const store = this.quota.store;
+    const result = safeCall(logger, 'quota store settle', () => store.settle(this.lease));
+    if (isThenable(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));
+  }
+}
+
+function isThenable<T>(value: T | Promise<T> | undefined): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
+export type { ChargeResult };

@@ -1,0 +1,298 @@
+import {
+  context,
+  INVALID_SPAN_CONTEXT,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type MeterProvider,
+  type Span,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import type { QuotaExceededError } from '../errors.js';
+import { logger, safeCall } from '../log.js';
+import { microsToUsd } from '../money.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_GEN_AI_CONVERSATION_ID,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_GEN_AI_WORKFLOW_NAME,
+  ATTR_QUOTA_LIMIT,
+  ATTR_QUOTA_RESOURCE,
+  ATTR_QUOTA_SCOPE,
+  ATTR_QUOTA_THRESHOLD,
+  ATTR_QUOTA_USED,
+  ATTR_SUBAGENT_BATCH_OUTCOME,
+  ATTR_SUBAGENT_BATCH_SIZE,
+  ATTR_SUBAGENT_COST,
+  ATTR_SUBAGENT_DEPTH,
+  ATTR_SUBAGENT_OUTCOME,
+  ATTR_SUBAGENT_TURNS,
+  EVENT_QUOTA_DENIED,
+  EVENT_QUOTA_WARNING,
+  GEN_AI_OPERATION_INVOKE_AGENT,
+  GEN_AI_OPERATION_INVOKE_WORKFLOW,
+  OUTCOMES,
+  SPAN_INVOKE_AGENT,
+  SPAN_INVOKE_WORKFLOW_PARALLEL,
+  TRACER_NAME,
+  type Outcome,
+} from '../semconv.js';
+import type { QuotaMode } from '../types.js';
+import { VERSION } from '../version.js';
+import { SubagentInstruments } from './instruments.js';
+import { QuotaSeries, type QuotaGaugeSource } from './quota-series.js';
+import { SeriesRegistry, type SeriesStats, type Totals } from './series.js';
+
+const OUTCOME_INDEX = new Map<Outcome, number>(OUTCOMES.map((outcome, index) => [outcome, index]));
+
+export interface RunTelemetryOptions {
+  /** Default: the global meter provider, looked up on every run. */
+  meterProvider: MeterProvider | undefined;
+  /** Default: the global tracer provider. */
+  tracerProvider: TracerProvider | undefined;
+  maxAgentNames: number;
+  /** The quota whose state the `subagent.quota.*` gauges report, if any. */
+  quota: QuotaGaugeSource | undefined;
+}
+
+/** What a run starts with: its span, the context that makes the span current, and its series. */
+export interface RunRecord {
+  readonly span: Span;
+  readonly context: Context;
+  readonly series: SeriesStats;
+}
+
+/** The facts of a run at its end, as the run handle counted them. */
+export interface RunFacts {
+  readonly span: Span;
+  readonly series: SeriesStats;
+  readonly startTime: number;
+  readonly turns: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costMicros: number;
+  readonly usageRecorded: boolean;
+  readonly model: string | undefined;
+}
+
+/** How a run ended. */
+export interface RunEnding {
+  readonly outcome: Outcome;
+  readonly errorType: string | undefined;
+  /** The error or rejection value the run ended with, recorded on the span. */
+  readonly error: unknown;
+  readonly threw: boolean;
+  /** It was admitted and active (false for a run refused before it started). */
+  readonly started: boolean;
+  /** It counts as an execution (false for a run refused for a configuration mistake: no ledger saw it). */
+  readonly counted: boolean;
+}
+
+/**
+ * The telemetry side of runs: `invoke_agent` and `invoke_workflow` spans, the `subagent.*`
+ * instruments and the live series totals they export. Knows nothing of quotas beyond the
+ * numbers it is handed; never throws into the run.
+ */
+export class RunTelemetry {
+  readonly #options: RunTelemetryOptions;
+  readonly #series: SeriesRegistry;
+  readonly #quotaSeries: QuotaSeries;
+  readonly #instruments: SubagentInstruments;
+  #tracerProvider: TracerProvider | undefined;
+  #tracer: Tracer | undefined;
+
+  constructor(options: RunTelemetryOptions) {
+    this.#options = options;
+    this.#series = new SeriesRegistry(options.maxAgentNames);
+    this.#quotaSeries = new QuotaSeries();
+    this.#instruments = new SubagentInstruments(
+      this.#series,
+      options.quota === undefined ? undefined : { gauges: options.quota, series: this.#quotaSeries },
+    );
+  }
+
+  /** Starts a run's span, as a child of `parentSpan` (the enclosing run's or batch's). */
+  startRun(
+    name: string,
+    depth: number,
+    conversationId: string | undefined,
+    model: string | undefined,
+    extra: Attributes | undefined,
+    parentSpan: Span | undefined,
+  ): RunRecord {
+    this.#bindMeter();
+    const attributes: Attributes = {
+      [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_INVOKE_AGENT,
+      [ATTR_GEN_AI_AGENT_NAME]: name,
+      [ATTR_SUBAGENT_DEPTH]: depth,
+    };
+    if (conversationId !== undefined) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
+    if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
+    if (extra !== undefined) Object.assign(attributes, extra);
+    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${name}`, attributes, parentSpan);
+    return { span, context: trace.setSpan(context.active(), span), series: this.#series.get(name, depth) };
+  }
+
+  /** The run was admitted and starts: it is active from now on. */
+  activate(series: SeriesStats): void {
+    series.active += 1;
+  }
+
+  /** Adds usage to the run's series totals (what the token and cost counters export). */
+  addUsage(series: SeriesStats, inputTokens: number, outputTokens: number, costMicros: number | undefined): void {
+    series.inputTokens += inputTokens;
+    series.outputTokens += outputTokens;
+    if (costMicros !== undefined) {
+      series.costMicros += costMicros;
+      series.costKnown = true;
+    }
+  }
+
+  /** Usage that arrives after its run ended still goes into the token histogram. */
+  recordLateUsage(series: SeriesStats, inputTokens: number, outputTokens: number): void {
+    try {
+      this.#bindMeter();
+      this.#instruments.recordTokens(series, inputTokens, outputTokens);
+    } catch (error) {
+      logger.error('recording late usage failed', error);
+    }
+  }
+
+  /** Ends a run, whatever its outcome: counts, histograms, span attributes and status, then `span.end()`. */
+  endRun(run: RunFacts, ending: RunEnding): void {
+    const { series, span } = run;
+    const { outcome, errorType } = ending;
+    if (ending.started) series.active -= 1;
+    if (ending.counted) {
+      series.countExecution(outcome);
+      if (outcome !== 'ok' && outcome !== 'incomplete') series.countError(errorType!);
+    }
+    if (ending.started) {
+      try {
+        this.#bindMeter();
+        this.#instruments.recordEnd(series, OUTCOME_INDEX.get(outcome)!, (performance.now() - run.startTime) / 1000, run.turns);
+        if (run.usageRecorded) this.#instruments.recordTokens(series, run.inputTokens, run.outputTokens);
+      } catch (error) {
+        logger.error('recording metrics failed', error);
+      }
+    }
+    try {
+      const attributes: Attributes = { [ATTR_SUBAGENT_OUTCOME]: outcome, [ATTR_SUBAGENT_TURNS]: run.turns };
+      if (ending.started) {
+        attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = run.inputTokens;
+        attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = run.outputTokens;
+      }
+      if (errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorType;
+      if (run.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = run.model;
+      if (series.costKnown && run.costMicros > 0) attributes[ATTR_SUBAGENT_COST] = microsToUsd(run.costMicros);
+      span.setAttributes(attributes);
+      if (ending.threw) {
+        const error = ending.error;
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined });
+      } else if (outcome === 'timeout' || outcome === 'aborted') {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+      }
+    } catch (error) {
+      logger.error('recording the end of a run on its span failed', error);
+    } finally {
+      safeCall(logger, 'span.end()', () => span.end());
+    }
+  }
+
+  /** A quota denial of this run (a would-be one in observe mode). */
+  recordDenial(series: SeriesStats, span: Span, error: QuotaExceededError, mode: QuotaMode): void {
+    this.#quotaSeries.countDenial(series.agent, error, mode);
+    if (mode === 'observe') this.recordLimitEvent(span, error);
+  }
+
+  /** A `quota.denied` event on the run's span: a limit it passed. */
+  recordLimitEvent(span: Span, error: QuotaExceededError): void {
+    safeCall(logger, 'adding a span event', () =>
+      span.addEvent(EVENT_QUOTA_DENIED, {
+        [ATTR_QUOTA_RESOURCE]: error.resource,
+        [ATTR_QUOTA_SCOPE]: error.scope,
+        [ATTR_QUOTA_LIMIT]: error.limit,
+        [ATTR_QUOTA_USED]: error.used,
+      }),
+    );
+  }
+
+  /** A soft threshold crossed: counted, and a `quota.warning` event on the run's span. */
+  recordWarning(span: Span, warning: { resource: string; threshold: number; scope: string; used: number; limit: number }): void {
+    this.#quotaSeries.countWarning(warning.resource, warning.threshold);
+    safeCall(logger, 'adding a span event', () =>
+      span.addEvent(EVENT_QUOTA_WARNING, {
+        [ATTR_QUOTA_RESOURCE]: warning.resource,
+        [ATTR_QUOTA_SCOPE]: warning.scope,
+        [ATTR_QUOTA_THRESHOLD]: warning.threshold,
+        [ATTR_QUOTA_USED]: warning.used,
+        [ATTR_QUOTA_LIMIT]: warning.limit,
+      }),
+    );
+  }
+
+  /** Starts the `invoke_workflow parallel` span of a batch of `size` runs. */
+  startBatch(size: number, parentSpan: Span | undefined): RunRecord['span'] {
+    return this.#startSpan(
+      SPAN_INVOKE_WORKFLOW_PARALLEL,
+      {
+        [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_INVOKE_WORKFLOW,
+        [ATTR_GEN_AI_WORKFLOW_NAME]: 'parallel',
+        [ATTR_SUBAGENT_BATCH_SIZE]: size,
+      },
+      parentSpan,
+    );
+  }
+
+  endBatch(span: Span, results: readonly PromiseSettledResult<unknown>[]): void {
+    try {
+      const failed = results.filter((result) => result.status === 'rejected').length;
+      const outcome = failed === 0 ? 'complete' : failed === results.length ? 'failed' : 'partial';
+      span.setAttribute(ATTR_SUBAGENT_BATCH_OUTCOME, outcome);
+      if (outcome === 'failed' && results.length > 0) span.setStatus({ code: SpanStatusCode.ERROR });
+    } catch (error) {
+      logger.error('recording the end of a batch on its span failed', error);
+    } finally {
+      safeCall(logger, 'span.end()', () => span.end());
+    }
+  }
+
+  /** Totals over every series: executions by outcome, active, tokens, cost. */
+  totals(): Totals {
+    return this.#series.totals();
+  }
+
+  #startSpan(name: string, attributes: Attributes, parentSpan: Span | undefined): Span {
+    const active = context.active();
+    // Without a working context manager the active context is empty: parent the span explicitly.
+    const parentContext = parentSpan !== undefined && trace.getSpan(active) === undefined ? trace.setSpan(active, parentSpan) : active;
+    try {
+      return this.#getTracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parentContext);
+    } catch (error) {
+      logger.error('starting a span failed; this run is not traced', error);
+      return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    }
+  }
+
+  #bindMeter(): void {
+    this.#instruments.use(this.#options.meterProvider ?? metrics.getMeterProvider());
+  }
+
+  #getTracer(): Tracer {
+    const provider = this.#options.tracerProvider ?? trace.getTracerProvider();
+    if (provider !== this.#tracerProvider || this.#tracer === undefined) {
+      this.#tracerProvider = provider;
+      this.#tracer = provider.getTracer(TRACER_NAME, VERSION);
+    }
+    return this.#tracer;
+  }
+}
