@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './poll.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LOCK = `${ROOT}dist/.build-lock`;
@@ -17,7 +18,7 @@ export async function ensureBuilt(): Promise<void> {
   try {
     mkdirSync(LOCK);
   } catch {
-    while (exists(LOCK)) await new Promise((resolve) => setTimeout(resolve, 200));
+    await waitFor('the build by another test file', () => (exists(LOCK) ? undefined : true), { timeoutMillis: 300_000, intervalMillis: 200 });
     return;
   }
   try {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentMeter, currentRun } from '../../src/index.js';
 import * as semconv from '../../src/semconv.js';
 import { createPipeline, delay, parentId, spanNamed, untilAborted } from '../helpers/otel.js';
+import { waitFor } from '../helpers/poll.js';
 
 function setup(options: ConstructorParameters<typeof AgentMeter>[0] = {}) {
   const pipeline = createPipeline();
@@ -182,21 +183,24 @@ describe('AgentMeter.run', () => {
   it("cancels nested runs with their parent: a child's signal follows its parent's", async () => {
     const { pipeline, agentmeter } = setup();
     const controller = new AbortController();
+    let waiting = 0;
     const pending = agentmeter.run({ name: 'parent', signal: controller.signal }, () =>
       Promise.all([
         agentmeter.run('child', async (child) => {
+          waiting += 1;
           await untilAborted(child.signal);
           return child.signal.reason as Error;
         }),
         agentmeter.run({ name: 'child', timeoutMs: 60_000 }, async () =>
           agentmeter.run('grandchild', async (grandchild) => {
+            waiting += 1;
             await untilAborted(grandchild.signal);
             return grandchild.signal.reason as Error;
           }),
         ),
       ]),
     );
-    await delay(5);
+    await waitFor('both leaves to be running', () => (waiting === 2 ? true : undefined), { intervalMillis: 1 });
     controller.abort(new Error('user left'));
     const reasons = await pending;
     expect(reasons.map((reason) => reason.message)).toEqual(['user left', 'user left']);
@@ -232,7 +236,8 @@ describe('AgentMeter.run', () => {
       runHandle = run;
       return new Promise<void>((resolve) => (finish = resolve));
     });
-    await delay(20);
+    await waitFor('the run to start', () => runHandle);
+    await untilAborted(runHandle!.signal);
     expect(runHandle!.signal.aborted).toBe(true);
     expect(await pipeline.sum(semconv.METRIC_ACTIVE, { 'gen_ai.agent.name': 'stubborn' })).toBe(1);
     runHandle!.recordUsage({ inputTokens: 7, outputTokens: 3 });
