@@ -6,7 +6,6 @@ import type {
   LedgerState,
   LedgerUsage,
   LedgerViolation,
-  QuotaLease,
   QuotaStore,
   ReserveRequest,
   ReserveResult,
@@ -26,10 +25,7 @@ class NodeState implements LedgerState {
   inFlight = 0;
   startedAt: number | undefined = undefined;
 
-  constructor(
-    readonly owner: MemoryQuotaStore,
-    readonly limits: LedgerLimits,
-  ) {}
+  constructor(readonly limits: LedgerLimits) {}
 
   get used(): LedgerAmounts {
     return { executions: this.usedExecutions, tokens: this.usedTokens, costMicros: this.usedCostMicros, concurrent: 0 };
@@ -40,11 +36,15 @@ class NodeState implements LedgerState {
   }
 }
 
-class MemoryLease implements QuotaLease {
+/**
+ * `MemoryQuotaStore`'s handle on one admitted run: its nodes, their states and what it still
+ * holds in reserve. The store's own bookkeeping: pass it back to the store, never change it.
+ */
+export class MemoryLease {
   settled = false;
   constructor(
     readonly nodes: readonly BudgetNode[],
-    readonly states: NodeState[],
+    readonly states: readonly NodeState[],
     public heldTokens: number,
     public heldCostMicros: number,
   ) {}
@@ -54,25 +54,32 @@ class MemoryLease implements QuotaLease {
  * The default store: one process, exact. Check and reserve are one synchronous step, so no
  * other run can interleave between them.
  */
-export class MemoryQuotaStore implements QuotaStore {
+export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
   readonly name = 'memory';
+  /** Every node known by key: scopes for good, run budgets while something is in flight under them. */
   readonly #nodes = new Map<string, NodeState>();
+  /**
+   * Run budgets by node object. A run budget is forgotten by key once nothing is in flight under
+   * it, but a late child of its run (which passes the same node object) still counts against it:
+   * the state lives as long as some run holds the node.
+   */
+  readonly #budgets = new WeakMap<BudgetNode, NodeState>();
   readonly #scopes = new Set<string>();
 
-  reserve(request: ReserveRequest): ReserveResult {
+  reserve(request: ReserveRequest): ReserveResult<MemoryLease> {
     const { nodes, estimate, now } = request;
     const states: NodeState[] = new Array(nodes.length);
     let violation: LedgerViolation | undefined;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
-      const state = this.#state(node);
+      const state = node.ephemeral ? this.#budgetState(node) : this.#scopeState(node);
       states[i] = state;
       violation ??= findViolation(node.key, state, estimate, now);
     }
     if (violation && request.enforce) {
       // A denied run's own budget node (or a budget no run is under any more) is not kept.
       for (let i = 0; i < nodes.length; i++) {
-        if (nodes[i]!.ephemeral && states[i]!.inFlight === 0) this.#nodes.delete(nodes[i]!.key);
+        if (nodes[i]!.ephemeral && states[i]!.inFlight === 0) this.#forget(nodes[i]!.key, states[i]!);
       }
       return { admitted: false, violation };
     }
@@ -98,41 +105,39 @@ export class MemoryQuotaStore implements QuotaStore {
     };
   }
 
-  charge(lease: QuotaLease, usage: LedgerUsage): ChargeResult {
-    const memoryLease = lease as MemoryLease;
-    const fromHeldTokens = memoryLease.settled ? 0 : Math.min(memoryLease.heldTokens, usage.tokens);
-    const fromHeldCost = memoryLease.settled ? 0 : Math.min(memoryLease.heldCostMicros, usage.costMicros);
-    memoryLease.heldTokens -= fromHeldTokens;
-    memoryLease.heldCostMicros -= fromHeldCost;
+  charge(lease: MemoryLease, usage: LedgerUsage): ChargeResult {
+    const fromHeldTokens = lease.settled ? 0 : Math.min(lease.heldTokens, usage.tokens);
+    const fromHeldCost = lease.settled ? 0 : Math.min(lease.heldCostMicros, usage.costMicros);
+    lease.heldTokens -= fromHeldTokens;
+    lease.heldCostMicros -= fromHeldCost;
     const beyondReservation = usage.tokens > fromHeldTokens || usage.costMicros > fromHeldCost;
     let violation: LedgerViolation | undefined;
-    for (let i = 0; i < memoryLease.states.length; i++) {
-      const state = memoryLease.states[i]!;
+    for (let i = 0; i < lease.states.length; i++) {
+      const state = lease.states[i]!;
       state.reservedTokens -= fromHeldTokens;
       state.reservedCostMicros -= fromHeldCost;
       state.usedTokens += usage.tokens;
       state.usedCostMicros += usage.costMicros;
-      if (beyondReservation) violation ??= findOvershoot(memoryLease.nodes[i]!.key, state, usage);
+      if (beyondReservation) violation ??= findOvershoot(lease.nodes[i]!.key, state, usage);
     }
     return violation;
   }
 
-  settle(lease: QuotaLease): void {
-    const memoryLease = lease as MemoryLease;
-    if (memoryLease.settled) return;
-    memoryLease.settled = true;
-    for (let i = 0; i < memoryLease.states.length; i++) {
-      const state = memoryLease.states[i]!;
-      state.reservedTokens -= memoryLease.heldTokens;
-      state.reservedCostMicros -= memoryLease.heldCostMicros;
+  settle(lease: MemoryLease): void {
+    if (lease.settled) return;
+    lease.settled = true;
+    for (let i = 0; i < lease.states.length; i++) {
+      const state = lease.states[i]!;
+      state.reservedTokens -= lease.heldTokens;
+      state.reservedCostMicros -= lease.heldCostMicros;
       state.reservedExecutions -= 1;
       state.usedExecutions += 1;
       state.inFlight -= 1;
-      const node = memoryLease.nodes[i]!;
-      if (node.ephemeral && state.inFlight === 0) this.#nodes.delete(node.key);
+      const node = lease.nodes[i]!;
+      if (node.ephemeral && state.inFlight === 0) this.#forget(node.key, state);
     }
-    memoryLease.heldTokens = 0;
-    memoryLease.heldCostMicros = 0;
+    lease.heldTokens = 0;
+    lease.heldCostMicros = 0;
   }
 
   read(key: string): LedgerState | undefined {
@@ -143,21 +148,37 @@ export class MemoryQuotaStore implements QuotaStore {
     return this.#scopes;
   }
 
-  #state(node: BudgetNode): NodeState {
-    const handle = node.storeHandle as NodeState | undefined;
-    if (handle?.owner === this) {
-      // A budget whose runs all ended is forgotten by key, but a late child of it still counts against it.
-      if (node.ephemeral && this.#nodes.get(node.key) !== handle) this.#nodes.set(node.key, handle);
-      return handle;
-    }
+  /** A scope's state: one lookup by key, kept for good. */
+  #scopeState(node: BudgetNode): NodeState {
     let state = this.#nodes.get(node.key);
     if (state === undefined) {
-      state = new NodeState(this, node.limits);
+      state = new NodeState(node.limits);
       this.#nodes.set(node.key, state);
-      if (!node.ephemeral) this.#scopes.add(node.key);
+      this.#scopes.add(node.key);
     }
-    node.storeHandle = state;
     return state;
+  }
+
+  /** A run budget's state: the node object's own if it has one (revived under its key if forgotten), else by key. */
+  #budgetState(node: BudgetNode): NodeState {
+    let state = this.#budgets.get(node);
+    if (state !== undefined) {
+      // A budget whose runs all ended is forgotten by key, but a late child of it still counts against it.
+      if (this.#nodes.get(node.key) !== state) this.#nodes.set(node.key, state);
+      return state;
+    }
+    state = this.#nodes.get(node.key);
+    if (state === undefined) {
+      state = new NodeState(node.limits);
+      this.#nodes.set(node.key, state);
+    }
+    this.#budgets.set(node, state);
+    return state;
+  }
+
+  /** Drops a run budget's key (its node object may still bring it back). */
+  #forget(key: string, state: NodeState): void {
+    if (this.#nodes.get(key) === state) this.#nodes.delete(key);
   }
 }
 
