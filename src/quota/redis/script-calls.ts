@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { createLogger, safeCall } from '../../log.js';
+import type { BudgetNode, LedgerLimits } from '../store.js';
+import {
+  decodeCharge,
+  decodeReserve,
+  decodeSettle,
+  decodeSync,
+  type ChargeReply,
+  type RawReply,
+  type ReserveReply,
+  type SettleReply,
+  type SyncReply,
+} from './replies.js';
+import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
+
+/**
+ * The four scripts as calls: arguments in the order each script reads them (see `scripts.ts`),
+ * one bounded wait for the reply, and replies decoded into named fields. A reply that arrives
+ * after its caller gave up goes to the caller's `onLate`, if any.
+ */
+
+const log = createLogger('redis');
+
+type Script = 'reserve' | 'charge' | 'settle' | 'sync';
+type Arg = string | number;
+type Command = (...args: Arg[]) => Promise<RawReply>;
+
+const SCRIPTS: Record<Script, { lua: string; command: string }> = {
+  reserve: { lua: RESERVE_SCRIPT, command: commandName('Reserve', RESERVE_SCRIPT) },
+  charge: { lua: CHARGE_SCRIPT, command: commandName('Charge', CHARGE_SCRIPT) },
+  settle: { lua: SETTLE_SCRIPT, command: commandName('Settle', SETTLE_SCRIPT) },
+  sync: { lua: SYNC_SCRIPT, command: commandName('Sync', SYNC_SCRIPT) },
+};
+
+/** The calls on one lease share their KEYS (leases, the lease, then the nodes) and TTL. */
+interface LeaseCall {
+  /** From `leaseScriptKeys`. */
+  readonly keys: readonly string[];
+  readonly leaseId: string;
+  readonly nodes: readonly BudgetNode[];
+  readonly leaseTtlMs: number;
+}
+
+export interface ReserveCall extends LeaseCall {
+  readonly now: number;
+  readonly enforce: boolean;
+  /** The estimate, in integer ledger units. */
+  readonly tokens: number;
+  readonly costMicros: number;
+}
+
+export interface ChargeCall extends LeaseCall {
+  /** Usage, in integer ledger units. */
+  readonly tokens: number;
+  readonly costMicros: number;
+  /** The lease's charge number: the script applies each number once. */
+  readonly sequence: number;
+}
+
+export interface SettleCall extends LeaseCall {
+  /** `cancel` gives the execution back too (a reservation its caller had given up on). */
+  readonly mode: 'settle' | 'cancel';
+}
+
+export interface SyncCall {
+  /** The hierarchy's lease set. */
+  readonly leasesKey: string;
+  /** This process's live leases in the hierarchy, to renew. */
+  readonly leaseIds: readonly string[];
+  /** Redis keys of the nodes to read back. */
+  readonly nodeKeys: readonly string[];
+  readonly leaseTtlMs: number;
+}
+
+/** Redis did not answer within the store's `timeoutMs`. */
+export class RedisTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`Redis did not answer within ${timeoutMs} ms`);
+    this.name = 'RedisTimeoutError';
+  }
+}
+
+export class ScriptCalls {
+  readonly #redis: Redis | Cluster;
+  readonly #timeoutMs: number;
+  readonly #commands: Record<Script, Command>;
+
+  /** Defines the scripts as commands on the client, unless another store on the same client already did. */
+  constructor(redis: Redis | Cluster, timeoutMs: number) {
+    this.#redis = redis;
+    this.#timeoutMs = timeoutMs;
+    const client = redis as unknown as Record<string, unknown> & { defineCommand(name: string, definition: { lua: string }): void };
+    const command = (script: Script): Command => {
+      const { lua, command: name } = SCRIPTS[script];
+      if (typeof client[name] !== 'function') client.defineCommand(name, { lua });
+      return (...args) => (client[name] as Command).apply(client, args);
+    };
+    this.#commands = { reserve: command('reserve'), charge: command('charge'), settle: command('settle'), sync: command('sync') };
+  }
+
+  reserve(call: ReserveCall, onLate?: (reply: ReserveReply) => void): Promise<ReserveReply> {
+    const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costMicros, call.leaseTtlMs, call.nodes.length];
+    for (const { ephemeral, limits } of call.nodes) {
+      args.push(
+        flag(ephemeral),
+        limitArg(limits.executions),
+        limitArg(limits.concurrent),
+        limitArg(limits.tokens),
+        limitArg(limits.costMicros),
+        limitArg(limits.wallTimeMs),
+      );
+    }
+    const count = call.nodes.length;
+    return this.#call('reserve', call.keys, args, (reply) => decodeReserve(reply, count), onLate);
+  }
+
+  charge(call: ChargeCall, onLate?: (reply: ChargeReply) => void): Promise<ChargeReply> {
+    const args: Arg[] = [call.leaseId, call.tokens, call.costMicros, call.sequence, call.leaseTtlMs, call.nodes.length];
+    for (const { ephemeral, limits } of call.nodes) args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costMicros));
+    const count = call.nodes.length;
+    return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, count), onLate);
+  }
+
+  settle(call: SettleCall): Promise<SettleReply> {
+    const args: Arg[] = [call.leaseId, call.mode, call.leaseTtlMs, call.nodes.length];
+    for (const node of call.nodes) args.push(flag(node.ephemeral));
+    const count = call.nodes.length;
+    return this.#call('settle', call.keys, args, (reply) => decodeSettle(reply, count));
+  }
+
+  sync(call: SyncCall): Promise<SyncReply> {
+    const args: Arg[] = [call.leaseTtlMs, call.leaseIds.length, ...call.leaseIds, call.nodeKeys.length];
+    const count = call.nodeKeys.length;
+    return this.#call('sync', [call.leasesKey, ...call.nodeKeys], args, (reply) => decodeSync(reply, count));
+  }
+
+  /** Runs one script within `timeoutMs`. A reply that arrives after the timeout goes to `onLate`. */
+  #call<T>(script: Script, keys: readonly string[], args: readonly Arg[], decode: (reply: RawReply) => T, onLate?: (reply: T) => void): Promise<T> {
+    if (this.#redis.status === 'end') return Promise.reject(new Error('the Redis client is closed'));
+    let pending: Promise<RawReply>;
+    try {
+      pending = this.#commands[script](keys.length, ...keys, ...args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const timeoutMs = this.#timeoutMs;
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new RedisTimeoutError(timeoutMs));
+      }, timeoutMs);
+      pending.then(
+        (reply) => {
+          if (!timedOut) {
+            clearTimeout(timer);
+            try {
+              resolve(decode(reply));
+            } catch (error) {
+              reject(error);
+            }
+          } else if (onLate !== undefined) {
+            safeCall(log, 'quota store redis: handling a late reply', () => onLate(decode(reply)));
+          }
+        },
+        (error: unknown) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+}
+
+/** ioredis command names, versioned by the script's hash so two package versions on one client never clash. */
+function commandName(role: string, script: string): string {
+  return `agentmetry${role}_${createHash('sha1').update(script).digest('hex').slice(0, 10)}`;
+}
+
+function flag(value: boolean): number {
+  return value ? 1 : 0;
+}
+
+function limitArg(limit: LedgerLimits[keyof LedgerLimits]): number {
+  return limit === undefined ? -1 : limit;
+}
