@@ -7,7 +7,8 @@
 // model through the AI Gateway (AI_MODEL, default openai/gpt-4o-mini).
 import { generateText, isStepCount, jsonSchema, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
-import { AgentMeter, startTelemetry } from 'agentmetry';
+import { AgentMeter } from 'agentmetry';
+import { startTelemetry } from 'agentmetry/setup';
 import { instrumentAiSdk } from 'agentmetry/ai-sdk';
 
 const telemetry = startTelemetry({ serviceName: 'ai-sdk-example' });

@@ -7,7 +7,8 @@
 // SDK's default OpenAI model.
 import { Agent, Usage, run, setTraceProcessors } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelResponse } from '@openai/agents/testing';
-import { AgentMeter, startTelemetry } from 'agentmetry';
+import { AgentMeter } from 'agentmetry';
+import { startTelemetry } from 'agentmetry/setup';
 import { instrumentOpenAIAgents } from 'agentmetry/openai-agents';
 
 const online = Boolean(process.env.OPENAI_API_KEY);

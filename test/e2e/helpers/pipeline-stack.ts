@@ -1,4 +1,4 @@
-import { startTelemetry, type Telemetry } from '../../../src/index.js';
+import { startTelemetry, type Telemetry } from '../../../src/setup/index.js';
 import { pickCollectorPorts, startCollector, type RunningCollector } from './collector.js';
 import { freePort, makeTempDir } from './processes.js';
 import { startPrometheus, type RunningPrometheus } from './prometheus.js';
