@@ -16,7 +16,8 @@ describe('examples', () => {
   it.each(['ai-sdk', 'openai-agents'])('examples/%s/app.mjs runs offline and reports its quota', async (framework) => {
     const { stdout } = await run(process.execPath, [`examples/${framework}/app.mjs`], {
       cwd: ROOT,
-      env: { ...process.env, AI_GATEWAY_API_KEY: '', OPENAI_API_KEY: '', OTEL_EXPORTER_OTLP_ENDPOINT: '' },
+      // Offline, and not under vitest's NODE_ENV=test, which turns the OpenAI Agents SDK's tracing off (documented).
+      env: { ...process.env, NODE_ENV: 'production', AI_GATEWAY_API_KEY: '', OPENAI_API_KEY: '', OTEL_EXPORTER_OTLP_ENDPOINT: '' },
       timeout: 60_000,
     });
     const quota = /quota: (\{.*\})/.exec(stdout);
