@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import {
+  MemoryQuotaStore,
+  quotaStoreConformance,
+  type BudgetNode,
+  type MemoryLease,
+  type QuotaStoreConformanceCase,
+  type ReserveRequest,
+  type ReserveResult,
+} from '../../src/quota-store/index.js';
+
+describe('MemoryQuotaStore conformance', () => {
+  for (const check of quotaStoreConformance({ createStore: () => new MemoryQuotaStore() })) it(check.name, check.run);
+});
+
+describe('MemoryQuotaStore run budgets', () => {
+  const T0 = 1_800_000_000_000;
+  const request = (nodes: BudgetNode[], tokens = 0): ReserveRequest => ({ nodes, estimate: { tokens, costMicros: 0 }, now: T0, enforce: true });
+  const leaseOf = (result: ReserveResult<MemoryLease>): MemoryLease => {
+    if (!result.admitted) throw new Error(`denied: ${JSON.stringify(result.violation)}`);
+    return result.lease;
+  };
+
+  it('counts a late child of a run whose budget was forgotten against that same budget', () => {
+    const store = new MemoryQuotaStore();
+    const root: BudgetNode = { key: 's', limits: {}, ephemeral: false };
+    const parentBudget: BudgetNode = { key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true };
+    const parent = leaseOf(store.reserve(request([root, parentBudget], 10)));
+    store.charge(parent, { tokens: 70, costMicros: 0 });
+    store.settle(parent);
+    expect(store.read('s/parent#1')).toBeUndefined();
+
+    // The late child passes the same node object: the budget comes back with what it had used.
+    expect(store.reserve(request([root, parentBudget], 40))).toMatchObject({
+      admitted: false,
+      violation: { resource: 'tokens', key: 's/parent#1', limit: 100, used: 70, requested: 40 },
+    });
+    const child = leaseOf(store.reserve(request([root, parentBudget], 20)));
+    expect(store.read('s/parent#1')).toMatchObject({ used: { executions: 1, tokens: 70 }, reserved: { tokens: 20, concurrent: 1 } });
+    expect(store.charge(child, { tokens: 35, costMicros: 0 })).toMatchObject({ resource: 'tokens', key: 's/parent#1', limit: 100 });
+    store.settle(child);
+    expect(store.read('s/parent#1')).toBeUndefined();
+
+    // Another node object under the same key is another budget.
+    const other: BudgetNode = { key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true };
+    expect(store.reserve(request([root, other], 40))).toMatchObject({ admitted: true });
+  });
+
+  it('keeps a scope by key whichever node object names it', () => {
+    const store = new MemoryQuotaStore();
+    const limits = { executions: 1 };
+    leaseOf(store.reserve(request([{ key: 's', limits, ephemeral: false }])));
+    expect(store.reserve(request([{ key: 's', limits, ephemeral: false }]))).toMatchObject({ admitted: false, violation: { resource: 'executions' } });
+    expect([...store.scopes()]).toEqual(['s']);
+  });
+});
+
+/** Admits a run that only the concurrency limit denies. */
+class OverAdmittingStore extends MemoryQuotaStore {
+  override reserve(request: ReserveRequest): ReserveResult<MemoryLease> {
+    const result = super.reserve(request);
+    if (result.admitted || result.violation.resource !== 'concurrent') return result;
+    const admitted = super.reserve({ ...request, enforce: false });
+    return admitted.admitted ? { ...admitted, violation: undefined } : admitted;
+  }
+}
+
+/** Never gives back what a run nested two budgets deep held. */
+class SlotLeakingStore extends MemoryQuotaStore {
+  override settle(lease: MemoryLease): void {
+    if (lease.nodes.length <= 2) super.settle(lease);
+  }
+}
+
+async function failures(cases: QuotaStoreConformanceCase[]): Promise<Map<string, Error>> {
+  const failed = new Map<string, Error>();
+  for (const check of cases) {
+    await check.run().catch((error: unknown) => void failed.set(check.name, error as Error));
+  }
+  return failed;
+}
+
+describe('the conformance kit', () => {
+  it('fails a store that over-admits, in an explicit case and in the random workloads', async () => {
+    const failed = await failures(quotaStoreConformance({ createStore: () => new OverAdmittingStore(), seed: 7 }));
+    expect([...failed.keys()]).toContain('checks limits in order and names the node that tripped');
+    const random = [...failed].find(([name]) => name.includes('random workloads'))?.[1];
+    expect(random?.message).toMatch(/^random workload \d+ \(seed 7\) failed at step \d+ of \d+; replay with \{ seed: 7 \}\n/);
+    expect(random?.message).toContain('reserve result');
+  });
+
+  it('fails a store that leaks a slot, and replays the same failure from the seed', async () => {
+    const randomCase = (seed: number): QuotaStoreConformanceCase =>
+      quotaStoreConformance({ createStore: () => new SlotLeakingStore(), seed }).find((check) => check.name.includes('random workloads'))!;
+    const failed = await failures(quotaStoreConformance({ createStore: () => new SlotLeakingStore(), seed: 11 }));
+    expect([...failed.keys()]).toContain('forgets a run budget once nothing is in flight under it, and keeps the scope');
+    const first = await randomCase(11).run().then(() => undefined, (error: unknown) => error as Error);
+    const again = await randomCase(11).run().then(() => undefined, (error: unknown) => error as Error);
+    expect(first?.message).toMatch(/\(seed 11\) failed at/);
+    expect(again?.message).toBe(first?.message);
+  });
+
+  it('passes the store it compares with, whatever the seed', async () => {
+    for (const seed of [0, 1, 2 ** 32 - 1]) {
+      expect(await failures(quotaStoreConformance({ createStore: () => new MemoryQuotaStore(), seed, workloads: 20 }))).toEqual(new Map());
+    }
+  });
+
+  it('closes every store it created, also after a failure', async () => {
+    let open = 0;
+    const cases = quotaStoreConformance({
+      createStore: () => (open++, new OverAdmittingStore()),
+      closeStore: () => void open--,
+      seed: 3,
+      workloads: 5,
+    });
+    await failures(cases);
+    expect(open).toBe(0);
+  });
+
+  it('rejects invalid options, naming the field', () => {
+    expect(() => quotaStoreConformance({} as never)).toThrow(/options\.createStore must be a function/);
+    const createStore = (): MemoryQuotaStore => new MemoryQuotaStore();
+    expect(() => quotaStoreConformance({ createStore, seed: -1 })).toThrow(/options\.seed/);
+    expect(() => quotaStoreConformance({ createStore, workloads: 0 })).toThrow(/options\.workloads/);
+    expect(() => quotaStoreConformance({ createStore, maxSteps: 1.5 })).toThrow(/options\.maxSteps/);
+  });
+});
