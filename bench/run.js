@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AgentMeter, QuotaProcessor, semconv } from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -54,7 +54,7 @@ function report(label, ratios, target) {
 
 // 1. agentmeter.run around a no-op vs. the same span and instrument records written by hand.
 async function coreOverhead() {
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(noopExporter, { maxQueueSize: 100_000 })] });
+  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter, maxQueueSize: 100_000 })] });
   const meterProvider = new MeterProvider({ readers: [new QuietReader()] });
   const agentmeter = new AgentMeter({ tracerProvider, meterProvider });
   const tracer = tracerProvider.getTracer('hand-written');

@@ -1,7 +1,7 @@
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 import { createLogger } from '../log.js';
 import { AgentMeter } from '../index.js';
-import { startTelemetry, type Telemetry } from '../setup/start-telemetry.js';
+import { startTelemetry, type Telemetry } from '../setup/index.js';
 import { readRegisterConfig, type AdapterName, type RegisterConfig } from './env-config.js';
 import type { Meter } from './shared/run-handle.js';
 

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { AgentMeter } from '../index.js';
-import { startTelemetry } from '../setup/start-telemetry.js';
+import { startTelemetry } from '../setup/index.js';
 import type { DemoOptions } from './args.js';
 import { formatLine, formatPanel, parseExposition, type Summary } from './summary.js';
 import { createAiSdkWorkload, demoQuota, type Workload } from './workload.js';

@@ -1,12 +1,9 @@
-import { metrics, type MeterProvider as MeterProviderApi, type TracerProvider } from '@opentelemetry/api';
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { MeterProvider as MeterProviderApi, TracerProvider } from '@opentelemetry/api';
+import type { IMetricReader } from '@opentelemetry/sdk-metrics';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { logger } from '../log.js';
+import { registerGlobal } from './register-global.js';
+import { requireExporter, requireSdk } from './sdk.js';
 
 export interface PrometheusOptions {
   /** Interface the `/metrics` endpoint binds to. Default `'127.0.0.1'` (loopback only). */
@@ -65,11 +62,21 @@ const OPTION_KEYS = ['serviceName', 'prometheus', 'otlp', 'shutdownTimeoutMillis
 /**
  * Sets up OpenTelemetry for an app that has none of its own: a tracer provider, a meter
  * provider, a Prometheus endpoint on loopback and OTLP/HTTP push, registered globally so that
- * every `AgentMeter` (created before or after) exports through them.
+ * every `AgentMeter` (created before or after) exports through them. Throws, with the
+ * `npm install` command to run, when the OpenTelemetry JS SDK or a configured exporter is not
+ * installed (they are optional peer dependencies).
  */
 export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   validate(options);
   const env = process.env;
+  const otlp = options.otlp ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? {} : false);
+  // Every package this configuration needs is there before anything starts.
+  const sdk = requireSdk();
+  const prometheusExporter = options.prometheus === false ? undefined : requireExporter('prometheus', 'prometheus');
+  const traceExporter = otlp === false || otlp.traces === false ? undefined : requireExporter('otlpTraces', 'otlp.traces');
+  const metricExporter = otlp === false || otlp.metrics === false ? undefined : requireExporter('otlpMetrics', 'otlp.metrics');
+
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = sdk.resources;
   const shutdownTimeoutMillis = options.shutdownTimeoutMillis ?? 5000;
   const serviceName = options.serviceName ?? env.OTEL_SERVICE_NAME;
   let resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
@@ -78,11 +85,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const readers: IMetricReader[] = [];
   let prometheusUrl: string | undefined;
   let ready: Promise<void> = Promise.resolve();
-  if (options.prometheus !== false) {
+  if (prometheusExporter !== undefined && options.prometheus !== false) {
     const host = options.prometheus?.host ?? '127.0.0.1';
     const port = options.prometheus?.port ?? 9464;
     const endpoint = options.prometheus?.endpoint ?? '/metrics';
-    const exporter = new PrometheusExporter({ host, port, endpoint, preventServerStart: true });
+    const exporter = new prometheusExporter.PrometheusExporter({ host, port, endpoint, preventServerStart: true });
     ready = exporter.startServer().then(
       // The endpoint must not keep a finished script alive, like the SDK's own export timers.
       () => (exporter as unknown as { _server?: { unref?: () => void } })._server?.unref?.(),
@@ -92,32 +99,26 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     prometheusUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}${endpoint.startsWith('/') ? endpoint : `/${endpoint}`}`;
   }
 
-  const otlp = options.otlp ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? {} : false);
   const spanProcessors: SpanProcessor[] = [];
   if (otlp !== false) {
     const base = otlp.endpoint?.replace(/\/+$/, '');
     const common = { headers: otlp.headers, timeoutMillis: Math.min(10_000, shutdownTimeoutMillis) };
-    if (otlp.traces !== false) {
-      const exporter = new OTLPTraceExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/traces` }) });
-      spanProcessors.push(new BatchSpanProcessor(exporter));
+    if (traceExporter !== undefined) {
+      const exporter = new traceExporter.OTLPTraceExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/traces` }) });
+      spanProcessors.push(new sdk.trace.BatchSpanProcessor({ exporter }));
     }
-    if (otlp.metrics !== false) {
-      const exporter = new OTLPMetricExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/metrics` }) });
+    if (metricExporter !== undefined) {
+      const exporter = new metricExporter.OTLPMetricExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/metrics` }) });
       const interval = otlp.exportIntervalMillis ?? (Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 10_000);
       readers.push(
-        new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) }),
+        new sdk.metrics.PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) }),
       );
     }
   }
 
-  const meterProvider = new MeterProvider({ resource, readers });
-  const tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
-  if (options.registerGlobal !== false) {
-    tracerProvider.register();
-    if (!metrics.setGlobalMeterProvider(meterProvider)) {
-      logger.warn('a global meter provider was already registered; agentmetry metrics go to the existing one');
-    }
-  }
+  const meterProvider = new sdk.metrics.MeterProvider({ resource, readers });
+  const tracerProvider = new sdk.trace.TracerProvider({ resource, spanProcessors });
+  if (options.registerGlobal !== false) registerGlobal(sdk, tracerProvider, meterProvider);
 
   const bounded = (what: string, work: () => Promise<unknown>) =>
     withTimeout(work(), shutdownTimeoutMillis).then(

@@ -1,17 +1,18 @@
 import { DiagLogLevel, context, diag, propagation, trace, type Attributes } from '@opentelemetry/api';
 import { MeterProvider, type Histogram } from '@opentelemetry/sdk-metrics';
-import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { AgentMeter, type AgentMeterOptions } from '../../src/index.js';
 import { ATTR_GEN_AI_AGENT_NAME } from '../../src/semconv.js';
 import { TestReader, findPoints } from '../helpers/otel.js';
 
-/** A real SDK pipeline (Node tracer provider with its context manager, in-memory exporter, cumulative reader) and an AgentMeter on it. */
+/** A real SDK pipeline (global tracer provider with an AsyncLocalStorage context manager, in-memory exporter, cumulative reader) and an AgentMeter on it. */
 export function createAdapterPipeline(options: Pick<AgentMeterOptions, 'quota'> = {}) {
   const exporter = new InMemorySpanExporter();
-  const tracerProvider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  // Installs the AsyncLocalStorage context manager, as an app's OTel setup would.
-  tracerProvider.register();
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  // The global provider and an AsyncLocalStorage context manager, as an app's OTel setup installs them.
+  trace.setGlobalTracerProvider(tracerProvider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const reader = new TestReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const agentmeter = new AgentMeter({ tracerProvider, meterProvider, ...options });

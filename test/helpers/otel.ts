@@ -1,6 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+// @opentelemetry/sdk-trace has the same API on both lines the package supports (2.9+ and 3.x).
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 
 /** A cumulative reader that only collects when asked. */
 export class TestReader extends MetricReader {
@@ -9,7 +10,7 @@ export class TestReader extends MetricReader {
 }
 
 export interface TestPipeline {
-  tracerProvider: BasicTracerProvider;
+  tracerProvider: TracerProvider;
   meterProvider: MeterProvider;
   spans: InMemorySpanExporter;
   reader: TestReader;
@@ -25,7 +26,7 @@ export interface TestPipeline {
 
 export function createPipeline(): TestPipeline {
   const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
   const reader = new TestReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const points = async (name: string) => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { captureDiagAndRejections } from '../helpers/diag.js';
-import { AgentMeter, startTelemetry } from '../../src/index.js';
+import { AgentMeter } from '../../src/index.js';
+import { startTelemetry } from '../../src/setup/index.js';
 import { freePort, startBlackhole } from '../helpers/net.js';
 
 describe('an exporter that is down', () => {
@@ -64,7 +65,8 @@ describe('process lifetime', () => {
     await ensureBuilt();
     const port = await freePort();
     const script = `
-      import { AgentMeter, startTelemetry } from ${JSON.stringify(`${ROOT}dist/index.js`)};
+      import { AgentMeter } from ${JSON.stringify(`${ROOT}dist/index.js`)};
+      import { startTelemetry } from ${JSON.stringify(`${ROOT}dist/setup/index.js`)};
       const telemetry = startTelemetry({ prometheus: { port: ${port} }, otlp: false });
       await telemetry.ready;
       await new AgentMeter().run('short-lived', async () => 1);

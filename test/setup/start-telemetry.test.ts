@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMeter, startTelemetry, type Telemetry } from '../../src/index.js';
+import { AgentMeter } from '../../src/index.js';
+import { startTelemetry, type Telemetry } from '../../src/setup/index.js';
 import { freePort, startOtlpSink, type OtlpSink } from '../helpers/net.js';
 
 interface OtlpSpan {
