@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BudgetNode, QuotaLease, ReserveResult } from '../../src/quota/store.js';
-import { RedisQuotaStore } from '../../src/redis/index.js';
+import type { BudgetNode, ReserveResult } from '../../src/quota-store/index.js';
+import { RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 let server: RedisServer;
@@ -33,11 +33,11 @@ function createStore(options: Partial<ConstructorParameters<typeof RedisQuotaSto
 
 const global = (limits: BudgetNode['limits']): BudgetNode => ({ key: 'global', limits, ephemeral: false });
 
-async function reserve(store: RedisQuotaStore, nodes: BudgetNode[], tokens = 0): Promise<ReserveResult> {
+async function reserve(store: RedisQuotaStore, nodes: BudgetNode[], tokens = 0): Promise<ReserveResult<RedisLease>> {
   return store.reserve({ nodes, estimate: { tokens, costMicros: 0 }, now: Date.now(), enforce: true });
 }
 
-function leaseOf(result: ReserveResult): QuotaLease {
+function leaseOf(result: ReserveResult<RedisLease>): RedisLease {
   if (!result.admitted) throw new Error(`expected admission, got ${JSON.stringify(result.violation)}`);
   return result.lease;
 }
@@ -81,7 +81,7 @@ describe('RedisQuotaStore leases', () => {
     expect(await reserve(other, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent', used: 2 } });
     await holder.close(); // the holder stops renewing, as a dead replica would
 
-    let admitted: ReserveResult | undefined;
+    let admitted: ReserveResult<RedisLease> | undefined;
     await eventually(
       async () => {
         admitted = await reserve(other, [root]);
@@ -123,9 +123,7 @@ describe('RedisQuotaStore leases', () => {
     const reader = createStore({ keyPrefix, refreshIntervalMs: 100 });
     const root = global({ tokens: 10_000 });
     // The reader has seen the scope once; from then on the refresh keeps its view current.
-    await (reader.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true }) as Promise<ReserveResult>).then(
-      (result) => reader.settle(leaseOf(result)),
-    );
+    await reader.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true }).then((result) => reader.settle(leaseOf(result)));
     const leases = await Promise.all(Array.from({ length: 5 }, () => reserve(writer, [root], 100)));
     await writer.charge(leaseOf(leases[0]!), { tokens: 250, costMicros: 7 });
     await writer.settle(leaseOf(leases[1]!));
@@ -204,7 +202,7 @@ describe('RedisQuotaStore on Redis Cluster', () => {
       const next = new RedisQuotaStore({ redis: cluster, keyPrefix: 'cluster:', leaseTtlMs: 1_000, timeoutMs: 400 });
       stores.push(next);
       const blocker = leaseOf(await reserve(next, [root]));
-      let third: ReserveResult | undefined;
+      let third: ReserveResult<RedisLease> | undefined;
       await eventually(
         async () => {
           third = await reserve(next, [root]);
