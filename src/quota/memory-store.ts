@@ -59,11 +59,11 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
   /** Every node known by key: scopes for good, run budgets while something is in flight under them. */
   readonly #nodes = new Map<string, NodeState>();
   /**
-   * Run budgets by node object. A run budget is forgotten by key once nothing is in flight under
-   * it, but a late child of its run (which passes the same node object) still counts against it:
-   * the state lives as long as some run holds the node.
+   * Every node by node object, which the quota passes again for the same budget: one lookup in a
+   * table that holds the state itself. A run budget forgotten by key still counts here for a late
+   * child of its run (which passes the same node object), as long as some run holds the node.
    */
-  readonly #budgets = new WeakMap<BudgetNode, NodeState>();
+  readonly #byNode = new WeakMap<BudgetNode, NodeState>();
   readonly #scopes = new Set<string>();
 
   reserve(request: ReserveRequest): ReserveResult<MemoryLease> {
@@ -72,7 +72,7 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
     let violation: LedgerViolation | undefined;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
-      const state = node.ephemeral ? this.#budgetState(node) : this.#scopeState(node);
+      const state = this.#state(node);
       states[i] = state;
       violation ??= findViolation(node.key, state, estimate, now);
     }
@@ -148,31 +148,21 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
     return this.#scopes;
   }
 
-  /** A scope's state: one lookup by key, kept for good. */
-  #scopeState(node: BudgetNode): NodeState {
-    let state = this.#nodes.get(node.key);
-    if (state === undefined) {
-      state = new NodeState(node.limits);
-      this.#nodes.set(node.key, state);
-      this.#scopes.add(node.key);
-    }
-    return state;
-  }
-
-  /** A run budget's state: the node object's own if it has one (revived under its key if forgotten), else by key. */
-  #budgetState(node: BudgetNode): NodeState {
-    let state = this.#budgets.get(node);
+  /** A node's state: by node object (one lookup for a node seen before), else by key, else new. */
+  #state(node: BudgetNode): NodeState {
+    let state = this.#byNode.get(node);
     if (state !== undefined) {
       // A budget whose runs all ended is forgotten by key, but a late child of it still counts against it.
-      if (this.#nodes.get(node.key) !== state) this.#nodes.set(node.key, state);
+      if (node.ephemeral && this.#nodes.get(node.key) !== state) this.#nodes.set(node.key, state);
       return state;
     }
     state = this.#nodes.get(node.key);
     if (state === undefined) {
       state = new NodeState(node.limits);
       this.#nodes.set(node.key, state);
+      if (!node.ephemeral) this.#scopes.add(node.key);
     }
-    this.#budgets.set(node, state);
+    this.#byNode.set(node, state);
     return state;
   }
 
