@@ -7,9 +7,9 @@
  * - 2.x from 2.9 on (Node 20, `@opentelemetry/api` 1.9), whose `@opentelemetry/sdk-trace` has the
  *   same options-object API as 3.x (3.x dropped `sdk-trace-base` and `sdk-trace-node`).
  *
- * Nothing is thrown at import: a missing package makes `startTelemetry()` throw, with the
- * command that installs the app's line, so that `agentmetry/register` can log it and let the
- * app run on.
+ * Nothing is thrown at import: a package that is missing (or fails to load) makes
+ * `startTelemetry()` throw, with the command that installs the app's line, so that
+ * `agentmetry/register` can log it and let the app run on.
  */
 
 /** One line's matched releases, as CI tests them. Each exporter release depends on exact SDK
@@ -58,18 +58,18 @@ export interface Exporters {
   readonly otlpMetrics: typeof import('@opentelemetry/exporter-metrics-otlp-http');
 }
 
+/** A loaded module, or the package's name, with the reason unless it is simply not installed. */
 type Loaded<T> = { module: T } | { missing: string };
 
-/** Imports a package, or records why it is missing. Errors other than "not found" propagate. */
 async function load<T>(name: string, importer: () => Promise<T>): Promise<Loaded<T>> {
   try {
     return { module: await importer() };
   } catch (error) {
     const code = (error as { code?: unknown } | undefined)?.code;
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
-    // The package itself, or one of its own dependencies, is not installed.
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    return { missing: reason.includes(`'${name}'`) ? name : `${name} (${reason})` };
+    const notInstalled = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && reason.includes(`'${name}'`);
+    // Otherwise one of its own dependencies is missing, or it threw while loading.
+    return { missing: notInstalled ? name : `${name} (${reason})` };
   }
 }
 
@@ -92,7 +92,7 @@ export function requireSdk(): Sdk {
   }
   const missing = [trace, metrics, resources, core, contextAsyncHooks].flatMap((loaded) => ('missing' in loaded ? [loaded.missing] : []));
   throw new Error(
-    `agentmetry/setup needs the OpenTelemetry JS SDK, an optional peer dependency of agentmetry; not installed: ${missing.join(', ')}. ${installAdvice()}`,
+    `agentmetry/setup needs the OpenTelemetry JS SDK, optional peer dependencies of agentmetry, and could not load ${missing.join(', ')}. ${installAdvice()}`,
   );
 }
 
@@ -100,10 +100,12 @@ export function requireSdk(): Sdk {
 export function requireExporter<K extends keyof Exporters>(kind: K, option: string): Exporters[K] {
   const loaded = { prometheus, otlpTraces, otlpMetrics }[kind] as Loaded<Exporters[K]>;
   if ('module' in loaded) return loaded.module;
+  const name = EXPORTER_PACKAGES[kind];
   const line = lineFor(process.versions.node);
+  const problem = loaded.missing === name ? 'is not installed' : `could not be loaded (${loaded.missing})`;
   throw new Error(
-    `agentmetry: startTelemetry: ${option} needs ${EXPORTER_PACKAGES[kind]}, which is not installed: ` +
-      `npm install ${EXPORTER_PACKAGES[kind]}@${line.exporters} (the release that matches SDK ${line.sdk}), or set ${option} to false`,
+    `agentmetry: startTelemetry: ${option} needs ${name}, which ${problem}: ` +
+      `npm install ${name}@${line.exporters} (the release that matches SDK ${line.sdk}), or set ${option} to false`,
   );
 }
 
@@ -126,8 +128,8 @@ export function installCommand(line: SdkLine): string {
 function installAdvice(): string {
   const node = process.versions.node;
   const line = lineFor(node);
-  const why = line.name === '3.x' ? `Node ${node} runs the 3.x line` : `Node ${node} is older than ${SDK_LINES[0].node}, which the 3.x line needs`;
-  return `${why}; install it with:\n  ${installCommand(line)}`;
+  const why = line.name === '3.x' ? '' : ` (3.x needs Node ${SDK_LINES[0].node})`;
+  return `Node ${node} takes the ${line.name} line${why}; install it with:\n  ${installCommand(line)}`;
 }
 
 function compareVersions(a: string, b: string): number {

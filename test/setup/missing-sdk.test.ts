@@ -33,6 +33,7 @@ const script = (source: string) => ['--input-type=module', '-e', source];
 describe('agentmetry/setup without the SDK installed', () => {
   let bare: string;
   let noExporters: string;
+  let broken: string;
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -46,6 +47,12 @@ describe('agentmetry/setup without the SDK installed', () => {
       '@opentelemetry/core',
       '@opentelemetry/context-async-hooks',
     ]);
+    // Every SDK package installed, one of them throwing while it loads.
+    broken = createApp('broken', ['@opentelemetry/api', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/core', '@opentelemetry/context-async-hooks']);
+    const fake = join(broken, 'node_modules', '@opentelemetry', 'sdk-trace');
+    mkdirSync(fake);
+    writeFileSync(join(fake, 'package.json'), '{ "name": "@opentelemetry/sdk-trace", "version": "3.1.0", "type": "module", "exports": "./index.js" }');
+    writeFileSync(join(fake, 'index.js'), "throw new Error('sdk-trace is broken');");
   });
 
   afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -63,7 +70,7 @@ describe('agentmetry/setup without the SDK installed', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout).toContain('main entry works');
     expect(result.stdout).toContain(
-      'not installed: @opentelemetry/sdk-trace, @opentelemetry/sdk-metrics, @opentelemetry/resources, @opentelemetry/core, @opentelemetry/context-async-hooks',
+      'could not load @opentelemetry/sdk-trace, @opentelemetry/sdk-metrics, @opentelemetry/resources, @opentelemetry/core, @opentelemetry/context-async-hooks.',
     );
     expect(result.stdout).toContain(installCommand(lineFor(process.versions.node)));
   });
@@ -74,6 +81,18 @@ describe('agentmetry/setup without the SDK installed', () => {
     expect(result.stdout).toContain('app ran');
     expect(result.stderr).toContain('agentmetry/register could not start');
     expect(result.stderr).toContain(installCommand(lineFor(process.versions.node)));
+  });
+
+  it('a package that throws while loading: importing still works, and startTelemetry() names it with its error', async () => {
+    const result = await run(
+      broken,
+      script(`
+        import { startTelemetry } from 'agentmetry/setup';
+        try { startTelemetry(); } catch (error) { console.log(error.message); }
+      `),
+    );
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('could not load @opentelemetry/sdk-trace (sdk-trace is broken).');
   });
 
   it('without the exporters: an exporter that is on names its package, and one turned off needs none', async () => {
