@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { AgentMeter, QuotaProcessor, semconv } from '../dist/index.js';
+import { AgentMeter, semconv } from '../dist/index.js';
+// The quota alone, below the public surface: what admission and settlement cost by themselves.
+import { Quota } from '../dist/quota/quota.js';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 7 : 31;
@@ -111,18 +113,21 @@ async function coreOverhead() {
 // 2. Quota admission + settlement: constant in the number of scopes, and cheap next to one counter.add.
 async function quotaCost() {
   const limits = { maxTokens: 1e15, maxExecutions: 1e15, maxConcurrent: 1e6 };
-  const noSpan = trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
-  // Admission and settlement alone, through the processor, for S scopes in rotation.
+  const events = { denied() {}, exceeded() {}, stopped() {}, warned() {} };
+  // Admission and settlement alone, through the quota, for S scopes in rotation.
   const direct = (scopes) => {
-    const processor = new QuotaProcessor({ limits, scopeBy: 'conversation' });
-    const specs = Array.from({ length: scopes }, (_, index) => ({ name: 'r', conversationId: `conversation-${index}` }));
+    const quota = new Quota({ limits, scopeBy: 'conversation' });
+    const requests = Array.from({ length: scopes }, (_, index) => ({
+      spec: { name: 'r', conversationId: `conversation-${index}`, estimate: { tokens: 10 } },
+      depth: 0,
+      parent: undefined,
+      events,
+    }));
     let next = 0;
     return async (iterations) => {
       for (let index = 0; index < iterations; index++) {
-        const run = { name: 'r', metricAgent: 'r', depth: 0, span: noSpan, parent: undefined, scope: undefined, quotaNodes: undefined, effectiveLimits: undefined, lease: undefined, deadline: undefined, stop() {} };
-        processor.admit(run, specs[next], 10, 0);
-        processor.settle(run);
-        next = next + 1 === specs.length ? 0 : next + 1;
+        quota.admit(requests[next]).settle();
+        next = next + 1 === requests.length ? 0 : next + 1;
       }
     };
   };
