@@ -59,9 +59,9 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
   /** Every node known by key: scopes for good, run budgets while something is in flight under them. */
   readonly #nodes = new Map<string, NodeState>();
   /**
-   * Every node by node object, which the quota passes again for the same budget: one lookup in a
-   * table that holds the state itself. A run budget forgotten by key still counts here for a late
-   * child of its run (which passes the same node object), as long as some run holds the node.
+   * Every node by node object, which the quota passes again for the same budget: one lookup for a
+   * node seen before. A run budget forgotten by key is still found here by a late child of its run
+   * (which passes the same node object), for as long as some run holds the node.
    */
   readonly #byNode = new WeakMap<BudgetNode, NodeState>();
   readonly #scopes = new Set<string>();
