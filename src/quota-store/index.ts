@@ -10,8 +10,8 @@
 
 /** The default store: one process, exact; the reference the conformance kit compares stores with. */
 export { MemoryQuotaStore } from '../quota/memory-store.js';
-/** `MemoryQuotaStore`'s handle on one admitted run (what `reserve` returns in `lease`). */
-export type { MemoryLease } from '../quota/memory-store.js';
+/** `MemoryQuotaStore`'s handle on one admitted run (what `reserve` returns in `lease`), and its node (what `createNode` makes: the node carries its counts). */
+export type { MemoryLease, MemoryNode } from '../quota/memory-store.js';
 /** The conformance kit: the cases a store must pass, each a name and a `run()` that rejects on failure. */
 export { quotaStoreConformance } from '../quota/conformance/kit.js';
 /** Options and cases of the conformance kit. */

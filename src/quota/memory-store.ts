@@ -12,10 +12,11 @@ import type {
 } from './store.js';
 
 /**
- * One node's counts, as flat fields: admission touches one object per node, which keeps it
- * constant-time in practice with many thousands of scopes.
+ * A budget node that carries its own counts, as flat fields: admission touches one object per
+ * node and looks nothing up, which keeps it constant-time with many thousands of scopes. Made
+ * by `MemoryQuotaStore.createNode`; the quota passes it back on every reservation.
  */
-class NodeState implements LedgerState {
+export class MemoryNode implements BudgetNode, LedgerState {
   usedExecutions = 0;
   usedTokens = 0;
   usedCostMicros = 0;
@@ -24,8 +25,15 @@ class NodeState implements LedgerState {
   reservedCostMicros = 0;
   inFlight = 0;
   startedAt: number | undefined = undefined;
+  /** Findable by key (`read`, `scopes`): a scope from its first reservation on, a run budget while something is in flight under it. */
+  listed = false;
 
-  constructor(readonly limits: LedgerLimits) {}
+  constructor(
+    readonly owner: MemoryQuotaStore,
+    readonly key: string,
+    readonly limits: LedgerLimits,
+    readonly ephemeral: boolean,
+  ) {}
 
   get used(): LedgerAmounts {
     return { executions: this.usedExecutions, tokens: this.usedTokens, costMicros: this.usedCostMicros, concurrent: 0 };
@@ -37,14 +45,13 @@ class NodeState implements LedgerState {
 }
 
 /**
- * `MemoryQuotaStore`'s handle on one admitted run: its nodes, their states and what it still
- * holds in reserve. The store's own bookkeeping: pass it back to the store, never change it.
+ * `MemoryQuotaStore`'s handle on one admitted run: its nodes and what it still holds in reserve.
+ * The store's own bookkeeping: pass it back to the store, never change it.
  */
 export class MemoryLease {
   settled = false;
   constructor(
-    readonly nodes: readonly BudgetNode[],
-    readonly states: readonly NodeState[],
+    readonly nodes: readonly MemoryNode[],
     public heldTokens: number,
     public heldCostMicros: number,
   ) {}
@@ -54,55 +61,54 @@ export class MemoryLease {
  * The default store: one process, exact. Check and reserve are one synchronous step, so no
  * other run can interleave between them.
  */
-export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
+export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   readonly name = 'memory';
-  /** Every node known by key: scopes for good, run budgets while something is in flight under them. */
-  readonly #nodes = new Map<string, NodeState>();
-  /**
-   * Every node by node object, which the quota passes again for the same budget: one lookup for a
-   * node seen before. A run budget forgotten by key is still found here by a late child of its run
-   * (which passes the same node object), for as long as some run holds the node.
-   */
-  readonly #byNode = new WeakMap<BudgetNode, NodeState>();
+  /** Listed nodes by key: scopes for good, run budgets while something is in flight under them. */
+  readonly #nodes = new Map<string, MemoryNode>();
   readonly #scopes = new Set<string>();
+  /** Every scope node made, by key, so that every quota on this store shares one per scope. */
+  readonly #scopeNodes = new Map<string, MemoryNode>();
 
-  reserve(request: ReserveRequest): ReserveResult<MemoryLease> {
+  /** A scope's node is one per key; a run budget's is new each time. */
+  createNode(node: BudgetNode): MemoryNode {
+    if (node.ephemeral) return new MemoryNode(this, node.key, node.limits, true);
+    let scope = this.#scopeNodes.get(node.key);
+    if (scope === undefined) {
+      scope = new MemoryNode(this, node.key, node.limits, false);
+      this.#scopeNodes.set(node.key, scope);
+    }
+    return scope;
+  }
+
+  reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
     const { nodes, estimate, now } = request;
-    const states: NodeState[] = new Array(nodes.length);
     let violation: LedgerViolation | undefined;
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
-      const state = this.#state(node);
-      states[i] = state;
-      violation ??= findViolation(node.key, state, estimate, now);
+      if (node.owner !== this) throw new TypeError(`MemoryQuotaStore: node '${node.key}' was not made by this store's createNode()`);
+      if (!node.listed) this.#list(node);
+      violation ??= findViolation(node, estimate, now);
     }
     if (violation && request.enforce) {
       // A denied run's own budget node (or a budget no run is under any more) is not kept.
-      for (let i = 0; i < nodes.length; i++) {
-        if (nodes[i]!.ephemeral && states[i]!.inFlight === 0) this.#forget(nodes[i]!.key, states[i]!);
-      }
+      for (const node of nodes) if (node.ephemeral && node.inFlight === 0) this.#unlist(node);
       return { admitted: false, violation };
     }
 
     let deadline: number | undefined;
-    for (const state of states) {
-      state.startedAt ??= now;
-      state.reservedExecutions += 1;
-      state.inFlight += 1;
-      state.reservedTokens += estimate.tokens;
-      state.reservedCostMicros += estimate.costMicros;
-      const wallTimeMs = state.limits.wallTimeMs;
+    for (const node of nodes) {
+      node.startedAt ??= now;
+      node.reservedExecutions += 1;
+      node.inFlight += 1;
+      node.reservedTokens += estimate.tokens;
+      node.reservedCostMicros += estimate.costMicros;
+      const wallTimeMs = node.limits.wallTimeMs;
       if (wallTimeMs !== undefined) {
-        const nodeDeadline = state.startedAt + wallTimeMs;
+        const nodeDeadline = node.startedAt + wallTimeMs;
         if (deadline === undefined || nodeDeadline < deadline) deadline = nodeDeadline;
       }
     }
-    return {
-      admitted: true,
-      lease: new MemoryLease(nodes, states, estimate.tokens, estimate.costMicros),
-      deadline,
-      violation,
-    };
+    return { admitted: true, lease: new MemoryLease(nodes, estimate.tokens, estimate.costMicros), deadline, violation };
   }
 
   charge(lease: MemoryLease, usage: LedgerUsage): ChargeResult {
@@ -112,13 +118,12 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
     lease.heldCostMicros -= fromHeldCost;
     const beyondReservation = usage.tokens > fromHeldTokens || usage.costMicros > fromHeldCost;
     let violation: LedgerViolation | undefined;
-    for (let i = 0; i < lease.states.length; i++) {
-      const state = lease.states[i]!;
-      state.reservedTokens -= fromHeldTokens;
-      state.reservedCostMicros -= fromHeldCost;
-      state.usedTokens += usage.tokens;
-      state.usedCostMicros += usage.costMicros;
-      if (beyondReservation) violation ??= findOvershoot(lease.nodes[i]!.key, state, usage);
+    for (const node of lease.nodes) {
+      node.reservedTokens -= fromHeldTokens;
+      node.reservedCostMicros -= fromHeldCost;
+      node.usedTokens += usage.tokens;
+      node.usedCostMicros += usage.costMicros;
+      if (beyondReservation) violation ??= findOvershoot(node, usage);
     }
     return violation;
   }
@@ -126,15 +131,14 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
   settle(lease: MemoryLease): void {
     if (lease.settled) return;
     lease.settled = true;
-    for (let i = 0; i < lease.states.length; i++) {
-      const state = lease.states[i]!;
-      state.reservedTokens -= lease.heldTokens;
-      state.reservedCostMicros -= lease.heldCostMicros;
-      state.reservedExecutions -= 1;
-      state.usedExecutions += 1;
-      state.inFlight -= 1;
-      const node = lease.nodes[i]!;
-      if (node.ephemeral && state.inFlight === 0) this.#forget(node.key, state);
+    for (const node of lease.nodes) {
+      node.reservedTokens -= lease.heldTokens;
+      node.reservedCostMicros -= lease.heldCostMicros;
+      node.reservedExecutions -= 1;
+      node.usedExecutions += 1;
+      node.inFlight -= 1;
+      // A budget whose runs all ended is forgotten by key; a late child of it (which passes the same node) still counts against it.
+      if (node.ephemeral && node.inFlight === 0) this.#unlist(node);
     }
     lease.heldTokens = 0;
     lease.heldCostMicros = 0;
@@ -148,33 +152,21 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease> {
     return this.#scopes;
   }
 
-  /** A node's state: by node object (one lookup for a node seen before), else by key, else new. */
-  #state(node: BudgetNode): NodeState {
-    let state = this.#byNode.get(node);
-    if (state !== undefined) {
-      // A budget whose runs all ended is forgotten by key, but a late child of it still counts against it.
-      if (node.ephemeral && this.#nodes.get(node.key) !== state) this.#nodes.set(node.key, state);
-      return state;
-    }
-    state = this.#nodes.get(node.key);
-    if (state === undefined) {
-      state = new NodeState(node.limits);
-      this.#nodes.set(node.key, state);
-      if (!node.ephemeral) this.#scopes.add(node.key);
-    }
-    this.#byNode.set(node, state);
-    return state;
+  #list(node: MemoryNode): void {
+    node.listed = true;
+    this.#nodes.set(node.key, node);
+    if (!node.ephemeral) this.#scopes.add(node.key);
   }
 
-  /** Drops a run budget's key (its node object may still bring it back). */
-  #forget(key: string, state: NodeState): void {
-    if (this.#nodes.get(key) === state) this.#nodes.delete(key);
+  #unlist(node: MemoryNode): void {
+    node.listed = false;
+    if (this.#nodes.get(node.key) === node) this.#nodes.delete(node.key);
   }
 }
 
 /** The first limit of one node that a reservation of `estimate` would not fit in. */
-function findViolation(key: string, state: NodeState, estimate: LedgerUsage, now: number): LedgerViolation | undefined {
-  const limits = state.limits;
+function findViolation(state: MemoryNode, estimate: LedgerUsage, now: number): LedgerViolation | undefined {
+  const { key, limits } = state;
   if (limits.wallTimeMs !== undefined && state.startedAt !== undefined && now - state.startedAt >= limits.wallTimeMs) {
     return { resource: 'wallTimeMs', key, limit: limits.wallTimeMs, used: now - state.startedAt, requested: 0 };
   }
@@ -202,8 +194,8 @@ function findViolation(key: string, state: NodeState, estimate: LedgerUsage, now
 }
 
 /** The token or cost limit of one node that a charge has pushed past, if any. */
-function findOvershoot(key: string, state: NodeState, usage: LedgerUsage): LedgerViolation | undefined {
-  const limits = state.limits;
+function findOvershoot(state: MemoryNode, usage: LedgerUsage): LedgerViolation | undefined {
+  const { key, limits } = state;
   const tokens = state.usedTokens + state.reservedTokens;
   if (limits.tokens !== undefined && tokens > limits.tokens) {
     return { resource: 'tokens', key, limit: limits.tokens, used: tokens - usage.tokens, requested: usage.tokens };

@@ -5,7 +5,7 @@ import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js'
 import { MICROS_PER_USD, microsToUsd, usdToMicros } from '../money.js';
 import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
 import { MemoryQuotaStore } from './memory-store.js';
-import type { BudgetNode, LedgerLimits, LedgerState, LedgerViolation, QuotaStore, ReserveResult } from './store.js';
+import type { BudgetNode, LedgerState, LedgerViolation, QuotaStore, ReserveResult } from './store.js';
 import { QuotaTicket, type QuotaRunEvents } from './ticket.js';
 import type { QuotaSnapshot, QuotaUsage, QuotaView } from './view.js';
 
@@ -34,15 +34,14 @@ export interface AdmitRequest {
   readonly events: QuotaRunEvents;
 }
 
-/** A scope: its root budget node, one object per scope so that the store sees the same node every time. */
-class ScopeRecord implements BudgetNode {
-  readonly ephemeral = false;
+/** A scope: its root budget node (made once, so that the store sees the same node every time) and its warnings. */
+class ScopeRecord {
   /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire. */
   readonly nextWarning: number[] = WARN_RESOURCES.map(() => 0);
 
   constructor(
     readonly key: string,
-    readonly limits: LedgerLimits,
+    readonly node: BudgetNode,
   ) {}
 }
 
@@ -92,12 +91,12 @@ export class Quota {
     const record = this.#record(scope);
     const parentLimits = parentTicket?.limits ?? this.#config.limits;
     // A fresh one-element array is cheaper than reading a stored one back from a cold cache line.
-    let nodes: readonly BudgetNode[] = parentTicket?.nodes ?? [record];
+    let nodes: readonly BudgetNode[] = parentTicket?.nodes ?? [record.node];
     let limits = parentLimits;
     if (spec.budget !== undefined) {
       const budget = parseLimits(spec.budget, 'budget');
       limits = narrowLimits(parentLimits, budget, spec.name);
-      const own: BudgetNode = { key: `${scope}/${spec.name}#${++this.#budgetSerial}`, limits: toLedgerLimits(budget), ephemeral: true };
+      const own = this.#node({ key: `${scope}/${spec.name}#${++this.#budgetSerial}`, limits: toLedgerLimits(budget), ephemeral: true });
       nodes = [...nodes, own];
     }
 
@@ -258,10 +257,15 @@ export class Quota {
   #record(scope: string): ScopeRecord {
     let record = this.#scopes.get(scope);
     if (record === undefined) {
-      record = new ScopeRecord(scope, this.#config.ledgerLimits);
+      record = new ScopeRecord(scope, this.#node({ key: scope, limits: this.#config.ledgerLimits, ephemeral: false }));
       this.#scopes.set(scope, record);
     }
     return record;
+  }
+
+  /** The node object the store wants for a budget: its own (`createNode`), or the plain one. */
+  #node(node: BudgetNode): BudgetNode {
+    return this.store.createNode?.(node) ?? node;
   }
 }
 

@@ -13,16 +13,23 @@ import type { QuotaResource } from '../semconv.js';
  * Units: `tokens`, `executions` and `concurrent` are counts, money is integer micro-dollars
  * (`costMicros`), times are epoch milliseconds.
  */
-export interface QuotaStore<Lease = unknown> {
+export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNode> {
   /** Shown in errors and logs, e.g. `memory` or `redis`. */
   readonly name: string;
+  /**
+   * Optional. Makes the node object the quota will pass for a scope (once per scope) or a run's
+   * own budget (once per budget), so that the store can keep its state on it and find it again
+   * without a lookup. Without it the quota passes plain `BudgetNode` objects, and the store
+   * finds its state by `key`.
+   */
+  createNode?(node: BudgetNode): Node;
   /**
    * Checks every limit of every node and, when all fit (or `enforce` is false), reserves one
    * execution, one concurrency slot and the estimate on each node, as one atomic step.
    * A store that cannot decide rejects with `QuotaStoreUnavailableError` (deny) or admits with
    * `unaccounted: true` (allow), as its own options say.
    */
-  reserve(request: ReserveRequest): ReserveResult<Lease> | Promise<ReserveResult<Lease>>;
+  reserve(request: ReserveRequest<Node>): ReserveResult<Lease> | Promise<ReserveResult<Lease>>;
   /**
    * Charges usage to a lease's nodes: first out of what the lease still holds in reserve, the
    * rest on top. Returns the first hard limit now exceeded, if any. A settled lease's usage is
@@ -67,8 +74,8 @@ export interface LedgerState {
 
 /**
  * One level of a budget hierarchy: a scope (the root, shared by every run in it) or a run's own
- * budget. The quota passes the same node object for the same budget every time, so a store may
- * key its own state by the object as well as by `key`.
+ * budget. The quota passes the same node object for the same budget every time: the one
+ * `createNode` made, where the store has it.
  */
 export interface BudgetNode {
   readonly key: string;
@@ -82,9 +89,9 @@ export interface LedgerUsage {
   costMicros: number;
 }
 
-export interface ReserveRequest {
+export interface ReserveRequest<Node extends BudgetNode = BudgetNode> {
   /** Root scope first, then each ancestor's budget, then the run's own budget. */
-  nodes: readonly BudgetNode[];
+  nodes: readonly Node[];
   /** The run's estimate. */
   estimate: LedgerUsage;
   /** Epoch ms of the decision. */

@@ -5,7 +5,8 @@
  * right cumulative counts again through it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMeter, type Telemetry } from '../../src/index.js';
+import { AgentMeter } from '../../src/index.js';
+import type { Telemetry } from '../../src/setup/index.js';
 import { startCollector, type CollectorPorts, type RunningCollector } from './helpers/collector.js';
 import { dashboardQueries, expandQuery, loadDashboards } from './helpers/dashboards.js';
 import { startPipelineStack } from './helpers/pipeline-stack.js';

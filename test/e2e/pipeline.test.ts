@@ -13,7 +13,8 @@
  * series give the exact totals of both phases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMeter, type QuotaOptions, type Telemetry } from '../../src/index.js';
+import { AgentMeter, type QuotaOptions } from '../../src/index.js';
+import type { Telemetry } from '../../src/setup/index.js';
 import {
   ATTR_GEN_AI_AGENT_NAME,
   ATTR_GEN_AI_CONVERSATION_ID,

@@ -1,7 +1,7 @@
 // One test per bug found in review; each failed before its fix.
 import { describe, expect, it } from 'vitest';
-import { AgentMeter, type QuotaStore } from '../../src/index.js';
-import { MemoryQuotaStore } from '../../src/quota-store/index.js';
+import { AgentMeter, QuotaStoreUnavailableError, type QuotaStore } from '../../src/index.js';
+import { MemoryQuotaStore, type MemoryLease, type MemoryNode } from '../../src/quota-store/index.js';
 import { createPipeline, delay } from '../helpers/otel.js';
 
 describe('regressions', () => {
@@ -63,8 +63,9 @@ describe('regressions', () => {
   it('a store whose read() throws neither leaks the slot nor throws into recordUsage', async () => {
     const inner = new MemoryQuotaStore();
     let failReads = true;
-    const store: QuotaStore<Parameters<MemoryQuotaStore['charge']>[0]> = {
+    const store: QuotaStore<MemoryLease, MemoryNode> = {
       name: 'custom',
+      createNode: (node) => inner.createNode(node),
       reserve: (request) => inner.reserve(request),
       charge: (lease, usage) => inner.charge(lease, usage),
       settle: (lease) => inner.settle(lease),
@@ -101,7 +102,7 @@ describe('regressions', () => {
     const store: QuotaStore = {
       name: 'down',
       reserve: async () => {
-        throw Object.assign(new Error('down'), { name: 'QuotaStoreUnavailableError' });
+        throw new QuotaStoreUnavailableError('down', new Error('connection refused'));
       },
       charge: () => undefined,
       settle: () => undefined,

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   MemoryQuotaStore,
   quotaStoreConformance,
-  type BudgetNode,
   type MemoryLease,
+  type MemoryNode,
   type QuotaStoreConformanceCase,
   type ReserveRequest,
   type ReserveResult,
@@ -15,7 +15,7 @@ describe('MemoryQuotaStore conformance', () => {
 
 describe('MemoryQuotaStore run budgets', () => {
   const T0 = 1_800_000_000_000;
-  const request = (nodes: BudgetNode[], tokens = 0): ReserveRequest => ({ nodes, estimate: { tokens, costMicros: 0 }, now: T0, enforce: true });
+  const request = (nodes: MemoryNode[], tokens = 0): ReserveRequest<MemoryNode> => ({ nodes, estimate: { tokens, costMicros: 0 }, now: T0, enforce: true });
   const leaseOf = (result: ReserveResult<MemoryLease>): MemoryLease => {
     if (!result.admitted) throw new Error(`denied: ${JSON.stringify(result.violation)}`);
     return result.lease;
@@ -23,8 +23,8 @@ describe('MemoryQuotaStore run budgets', () => {
 
   it('counts a late child of a run whose budget was forgotten against that same budget', () => {
     const store = new MemoryQuotaStore();
-    const root: BudgetNode = { key: 's', limits: {}, ephemeral: false };
-    const parentBudget: BudgetNode = { key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true };
+    const root = store.createNode({ key: 's', limits: {}, ephemeral: false });
+    const parentBudget = store.createNode({ key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true });
     const parent = leaseOf(store.reserve(request([root, parentBudget], 10)));
     store.charge(parent, { tokens: 70, costMicros: 0 });
     store.settle(parent);
@@ -42,22 +42,32 @@ describe('MemoryQuotaStore run budgets', () => {
     expect(store.read('s/parent#1')).toBeUndefined();
 
     // Another node object under the same key is another budget.
-    const other: BudgetNode = { key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true };
+    const other = store.createNode({ key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true });
     expect(store.reserve(request([root, other], 40))).toMatchObject({ admitted: true });
   });
 
-  it('keeps a scope by key whichever node object names it', () => {
+  it('makes one node per scope key, whoever asks (two quotas on one store share a scope)', () => {
     const store = new MemoryQuotaStore();
     const limits = { executions: 1 };
-    leaseOf(store.reserve(request([{ key: 's', limits, ephemeral: false }])));
-    expect(store.reserve(request([{ key: 's', limits, ephemeral: false }]))).toMatchObject({ admitted: false, violation: { resource: 'executions' } });
+    const first = store.createNode({ key: 's', limits, ephemeral: false });
+    const second = store.createNode({ key: 's', limits, ephemeral: false });
+    expect(second).toBe(first);
+    expect([...store.scopes()]).toEqual([]);
+    leaseOf(store.reserve(request([first])));
+    expect(store.reserve(request([second]))).toMatchObject({ admitted: false, violation: { resource: 'executions' } });
     expect([...store.scopes()]).toEqual(['s']);
+  });
+
+  it('refuses a node it did not make, naming it', () => {
+    const store = new MemoryQuotaStore();
+    const foreign = new MemoryQuotaStore().createNode({ key: 's', limits: {}, ephemeral: false });
+    expect(() => store.reserve(request([foreign]))).toThrow("node 's' was not made by this store's createNode()");
   });
 });
 
 /** Admits a run that only the concurrency limit denies. */
 class OverAdmittingStore extends MemoryQuotaStore {
-  override reserve(request: ReserveRequest): ReserveResult<MemoryLease> {
+  override reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
     const result = super.reserve(request);
     if (result.admitted || result.violation.resource !== 'concurrent') return result;
     const admitted = super.reserve({ ...request, enforce: false });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { BudgetNode, LedgerLimits, QuotaStore, ReserveResult } from '../store.js';
 import { assertMatches, leaseOf } from './check.js';
+import { storeNodes } from './nodes.js';
 
 /**
  * The store contract, case by case: each case gets a fresh store and throws on the first
@@ -23,7 +24,7 @@ async function reserve<Lease>(
   now = T0,
   enforce = true,
 ): Promise<ReserveResult<Lease>> {
-  return store.reserve({ nodes, estimate: { tokens, costMicros }, now, enforce });
+  return store.reserve({ nodes: storeNodes(store, nodes), estimate: { tokens, costMicros }, now, enforce });
 }
 
 export interface ContractCase {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { MemoryQuotaStore, type MemoryLease } from '../memory-store.js';
+import { storeNodes } from './nodes.js';
 import type { BudgetNode, ChargeResult, LedgerLimits, QuotaStore } from '../store.js';
 import { outcomeOf, stateOf } from './check.js';
 import { budget, scope, T0 } from './cases.js';
@@ -105,9 +106,9 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
         let nodes: readonly BudgetNode[] = parent === undefined ? [SCOPES[step.scope]!] : parent.nodes;
         if (step.budget !== undefined) nodes = [...nodes, budget(`${nodes[0]!.key}/run#${++serial}`, BUDGETS[step.budget]!)];
         for (const node of nodes) keys.add(node.key);
-        const request = { nodes, estimate: { tokens: step.tokens, costMicros: step.costMicros }, now, enforce: step.enforce };
-        const wanted = await expected.store.reserve(request);
-        const got = await actual.store.reserve(request);
+        const request = { estimate: { tokens: step.tokens, costMicros: step.costMicros }, now, enforce: step.enforce };
+        const wanted = await expected.store.reserve({ ...request, nodes: storeNodes(expected.store, nodes) });
+        const got = await actual.store.reserve({ ...request, nodes: storeNodes(actual.store, nodes) });
         assert.deepStrictEqual(outcomeOf(got), outcomeOf(wanted), 'reserve result');
         if (!wanted.admitted) tally(`denied ${wanted.violation.resource}`);
         else if (wanted.violation !== undefined) tally('observed');
