@@ -113,8 +113,8 @@ export class Quota {
       now: Date.now(),
       enforce: this.#enforce,
     });
-    const admitted = (settled: ReserveResult) => this.#admitted(settled, { scope, record, nodes, limits, events, name: spec.name });
-    return isPromise(result) ? result.then(admitted) : admitted(result);
+    if (!isPromise(result)) return this.#admitted(result, spec.name, scope, record, nodes, limits, events);
+    return result.then((settled) => this.#admitted(settled, spec.name, scope, record, nodes, limits, events));
   }
 
   snapshot(scope: string = DEFAULT_SCOPE): QuotaSnapshot {
@@ -207,20 +207,25 @@ export class Quota {
 
   #admitted(
     result: ReserveResult,
-    run: { scope: string; record: ScopeRecord; nodes: readonly BudgetNode[]; limits: QuotaLimits; events: QuotaRunEvents; name: string },
+    name: string,
+    scope: string,
+    record: ScopeRecord,
+    nodes: readonly BudgetNode[],
+    limits: QuotaLimits,
+    events: QuotaRunEvents,
   ): QuotaTicket {
     if (!result.admitted) {
       const error = this.errorFor(result.violation);
-      run.events.denied(error, this.mode);
+      events.denied(error, this.mode);
       throw error;
     }
-    if (result.violation !== undefined) run.events.denied(this.errorFor(result.violation), this.mode);
+    if (result.violation !== undefined) events.denied(this.errorFor(result.violation), this.mode);
     if (result.unaccounted === true) {
       this.#unaccounted += 1;
-      logger.warn(`quota store ${this.store.name} is unavailable; run '${run.name}' admitted without accounting`);
+      logger.warn(`quota store ${this.store.name} is unavailable; run '${name}' admitted without accounting`);
     }
-    const ticket = new QuotaTicket(this, run.scope, run.nodes, run.limits, result.lease, result.deadline, run.events);
-    this.#checkWarningsSafely(run.events, run.record);
+    const ticket = new QuotaTicket(this, scope, nodes, limits, result.lease, result.deadline, events);
+    this.#checkWarningsSafely(events, record);
     return ticket;
   }
 

@@ -35,7 +35,8 @@ export interface QuotaRunEvents {
  * and reports its turns and usage to it.
  */
 export class QuotaTicket {
-  readonly #timers = new Timers();
+  /** Armed only for a run with a wall-time or duration limit. */
+  #timers: Timers | undefined;
 
   constructor(
     readonly quota: Quota,
@@ -53,11 +54,11 @@ export class QuotaTicket {
   start(startTime: number): void {
     if (this.deadline !== undefined) {
       // +1 ms: when the timer fires, Date.now() (whole ms, what admission compares) has passed the deadline too.
-      this.#timers.after(this.deadline - Date.now() + 1, () => this.quota.exceedWallTime(this));
+      (this.#timers ??= new Timers()).after(this.deadline - Date.now() + 1, () => this.quota.exceedWallTime(this));
     }
     const maxDurationMs = this.limits.maxDurationMsPerRun;
     if (maxDurationMs !== undefined) {
-      this.#timers.after(maxDurationMs, () =>
+      (this.#timers ??= new Timers()).after(maxDurationMs, () =>
         this.quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - startTime, 0),
       );
     }
@@ -87,7 +88,7 @@ export class QuotaTicket {
 
   /** Releases what the run did not use, and its timers. Never throws. */
   settle(): void {
-    this.#timers.clear();
+    this.#timers?.clear();
     const store = this.quota.store;
     const result = safeCall(logger, 'quota store settle', () => store.settle(this.lease));
     if (isThenable(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));

@@ -39,7 +39,8 @@ export class RunHandle implements Run {
   readonly #telemetry: RunTelemetry;
   readonly #strict: boolean;
   #controller: AbortController | undefined;
-  readonly #timers = new Timers();
+  /** Armed only for a run with a timeout. */
+  #timers: Timers | undefined;
   /** Signals this run's signal follows (the caller's, the parent run's), with their listeners. */
   #links: [AbortSignal, () => void][] | undefined;
 
@@ -126,7 +127,7 @@ export class RunHandle implements Run {
     if (this.parent !== undefined && !this.parent.ended) this.#follow(this.parent.signal);
     if (this.stopReason !== undefined) return;
     if (timeoutMs !== undefined) {
-      this.#timers.after(timeoutMs, () =>
+      (this.#timers ??= new Timers()).after(timeoutMs, () =>
         this.#abort(
           { outcome: 'timeout', errorType: ERROR_TYPE_TIMEOUT },
           new DOMException(`run '${this.name}' timed out after ${timeoutMs} ms`, 'TimeoutError'),
@@ -139,7 +140,7 @@ export class RunHandle implements Run {
   /** Marks the run ended and releases its timers and listeners. */
   release(): void {
     this.ended = true;
-    this.#timers.clear();
+    this.#timers?.clear();
     if (this.#links !== undefined) for (const [signal, onAbort] of this.#links) signal.removeEventListener('abort', onAbort);
   }
 
