@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import ts from 'typescript';
+import { ROOT } from './build.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A ```ts block of the README or a docs page, and what its `console.log(...); // value` lines say they print. */
+export interface DocBlock {
+  /** `README.md:42`: where the block starts. */
+  readonly where: string;
+  readonly code: string;
+  /** The comment after each `console.log(...)`, in order. */
+  readonly expected: readonly string[];
+  /** The file the block is written to, inside the package so that `agentmetry` resolves to it. */
+  readonly path: string;
+}
+
+const OUT = join(ROOT, '.cache', 'doc-blocks');
+
+/** Every TypeScript block of README.md and docs/, written to `.cache/doc-blocks`. */
+export function docBlocks(): DocBlock[] {
+  rmSync(OUT, { recursive: true, force: true });
+  mkdirSync(OUT, { recursive: true });
+  const pages = ['README.md', ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.md')).map((file) => join('docs', file))];
+  const blocks: DocBlock[] = [];
+  for (const page of pages) {
+    const lines = readFileSync(join(ROOT, page), 'utf8').split('\n');
+    for (let start = 0; start < lines.length; start++) {
+      if (lines[start]!.trim() !== '```ts') continue;
+      const end = lines.findIndex((line, index) => index > start && line.trim() === '```');
+      const code = lines.slice(start + 1, end).join('\n');
+      const expected = [...code.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((match) => match[1]!);
+      const path = join(OUT, `${page.replace(/[/.]/g, '_')}_${start + 1}.ts`);
+      writeFileSync(path, code);
+      blocks.push({ where: `${page}:${start + 1}`, code, expected, path });
+      start = end;
+    }
+  }
+  return blocks;
+}
+
+/** Type errors of the blocks, checked together under the strict settings an app would use. */
+export function typeErrors(blocks: readonly DocBlock[]): string[] {
+  const program = ts.createProgram(
+    blocks.map((block) => block.path),
+    {
+      strict: true,
+      noEmit: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      types: ['node'],
+      skipLibCheck: true,
+    },
+  );
+  return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+    const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
+    return diagnostic.file === undefined ? text : `${relative(OUT, diagnostic.file.fileName)}: ${text}`;
+  });
+}
+
+/**
+ * Runs one block as an ES module in a new Node process and returns what each `console.log` call
+ * printed, one entry per call, objects inspected on one line (as the docs write them).
+ */
+export async function runBlock(block: DocBlock, env: Record<string, string> = {}): Promise<string[]> {
+  const preamble =
+    "import { inspect as __inspect } from 'node:util';\n" +
+    "console.log = (...values) => process.stdout.write('\\u0001' + values.map((value) => (typeof value === 'string' ? value : __inspect(value, { breakLength: Infinity, depth: 6 }))).join(' ') + '\\n');\n";
+  const js = ts.transpileModule(block.code, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+  const file = block.path.replace(/\.ts$/, '.mjs');
+  writeFileSync(file, preamble + js);
+  const { stdout } = await execFileAsync(process.execPath, [file], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    timeout: 60_000,
+  });
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('\u0001'))
+    .map((line) => line.slice(1));
+}
+
+/** Whether a printed value matches its comment: the value itself, or the value then `: explanation`. */
+export function matchesComment(printed: string, comment: string): boolean {
+  return printed === comment || comment.startsWith(`${printed}: `);
+}
