@@ -18,7 +18,8 @@ export interface DocBlock {
   readonly path: string;
 }
 
-const OUT = join(ROOT, '.cache', 'doc-blocks');
+// One folder per test process: the fast and the e2e project may write their blocks at the same time.
+const OUT = join(ROOT, '.cache', 'doc-blocks', String(process.pid));
 
 /** Every TypeScript block of README.md and docs/, written to `.cache/doc-blocks`. */
 export function docBlocks(): DocBlock[] {
