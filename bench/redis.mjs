@@ -62,9 +62,7 @@ async function main() {
       `redis: admissions per second across ${PROCESSES} processes: ${Math.round(total / admitSeconds)} ` +
         `(${PROCESSES} × ${PER_PROCESS} reservations, ${IN_FLIGHT} in flight per process, loopback redis-server ${redisVersion(port)})`,
     );
-    console.log(
-      `redis: agentmeter.run (admission + settlement) per second across ${PROCESSES} processes: ${Math.round(total / runSeconds)}`,
-    );
+    console.log(`redis: agentmeter.run (admission + settlement) per second across ${PROCESSES} processes: ${Math.round(total / runSeconds)}`);
     console.log(`redis: round trips per admission: ${format(admissions, counted)}`);
     console.log(`redis: round trips per settlement: ${format(settlements, counted)}`);
     console.log(`redis: round trips per agentmeter.run: ${format(runs, counted)}`);

@@ -151,7 +151,8 @@ async function quotaCost() {
   const counter = meterProvider.getMeter('bench').createCounter('bench.counter');
   let value = 0;
   const counterAdd = async (iterations) => {
-    for (let index = 0; index < iterations; index++) counter.add(1, { 'gen_ai.agent.name': 'researcher', 'subagent.depth': value++ & 3, 'subagent.outcome': 'ok' });
+    for (let index = 0; index < iterations; index++)
+      counter.add(1, { 'gen_ai.agent.name': 'researcher', 'subagent.depth': value++ & 3, 'subagent.outcome': 'ok' });
   };
 
   const iterations = 20_000;
@@ -178,7 +179,10 @@ async function quotaCost() {
 }
 
 const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
-const noopMeter = new Proxy({}, { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) });
+const noopMeter = new Proxy(
+  {},
+  { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) },
+);
 
 console.log(`agentmetry benchmarks (Node ${process.version}; ratios of per-operation times measured in the same run)`);
 await coreOverhead();

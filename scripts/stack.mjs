@@ -37,7 +37,12 @@ function ensureTools() {
     console.error('scripts/ensure-tools.sh failed');
     process.exit(1);
   }
-  return Object.fromEntries(result.stdout.split('\n').filter((line) => line.includes('=')).map((line) => line.split(/=(.*)/s).slice(0, 2)));
+  return Object.fromEntries(
+    result.stdout
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => line.split(/=(.*)/s).slice(0, 2)),
+  );
 }
 
 /** A minimal OTLP/HTTP (JSON) trace receiver that prints span trees. */

@@ -34,9 +34,7 @@ export class QuotaExceededError extends Error implements QuotaExceededDetails {
   readonly requested: number;
 
   constructor(details: QuotaExceededDetails) {
-    super(
-      `Quota exceeded: ${details.resource} ${formatAmount(details.used + details.requested)}/${formatAmount(details.limit)} (scope ${details.scope})`,
-    );
+    super(`Quota exceeded: ${details.resource} ${formatAmount(details.used + details.requested)}/${formatAmount(details.limit)} (scope ${details.scope})`);
     this.name = 'QuotaExceededError';
     this.resource = details.resource;
     this.scope = details.scope;

@@ -72,21 +72,10 @@ export const ERROR_TYPE_QUOTA_EXCEEDED = 'quota_exceeded' as const;
 export const OTHER = '_OTHER' as const;
 
 /** Quota resource names, used in errors, snapshots and the `quota.resource` attribute. */
-export const QUOTA_RESOURCES = [
-  'executions',
-  'tokens',
-  'costUsd',
-  'wallTimeMs',
-  'concurrent',
-  'depth',
-  'turns',
-  'duration',
-] as const;
+export const QUOTA_RESOURCES = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent', 'depth', 'turns', 'duration'] as const;
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 
 /** Histogram bucket boundaries, in the instrument's unit. */
 export const DURATION_BUCKETS_S = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6, 819.2];
 export const TURN_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
-export const TOKEN_BUCKETS = [
-  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
-];
+export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];

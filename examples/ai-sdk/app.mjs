@@ -20,7 +20,12 @@ const usage = (input, output) => ({
   inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
   outputTokens: { total: output, text: output, reasoning: 0 },
 });
-const say = (text, input, output) => ({ content: [{ type: 'text', text }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(input, output), warnings: [] });
+const say = (text, input, output) => ({
+  content: [{ type: 'text', text }],
+  finishReason: { unified: 'stop', raw: 'stop' },
+  usage: usage(input, output),
+  warnings: [],
+});
 const callTools = (calls, input, output) => ({
   content: calls.map(([toolName, args], index) => ({ type: 'tool-call', toolCallId: `${toolName}-${index}`, toolName, input: JSON.stringify(args) })),
   finishReason: { unified: 'tool-calls', raw: 'tool_calls' },
@@ -28,7 +33,7 @@ const callTools = (calls, input, output) => ({
   warnings: [],
 });
 /** A real model, or a mock that plays the given responses in order. */
-const model = (...responses) => (online ? process.env.AI_MODEL ?? 'openai/gpt-4o-mini' : new MockLanguageModelV4({ doGenerate: responses }));
+const model = (...responses) => (online ? (process.env.AI_MODEL ?? 'openai/gpt-4o-mini') : new MockLanguageModelV4({ doGenerate: responses }));
 
 const topic = jsonSchema({ type: 'object', properties: { topic: { type: 'string' } }, required: ['topic'] });
 
@@ -36,7 +41,14 @@ const askHelper = tool({
   description: 'Asks a helper agent to check one fact',
   inputSchema: topic,
   execute: async ({ topic }, { abortSignal }) =>
-    (await generateText({ model: model(say(`checked: ${topic}`, 120, 30)), prompt: `Check this fact: ${topic}`, abortSignal, telemetry: { functionId: 'helper' } })).text,
+    (
+      await generateText({
+        model: model(say(`checked: ${topic}`, 120, 30)),
+        prompt: `Check this fact: ${topic}`,
+        abortSignal,
+        telemetry: { functionId: 'helper' },
+      })
+    ).text,
 });
 
 const research = tool({
@@ -56,7 +68,17 @@ const research = tool({
 });
 
 const result = await generateText({
-  model: model(callTools([['research', { topic: 'OpenTelemetry metrics' }], ['research', { topic: 'agent quotas' }]], 300, 50), say('Report: both topics covered.', 1500, 220)),
+  model: model(
+    callTools(
+      [
+        ['research', { topic: 'OpenTelemetry metrics' }],
+        ['research', { topic: 'agent quotas' }],
+      ],
+      300,
+      50,
+    ),
+    say('Report: both topics covered.', 1500, 220),
+  ),
   prompt: 'Write a two-line report on OpenTelemetry metrics and agent quotas. Call research once per topic.',
   tools: { research },
   stopWhen: isStepCount(4),
@@ -64,7 +86,13 @@ const result = await generateText({
 });
 
 console.log(result.text);
-console.log('AI SDK total usage:', result.totalUsage.inputTokens, 'in /', result.totalUsage.outputTokens, 'out (orchestrator only; each subagent reports its own)');
+console.log(
+  'AI SDK total usage:',
+  result.totalUsage.inputTokens,
+  'in /',
+  result.totalUsage.outputTokens,
+  'out (orchestrator only; each subagent reports its own)',
+);
 console.log('quota:', JSON.stringify(agentmeter.quota.snapshot().tokens));
 uninstall();
 await telemetry.shutdown();

@@ -44,7 +44,17 @@ const orchestrator = new Agent({
     metricsResearcher.asTool({ toolName: 'research_metrics', toolDescription: 'Researches OpenTelemetry metrics' }),
     quotaResearcher.asTool({ toolName: 'research_quotas', toolDescription: 'Researches agent quotas' }),
   ],
-  ...model(callTools([['research_metrics', { input: 'go' }], ['research_quotas', { input: 'go' }]], 300, 50), say('Report: both topics covered.', 1500, 220)),
+  ...model(
+    callTools(
+      [
+        ['research_metrics', { input: 'go' }],
+        ['research_quotas', { input: 'go' }],
+      ],
+      300,
+      50,
+    ),
+    say('Report: both topics covered.', 1500, 220),
+  ),
 });
 
 const result = await run(orchestrator, 'Write the report.');

@@ -65,7 +65,13 @@ export function readRegisterConfig(env: Record<string, string | undefined>): Reg
   let adapters: AdapterName[] = [...ADAPTER_NAMES];
   const adapterList = env.AGENTMETRY_ADAPTERS?.trim();
   if (adapterList !== undefined && adapterList !== '') {
-    const names = adapterList.toLowerCase() === 'none' ? [] : adapterList.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const names =
+      adapterList.toLowerCase() === 'none'
+        ? []
+        : adapterList
+            .split(',')
+            .map((name) => name.trim())
+            .filter((name) => name !== '');
     const unknown = names.filter((name) => !(ADAPTER_NAMES as readonly string[]).includes(name));
     if (unknown.length > 0) warnings.push(`AGENTMETRY_ADAPTERS names unknown adapters (${unknown.join(', ')}); known: ${ADAPTER_NAMES.join(', ')}`);
     adapters = names.filter((name): name is AdapterName => (ADAPTER_NAMES as readonly string[]).includes(name));

@@ -87,7 +87,8 @@ export function parseDemoArgs(argv: string[], isTty: boolean): DemoOptions | 'he
   }
 
   const rate = values.rate === undefined ? 1 : Number(values.rate);
-  if (!Number.isFinite(rate) || rate <= 0 || rate > 100) throw new UsageError(`--rate must be a number of planner runs per second in (0, 100], got '${String(values.rate)}'`);
+  if (!Number.isFinite(rate) || rate <= 0 || rate > 100)
+    throw new UsageError(`--rate must be a number of planner runs per second in (0, 100], got '${String(values.rate)}'`);
 
   const adapter = (values.adapter as string | undefined) ?? 'ai-sdk';
   if (adapter !== 'ai-sdk') throw new UsageError(`--adapter must be ai-sdk, got '${adapter}'`);

@@ -44,9 +44,7 @@ export function parseExposition(text: string): Pick<Summary, 'executions' | 'act
 /** One line, for logs and pipes. */
 export function formatLine(summary: Summary): string {
   const executions = OUTCOMES.map((outcome) => `${outcome}=${summary.executions[outcome]}`).join(' ');
-  const quota = summary.quota
-    ? ` quota tokens=${percent(summary.quota.tokens)} cost=${percent(summary.quota.costUsd)}`
-    : '';
+  const quota = summary.quota ? ` quota tokens=${percent(summary.quota.tokens)} cost=${percent(summary.quota.costUsd)}` : '';
   return (
     `t=${Math.round(summary.elapsedS)}s executions ${executions} active=${summary.active} ` +
     `tokens=${summary.inputTokens + summary.outputTokens} cost=$${summary.costUsd.toFixed(4)}${quota}`
@@ -84,5 +82,5 @@ function bar(usage: QuotaUsage, format: (value: number) => string = String, widt
 
 function percent(usage: QuotaUsage): string {
   if (usage.limit === undefined || usage.limit <= 0) return '-';
-  return `${Math.round((Math.min(1, (usage.used + usage.reserved) / usage.limit)) * 100)}%`;
+  return `${Math.round(Math.min(1, (usage.used + usage.reserved) / usage.limit) * 100)}%`;
 }

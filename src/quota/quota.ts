@@ -311,11 +311,7 @@ function gaugeValues(resource: GaugeResource, state: LedgerState, now: number): 
     case 'tokens':
       return [limits.tokens, used.tokens, reserved.tokens];
     case 'costUsd':
-      return [
-        limits.costMicros === undefined ? undefined : microsToUsd(limits.costMicros),
-        microsToUsd(used.costMicros),
-        microsToUsd(reserved.costMicros),
-      ];
+      return [limits.costMicros === undefined ? undefined : microsToUsd(limits.costMicros), microsToUsd(used.costMicros), microsToUsd(reserved.costMicros)];
     case 'wallTimeMs':
       return [limits.wallTimeMs, state.startedAt === undefined ? 0 : now - state.startedAt, 0];
     case 'concurrent':

@@ -58,9 +58,7 @@ export class QuotaTicket {
     }
     const maxDurationMs = this.limits.maxDurationMsPerRun;
     if (maxDurationMs !== undefined) {
-      (this.#timers ??= new Timers()).after(maxDurationMs, () =>
-        this.quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - startTime, 0),
-      );
+      (this.#timers ??= new Timers()).after(maxDurationMs, () => this.quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - startTime, 0));
     }
   }
 

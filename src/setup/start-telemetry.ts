@@ -133,12 +133,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     tracerProvider,
     prometheusUrl,
     ready,
-    forceFlush: () =>
-      bounded('flushing telemetry', () => Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()])),
-    shutdown: () =>
-      (shutdownPromise ??= bounded('shutting telemetry down', () =>
-        Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]),
-      )),
+    forceFlush: () => bounded('flushing telemetry', () => Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()])),
+    shutdown: () => (shutdownPromise ??= bounded('shutting telemetry down', () => Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]))),
   };
 }
 

@@ -1,12 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
-import {
-  ATTR_GEN_AI_AGENT_NAME,
-  ATTR_QUOTA_MODE,
-  ATTR_QUOTA_RESOURCE,
-  ATTR_QUOTA_SCOPE,
-  ATTR_QUOTA_THRESHOLD,
-} from '../semconv.js';
+import { ATTR_GEN_AI_AGENT_NAME, ATTR_QUOTA_MODE, ATTR_QUOTA_RESOURCE, ATTR_QUOTA_SCOPE, ATTR_QUOTA_THRESHOLD } from '../semconv.js';
 import type { QuotaMode } from '../types.js';
 
 export interface CountedSeries {

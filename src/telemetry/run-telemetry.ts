@@ -113,10 +113,7 @@ export class RunTelemetry {
     this.#options = options;
     this.#series = new SeriesRegistry(options.maxAgentNames);
     this.#quotaSeries = new QuotaSeries();
-    this.#instruments = new SubagentInstruments(
-      this.#series,
-      options.quota === undefined ? undefined : { gauges: options.quota, series: this.#quotaSeries },
-    );
+    this.#instruments = new SubagentInstruments(this.#series, options.quota === undefined ? undefined : { gauges: options.quota, series: this.#quotaSeries });
   }
 
   /** Starts a run's span, as a child of `parentSpan` (the enclosing run's or batch's). */

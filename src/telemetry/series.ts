@@ -13,10 +13,7 @@ import {
 } from '../semconv.js';
 import { microsToUsd } from '../money.js';
 
-const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<
-  Outcome,
-  number
->;
+const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<Outcome, number>;
 
 /** Error types kept per series before further ones are reported as `_OTHER`. */
 const MAX_ERROR_TYPES_PER_SERIES = 32;

@@ -74,7 +74,11 @@ function buildWorkload(reported: Reported[], options: { failingTopic?: string; t
     execute: async ({ topic }, { abortSignal }) => {
       const model =
         topic === options.failingTopic
-          ? new MockLanguageModelV4({ doGenerate: async () => { throw new Error('model unavailable'); } })
+          ? new MockLanguageModelV4({
+              doGenerate: async () => {
+                throw new Error('model unavailable');
+              },
+            })
           : topic === 'deep'
             ? scripted([calls([{ tool: 'helper', input: { fact: 'f1' }, id: 'h1' }], 40, 8), text('deep findings', 60, 20)])
             : scripted([text(`${topic} findings`, 30, 12)]);
@@ -107,7 +111,14 @@ describe('instrumentAiSdk', () => {
       const { research } = buildWorkload(reported, { together: rendezvous(2) });
       const orchestratorModel = new MockLanguageModelV4({
         doGenerate: [
-          calls([{ tool: 'research', input: { topic: 'deep' }, id: 'r1' }, { tool: 'research', input: { topic: 'wide' }, id: 'r2' }], 100, 20),
+          calls(
+            [
+              { tool: 'research', input: { topic: 'deep' }, id: 'r1' },
+              { tool: 'research', input: { topic: 'wide' }, id: 'r2' },
+            ],
+            100,
+            20,
+          ),
           text('report', 200, 50),
         ],
       });
@@ -169,7 +180,13 @@ describe('instrumentAiSdk', () => {
       const orchestratorModel = new MockLanguageModelV4({
         doGenerate: [calls([{ tool: 'research', input: { topic: 'broken' }, id: 'r1' }], 100, 20), text('partial report', 150, 40)],
       });
-      const result = await generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(5), telemetry: { functionId: 'orchestrator' } });
+      const result = await generateText({
+        model: orchestratorModel,
+        prompt: 'go',
+        tools: { research },
+        stopWhen: isStepCount(5),
+        telemetry: { functionId: 'orchestrator' },
+      });
       expect(result.text).toBe('partial report');
       const toolError = result.steps[0]!.content.find((part) => part.type === 'tool-error');
       expect(String((toolError as { error: unknown }).error)).toContain('model unavailable');
@@ -230,7 +247,11 @@ describe('instrumentAiSdk', () => {
       const tracer = trace.getTracer('app');
       const result = await tracer.startActiveSpan('POST /report', async (span) => {
         try {
-          return await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('fine', 3, 2)] }), prompt: 'x', telemetry: { functionId: 'orchestrator' } });
+          return await generateText({
+            model: new MockLanguageModelV4({ doGenerate: [text('fine', 3, 2)] }),
+            prompt: 'x',
+            telemetry: { functionId: 'orchestrator' },
+          });
         } finally {
           span.end();
         }
@@ -238,7 +259,12 @@ describe('instrumentAiSdk', () => {
       expect(result.text).toBe('fine');
       const [run] = pipeline.agentSpans();
       expect(run!.name).toBe('invoke_agent orchestrator');
-      expect(run!.parentSpanContext?.spanId).toBe(pipeline.spans().find((span) => span.name === 'POST /report')!.spanContext().spanId);
+      expect(run!.parentSpanContext?.spanId).toBe(
+        pipeline
+          .spans()
+          .find((span) => span.name === 'POST /report')!
+          .spanContext().spanId,
+      );
     });
 
     it('ends every run as aborted when the app aborts the orchestrator while its subagents run', async () => {
@@ -260,9 +286,26 @@ describe('instrumentAiSdk', () => {
         execute: async ({ topic }, { abortSignal }) => (await generateText({ model: cancelling(), prompt: topic, abortSignal })).text,
       });
       const orchestratorModel = new MockLanguageModelV4({
-        doGenerate: [calls([{ tool: 'research', input: { topic: 'a' }, id: 'r1' }, { tool: 'research', input: { topic: 'b' }, id: 'r2' }], 10, 2), text('never', 1, 1)],
+        doGenerate: [
+          calls(
+            [
+              { tool: 'research', input: { topic: 'a' }, id: 'r1' },
+              { tool: 'research', input: { topic: 'b' }, id: 'r2' },
+            ],
+            10,
+            2,
+          ),
+          text('never', 1, 1),
+        ],
       });
-      const call = generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(3), abortSignal: controller.signal, telemetry: { functionId: 'orchestrator' } });
+      const call = generateText({
+        model: orchestratorModel,
+        prompt: 'go',
+        tools: { research },
+        stopWhen: isStepCount(3),
+        abortSignal: controller.signal,
+        telemetry: { functionId: 'orchestrator' },
+      });
       await expect(call).rejects.toMatchObject({ name: 'AbortError' });
 
       const outcomes = pipeline.agentSpans().map((span) => `${span.attributes[ATTR_GEN_AI_AGENT_NAME]}:${span.attributes[ATTR_SUBAGENT_OUTCOME]}`);
@@ -320,7 +363,13 @@ describe('instrumentAiSdk', () => {
           text('report from two of three', 40, 9),
         ],
       });
-      const result = await generateText({ model: orchestratorModel, prompt: 'go', tools: { research }, stopWhen: isStepCount(6), telemetry: { functionId: 'orchestrator' } });
+      const result = await generateText({
+        model: orchestratorModel,
+        prompt: 'go',
+        tools: { research },
+        stopWhen: isStepCount(6),
+        telemetry: { functionId: 'orchestrator' },
+      });
 
       expect(result.text).toBe('report from two of three');
       expect(reported.map((entry) => entry.name)).toEqual(['research', 'research']);

@@ -62,10 +62,25 @@ describe('instrumentOpenAIAgents', () => {
       // The two researchers' runs are open at the same time: neither model answers until both asked.
       const together = rendezvous(2);
       const deepModel = new ScriptedModel([call([['helper', 'h1']], 40, 8), say('deep findings', 60, 20)]);
-      const deep = new Agent({ name: 'DeepResearcher', instructions: 'dig', model: meetFirst(deepModel, together), tools: [helper.asTool({ toolName: 'helper', toolDescription: 'facts' })] });
+      const deep = new Agent({
+        name: 'DeepResearcher',
+        instructions: 'dig',
+        model: meetFirst(deepModel, together),
+        tools: [helper.asTool({ toolName: 'helper', toolDescription: 'facts' })],
+      });
       const wideModel = new ScriptedModel([say('wide findings', 30, 12)]);
       const wide = new Agent({ name: 'WideResearcher', instructions: 'survey', model: meetFirst(wideModel, together) });
-      const orchestratorModel = new ScriptedModel([call([['deep', 'c1'], ['wide', 'c2']], 100, 20), say('report', 200, 50)]);
+      const orchestratorModel = new ScriptedModel([
+        call(
+          [
+            ['deep', 'c1'],
+            ['wide', 'c2'],
+          ],
+          100,
+          20,
+        ),
+        say('report', 200, 50),
+      ]);
       const orchestrator = new Agent({
         name: 'Orchestrator',
         instructions: 'delegate',
@@ -200,9 +215,7 @@ describe('instrumentOpenAIAgents', () => {
 
     it('keeps a handoff inside one run', async () => {
       const billing = new Agent({ name: 'Billing', instructions: 'bill', model: new ScriptedModel([say('refunded', 5, 5)]) });
-      const triageModel = new ScriptedModel([
-        modelResponse({ output: [functionCall('transfer_to_Billing', {}, { callId: 'x1' })], usage: usage(3, 1) }),
-      ]);
+      const triageModel = new ScriptedModel([modelResponse({ output: [functionCall('transfer_to_Billing', {}, { callId: 'x1' })], usage: usage(3, 1) })]);
       const triage = new Agent({ name: 'Triage', instructions: 'route', model: triageModel, handoffs: [billing] });
       const result = await run(triage, 'refund please');
       expect(result.finalOutput).toBe('refunded');

@@ -92,7 +92,14 @@ describe('readRegisterConfig', () => {
     expect(config.adapters).toEqual(['ai-sdk']);
     expect(config.enabled).toBe(true);
     expect(config.logLevel).toBeUndefined();
-    for (const name of ['AGENTMETRY_PROMETHEUS_PORT', 'AGENTMETRY_MAX_TOKENS', 'AGENTMETRY_QUOTA_MODE', 'AGENTMETRY_ADAPTERS', 'AGENTMETRY_ENABLED', 'OTEL_LOG_LEVEL']) {
+    for (const name of [
+      'AGENTMETRY_PROMETHEUS_PORT',
+      'AGENTMETRY_MAX_TOKENS',
+      'AGENTMETRY_QUOTA_MODE',
+      'AGENTMETRY_ADAPTERS',
+      'AGENTMETRY_ENABLED',
+      'OTEL_LOG_LEVEL',
+    ]) {
       expect(config.warnings.some((warning) => warning.startsWith(name))).toBe(true);
     }
   });
@@ -110,11 +117,29 @@ describe('registerFromEnv', () => {
         description: 'research',
         inputSchema: z.object({ topic: z.string() }),
         execute: async ({ topic }) =>
-          (await generateText({ model: new MockLanguageModelV4({ doGenerate: [{ content: [{ type: 'text', text: topic }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(5, 5), warnings: [] }] }), prompt: topic })).text,
+          (
+            await generateText({
+              model: new MockLanguageModelV4({
+                doGenerate: [{ content: [{ type: 'text', text: topic }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(5, 5), warnings: [] }],
+              }),
+              prompt: topic,
+            })
+          ).text,
       });
-      const call = (id: string) => ({ content: [{ type: 'tool-call' as const, toolCallId: id, toolName: 'research', input: '{"topic":"t"}' }], finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' }, usage: usage(1, 1), warnings: [] });
+      const call = (id: string) => ({
+        content: [{ type: 'tool-call' as const, toolCallId: id, toolName: 'research', input: '{"topic":"t"}' }],
+        finishReason: { unified: 'tool-calls' as const, raw: 'tool_calls' },
+        usage: usage(1, 1),
+        warnings: [],
+      });
       const result = await generateText({
-        model: new MockLanguageModelV4({ doGenerate: [call('a'), call('b'), { content: [{ type: 'text', text: 'done' }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(1, 1), warnings: [] }] }),
+        model: new MockLanguageModelV4({
+          doGenerate: [
+            call('a'),
+            call('b'),
+            { content: [{ type: 'text', text: 'done' }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(1, 1), warnings: [] },
+          ],
+        }),
         prompt: 'go',
         tools: { research },
         stopWhen: isStepCount(4),

@@ -21,7 +21,10 @@ function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; outp
 function perSecondLines(run: ReturnType<typeof startCli>, count: number): Promise<string[]> {
   return new Promise((resolve) => {
     const check = () => {
-      const lines = run.output().stdout.split('\n').filter((line) => /^t=\d+s executions /.test(line));
+      const lines = run
+        .output()
+        .stdout.split('\n')
+        .filter((line) => /^t=\d+s executions /.test(line));
       if (lines.length >= count) {
         run.child.stdout.off('data', check);
         resolve(lines);
@@ -99,7 +102,9 @@ describe('agentmetry (built CLI)', () => {
     const lines = stdout.split('\n').filter((line) => /^t=\d+s executions /.test(line));
     expect(lines.length).toBeGreaterThanOrEqual(4); // one per second, then the final one
     expect(stdout.split('\n')[0]).toContain(`metrics on http://127.0.0.1:${port}/metrics`);
-    expect(lines[0]).toMatch(/^t=1s executions ok=\d+ incomplete=\d+ error=\d+ timeout=\d+ aborted=\d+ denied=\d+ active=\d+ tokens=\d+ cost=\$\d+\.\d{4} quota tokens=\d+% cost=\d+%$/);
+    expect(lines[0]).toMatch(
+      /^t=1s executions ok=\d+ incomplete=\d+ error=\d+ timeout=\d+ aborted=\d+ denied=\d+ active=\d+ tokens=\d+ cost=\$\d+\.\d{4} quota tokens=\d+% cost=\d+%$/,
+    );
     expect(stdout).toContain('final summary');
     expect(stdout).not.toContain('\x1b['); // no terminal control codes without a TTY
     const final = stdout.trimEnd().split('\n').at(-1)!;

@@ -96,10 +96,15 @@ describe('collector outage', () => {
 
     const merged = new Map<string, number>();
     for (const tally of tallies) for (const [name, count] of tally.executions) merged.set(name, (merged.get(name) ?? 0) + count);
-    const byLabels = await prometheus!.query(
-      `sum by (gen_ai_agent_name, subagent_depth, subagent_outcome) (subagent_executions_total{job="${SERVICE}"})`,
-    );
-    expect(new Map(byLabels.map((sample) => [`${sample.metric.gen_ai_agent_name}|${sample.metric.subagent_depth}|${sample.metric.subagent_outcome}`, Number(sample.value[1])]))).toEqual(merged);
+    const byLabels = await prometheus!.query(`sum by (gen_ai_agent_name, subagent_depth, subagent_outcome) (subagent_executions_total{job="${SERVICE}"})`);
+    expect(
+      new Map(
+        byLabels.map((sample) => [
+          `${sample.metric.gen_ai_agent_name}|${sample.metric.subagent_depth}|${sample.metric.subagent_outcome}`,
+          Number(sample.value[1]),
+        ]),
+      ),
+    ).toEqual(merged);
     const tokens = tallies.reduce((sum, tally) => sum + tally.totalTokens, 0);
     await waitFor('tokens through the restarted collector', async () =>
       total(await prometheus!.query(`sum(subagent_tokens_sum{job="${SERVICE}"})`)) === tokens ? true : undefined,

@@ -158,7 +158,9 @@ function value(samples: PromSample[]): number {
 
 function near(actual: number, expected: number, tolerance: number, what: string): void {
   expect(Number.isFinite(actual), `${what}: ${actual}`).toBe(true);
-  expect(Math.abs(actual - expected), `${what}: ${actual}, expected ${expected} ±${tolerance * 100}%`).toBeLessThanOrEqual(Math.abs(expected) * tolerance + 1e-12);
+  expect(Math.abs(actual - expected), `${what}: ${actual}, expected ${expected} ±${tolerance * 100}%`).toBeLessThanOrEqual(
+    Math.abs(expected) * tolerance + 1e-12,
+  );
 }
 
 /** A rate panel: same label sets as the tally, each rate x window = the phase's count. */
@@ -292,8 +294,18 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
     near(value(r.C!), limitOf('costUsd'), 1e-12, 'cost limit');
   },
   'agentmetry-quotas / Executions and concurrency against limits': (r, { all }) => {
-    expect(keyed(r.A!, [LABEL.resource])).toEqual(new Map([['executions', usedOf(all, 'executions')], ['concurrent', 0]]));
-    expect(keyed(r.B!, [LABEL.resource])).toEqual(new Map([['executions', limitOf('executions')], ['concurrent', limitOf('concurrent')]]));
+    expect(keyed(r.A!, [LABEL.resource])).toEqual(
+      new Map([
+        ['executions', usedOf(all, 'executions')],
+        ['concurrent', 0],
+      ]),
+    );
+    expect(keyed(r.B!, [LABEL.resource])).toEqual(
+      new Map([
+        ['executions', limitOf('executions')],
+        ['concurrent', limitOf('concurrent')],
+      ]),
+    );
   },
   'agentmetry-quotas / Reserved by runs in flight': (r) => {
     expect([...keyed(r.A!, [LABEL.resource]).keys()].sort()).toEqual([...LIMITED].sort());
@@ -302,7 +314,12 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
   'agentmetry-quotas / Denials by agent and resource': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.resource, LABEL.mode], new Map([...phase.denials].map(([name, count]) => [`${name}|enforce`, count])), window),
   'agentmetry-quotas / Denied executions by depth': (r, { phase, window }) =>
-    expectRates(r.A!, [LABEL.depth], new Map([...phase.executions].filter(([name]) => name.endsWith('|denied')).map(([name, count]) => [name.split('|')[1]!, count])), window),
+    expectRates(
+      r.A!,
+      [LABEL.depth],
+      new Map([...phase.executions].filter(([name]) => name.endsWith('|denied')).map(([name, count]) => [name.split('|')[1]!, count])),
+      window,
+    ),
   'agentmetry-quotas / Soft-limit warnings': (r, { all }) => {
     const crossed = ['tokens', 'costUsd', 'executions'].flatMap((resource) =>
       quota.warnAt!.filter((threshold) => usedOf(all, resource) >= threshold * limitOf(resource)).map((threshold) => `${resource}|${threshold}`),
@@ -363,7 +380,15 @@ describe('every dashboard query returns the workload through Prometheus', () => 
       Object.fromEntries(
         Object.entries(results).map(([refId, samples]) => [
           refId,
-          samples.map(({ metric }) => JSON.stringify(Object.entries(metric).filter(([name]) => name !== 'job' && name !== 'instance').sort())).sort(),
+          samples
+            .map(({ metric }) =>
+              JSON.stringify(
+                Object.entries(metric)
+                  .filter(([name]) => name !== 'job' && name !== 'instance')
+                  .sort(),
+              ),
+            )
+            .sort(),
         ]),
       );
     expect(labelSets(direct!)).toEqual(labelSets(viaCollector!));
@@ -390,7 +415,7 @@ describe('every dashboard query returns the workload through Prometheus', () => 
     expect([...keyed(filtered.A!, [LABEL.agent, LABEL.outcome]).keys()].sort()).toEqual([`${AGENT_RESEARCHER}|error`, `${AGENT_RESEARCHER}|ok`]);
   });
 
-  it.each(PATHS)('the template variables list the workload\'s values ($path)', async ({ job }) => {
+  it.each(PATHS)("the template variables list the workload's values ($path)", async ({ job }) => {
     for (const dashboard of dashboards.values()) {
       for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
         const match = /^label_values\((.+),\s*(\w+)\)$/.exec(String(variable.query))!;
@@ -419,12 +444,20 @@ describe('exact totals on both paths (raw series)', () => {
     expect(phase1.unexpected).toEqual([]);
     expect(phase2.unexpected).toEqual([]);
     const at = (expr: string) => query(expr, evalTime);
-    expect(keyed(await at(`sum by (${LABEL.agent}, ${LABEL.depth}, ${LABEL.outcome}) (subagent_executions_total{job="${job}"})`), [LABEL.agent, LABEL.depth, LABEL.outcome])).toEqual(
-      merged((tally) => tally.executions),
-    );
-    expect(keyed(await at(`sum by (${LABEL.agent}, ${LABEL.depth}, ${LABEL.errorType}) (subagent_errors_total{job="${job}"})`), [LABEL.agent, LABEL.depth, LABEL.errorType])).toEqual(
-      merged((tally) => tally.errors),
-    );
+    expect(
+      keyed(await at(`sum by (${LABEL.agent}, ${LABEL.depth}, ${LABEL.outcome}) (subagent_executions_total{job="${job}"})`), [
+        LABEL.agent,
+        LABEL.depth,
+        LABEL.outcome,
+      ]),
+    ).toEqual(merged((tally) => tally.executions));
+    expect(
+      keyed(await at(`sum by (${LABEL.agent}, ${LABEL.depth}, ${LABEL.errorType}) (subagent_errors_total{job="${job}"})`), [
+        LABEL.agent,
+        LABEL.depth,
+        LABEL.errorType,
+      ]),
+    ).toEqual(merged((tally) => tally.errors));
     expect(keyed(await at(`sum by (${LABEL.agent}, ${LABEL.tokenType}) (subagent_tokens_sum{job="${job}"})`), [LABEL.agent, LABEL.tokenType])).toEqual(
       merged((tally) => tally.tokens),
     );
@@ -435,19 +468,25 @@ describe('exact totals on both paths (raw series)', () => {
     const runsPerAgent = new Map(ADMITTED_AGENTS.map((agent) => [agent, both.reduce((sum, tally) => sum + (tally.turns.get(agent)?.length ?? 0), 0)]));
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_duration_seconds_count{job="${job}"})`), [LABEL.agent])).toEqual(runsPerAgent);
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_turns_count{job="${job}"})`), [LABEL.agent])).toEqual(runsPerAgent);
-    const turnsPerAgent = new Map(ADMITTED_AGENTS.map((agent) => [agent, both.reduce((sum, tally) => sum + (tally.turns.get(agent) ?? []).reduce((a, b) => a + b, 0), 0)]));
+    const turnsPerAgent = new Map(
+      ADMITTED_AGENTS.map((agent) => [agent, both.reduce((sum, tally) => sum + (tally.turns.get(agent) ?? []).reduce((a, b) => a + b, 0), 0)]),
+    );
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_turns_sum{job="${job}"})`), [LABEL.agent])).toEqual(turnsPerAgent);
     expect(keyed(await at(`sum by (${LABEL.agent}, ${LABEL.resource}) (subagent_quota_denials_total{job="${job}"})`), [LABEL.agent, LABEL.resource])).toEqual(
       merged((tally) => tally.denials),
     );
-    const warnings = keyed(await at(`sum by (${LABEL.resource}, ${LABEL.threshold}) (subagent_quota_warnings_total{job="${job}"})`), [LABEL.resource, LABEL.threshold]);
+    const warnings = keyed(await at(`sum by (${LABEL.resource}, ${LABEL.threshold}) (subagent_quota_warnings_total{job="${job}"})`), [
+      LABEL.resource,
+      LABEL.threshold,
+    ]);
     expect([...warnings.values()].every((count) => count === 1)).toBe(true);
     expect(value(await at(`sum(subagent_active{job="${job}"})`))).toBe(0);
   });
 
   it.each(PATHS)('the quota gauges equal agentmeter.quota.snapshot() ($path)', async ({ job }) => {
     const snapshot = agentmeter.quota!.snapshot();
-    const gauge = async (name: string, resource: string) => value(await query(`${name}{job="${job}", quota_scope="global", quota_resource="${resource}"}`, evalTime));
+    const gauge = async (name: string, resource: string) =>
+      value(await query(`${name}{job="${job}", quota_scope="global", quota_resource="${resource}"}`, evalTime));
     for (const resource of ['executions', 'tokens', 'costUsd', 'concurrent'] as const) {
       expect(await gauge('subagent_quota_used', resource), resource).toBeCloseTo(snapshot[resource].used, 9);
       expect(await gauge('subagent_quota_reserved', resource), resource).toBe(snapshot[resource].reserved);
@@ -509,10 +548,14 @@ describe('traces through the collector', () => {
   });
 
   it('the timed-out run is its own trace, with outcome timeout', async () => {
-    await waitFor('two slowpoke spans', async () => (sink!.spans.filter((span) => span.name === `${SPAN_INVOKE_AGENT} ${AGENT_SLOWPOKE}`).length === 2 ? true : undefined), {
-      timeoutMillis: 30_000,
-      describe: logs,
-    });
+    await waitFor(
+      'two slowpoke spans',
+      async () => (sink!.spans.filter((span) => span.name === `${SPAN_INVOKE_AGENT} ${AGENT_SLOWPOKE}`).length === 2 ? true : undefined),
+      {
+        timeoutMillis: 30_000,
+        describe: logs,
+      },
+    );
     for (const span of sink!.spans.filter((candidate) => candidate.name === `${SPAN_INVOKE_AGENT} ${AGENT_SLOWPOKE}`)) {
       expect(span.parentSpanId).toBe('');
       expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('timeout');
@@ -521,7 +564,7 @@ describe('traces through the collector', () => {
 });
 
 describe('alert rules on real data', () => {
-  it('every shipped alert rule evaluates without error against the pipeline\'s series', async () => {
+  it("every shipped alert rule evaluates without error against the pipeline's series", async () => {
     const response = await fetch(`${prometheus!.url}/api/v1/rules`);
     const body = (await response.json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
     const rules = body.data.groups.flatMap((group) => group.rules);
@@ -531,7 +574,14 @@ describe('alert rules on real data', () => {
 
   it('the series each alert reads exist on both paths (no alert is blind because of a name)', async () => {
     for (const { job } of PATHS) {
-      for (const metric of ['subagent_quota_used', 'subagent_quota_limit', 'subagent_quota_denials_total', 'subagent_executions_total', 'subagent_duration_seconds_bucket', 'subagent_active']) {
+      for (const metric of [
+        'subagent_quota_used',
+        'subagent_quota_limit',
+        'subagent_quota_denials_total',
+        'subagent_executions_total',
+        'subagent_duration_seconds_bucket',
+        'subagent_active',
+      ]) {
         expect((await query(`count(${metric}{job="${job}"})`, evalTime)).length, `${metric} for ${job}`).toBe(1);
       }
     }

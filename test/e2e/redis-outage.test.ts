@@ -89,7 +89,11 @@ async function untilAdmitted(agentmeter: AgentMeter): Promise<number> {
   let attempts = 0;
   for (;;) {
     attempts += 1;
-    const outcome = await within(5_000, 'a run while Redis restarts', agentmeter.run({ name: 'after' }, async () => 'ran')).catch((error: unknown) => error);
+    const outcome = await within(
+      5_000,
+      'a run while Redis restarts',
+      agentmeter.run({ name: 'after' }, async () => 'ran'),
+    ).catch((error: unknown) => error);
     if (outcome === 'ran') return attempts;
     if (Date.now() > deadline) throw new Error(`admissions did not resume within 20 s; last outcome: ${String(outcome)}`);
     await new Promise((done) => setTimeout(done, 200));

@@ -87,7 +87,10 @@ describe('replicas sharing a Redis quota', () => {
       const results = await Promise.all(replicas.map((replica) => replica.request({ type: 'admit', runs: 250, workMs: 5, startAt })));
       const admitted = results.reduce((sum, result) => sum + Number(result.admitted), 0);
       const denied = results.reduce((sum, result) => sum + Number(result.denied), 0);
-      expect(results.flatMap((result) => result.failed as string[]), `trial ${trial}`).toEqual([]);
+      expect(
+        results.flatMap((result) => result.failed as string[]),
+        `trial ${trial}`,
+      ).toEqual([]);
       expect({ trial, admitted, denied }).toEqual({ trial, admitted: 100, denied: 900 });
       // Nothing leaked: every admitted run settled, its usage charged once.
       const node = await redis.hgetall(`${keyPrefix}{global}:node:global`);

@@ -123,7 +123,9 @@ describe('RedisQuotaStore leases', () => {
     const reader = createStore({ keyPrefix, refreshIntervalMs: 100 });
     const root = global({ tokens: 10_000 });
     // The reader has seen the scope once; from then on the refresh keeps its view current.
-    await reader.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true }).then((result) => reader.settle(leaseOf(result)));
+    await reader
+      .reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true })
+      .then((result) => reader.settle(leaseOf(result)));
     const leases = await Promise.all(Array.from({ length: 5 }, () => reserve(writer, [root], 100)));
     await writer.charge(leaseOf(leases[0]!), { tokens: 250, costMicros: 7 });
     await writer.settle(leaseOf(leases[1]!));

@@ -25,7 +25,12 @@ const OUT = join(ROOT, '.cache', 'doc-blocks', String(process.pid));
 export function docBlocks(): DocBlock[] {
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
-  const pages = ['README.md', ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.md')).map((file) => join('docs', file))];
+  const pages = [
+    'README.md',
+    ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.md'))
+      .map((file) => join('docs', file)),
+  ];
   const blocks: DocBlock[] = [];
   for (const page of pages) {
     const lines = readFileSync(join(ROOT, page), 'utf8').split('\n');

@@ -24,12 +24,15 @@ export interface OtlpSink {
 export async function startOtlpSink(): Promise<OtlpSink> {
   const received = new Map<string, unknown[]>();
   const server = createServer((request, response) => {
-    readBody(request).then((body) => {
-      const list = received.get(request.url ?? '') ?? [];
-      list.push(JSON.parse(body));
-      received.set(request.url ?? '', list);
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    }, () => response.writeHead(400).end());
+    readBody(request).then(
+      (body) => {
+        const list = received.get(request.url ?? '') ?? [];
+        list.push(JSON.parse(body));
+        received.set(request.url ?? '', list);
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      },
+      () => response.writeHead(400).end(),
+    );
   });
   return { url: await listen(server), received, close: () => closeServer(server) };
 }

@@ -161,8 +161,9 @@ describe('AgentMeter.run', () => {
   it("records outcome aborted when the caller's signal fires, and does not start a run whose signal already fired", async () => {
     const { pipeline, agentmeter } = setup();
     const controller = new AbortController();
-    const pending = agentmeter.run({ name: 'cancellable', signal: controller.signal }, (run) =>
-      new Promise((_, reject) => run.signal.addEventListener('abort', () => reject(new Error('stopped')))),
+    const pending = agentmeter.run(
+      { name: 'cancellable', signal: controller.signal },
+      (run) => new Promise((_, reject) => run.signal.addEventListener('abort', () => reject(new Error('stopped')))),
     );
     controller.abort(new Error('user left'));
     await expect(pending).rejects.toThrow('stopped');

@@ -32,8 +32,12 @@ describe('what the quota enforces is what the meter exports', () => {
 
     const snapshot = agentmeter.quota!.snapshot();
     const executions = await pipeline.points('subagent.executions');
-    const exportedAdmitted = executions.filter((point) => point.attributes['subagent.outcome'] !== 'denied').reduce((sum, point) => sum + (point.value as number), 0);
-    const exportedDenied = executions.filter((point) => point.attributes['subagent.outcome'] === 'denied').reduce((sum, point) => sum + (point.value as number), 0);
+    const exportedAdmitted = executions
+      .filter((point) => point.attributes['subagent.outcome'] !== 'denied')
+      .reduce((sum, point) => sum + (point.value as number), 0);
+    const exportedDenied = executions
+      .filter((point) => point.attributes['subagent.outcome'] === 'denied')
+      .reduce((sum, point) => sum + (point.value as number), 0);
     expect(exportedAdmitted).toBe(snapshot.executions.used);
     expect(snapshot.executions.used).toBe(30);
     expect(exportedDenied).toBeGreaterThanOrEqual(denied);

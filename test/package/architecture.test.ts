@@ -29,8 +29,7 @@ const room = (path: string): string => path.split('/')[0]!;
 describe('architecture', () => {
   it('the rooms the run pipeline joins never import each other: telemetry and quota', () => {
     const crossing = imports().filter(
-      ({ file, target }) =>
-        (room(file) === 'telemetry' && room(target) === 'quota') || (room(file) === 'quota' && room(target) === 'telemetry'),
+      ({ file, target }) => (room(file) === 'telemetry' && room(target) === 'quota') || (room(file) === 'quota' && room(target) === 'telemetry'),
     );
     expect(crossing).toEqual([]);
   });

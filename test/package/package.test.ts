@@ -56,7 +56,10 @@ describe('the package', () => {
     for (const file of files) {
       const source = readFileSync(new URL(`src/${file}`, root), 'utf8');
       const imports = [...source.matchAll(/from '([^']+)'/g)].map((match) => match[1]!);
-      expect(imports.filter((specifier) => specifier.startsWith('@opentelemetry/') && specifier !== '@opentelemetry/api'), file).toEqual([]);
+      expect(
+        imports.filter((specifier) => specifier.startsWith('@opentelemetry/') && specifier !== '@opentelemetry/api'),
+        file,
+      ).toEqual([]);
     }
   });
 });

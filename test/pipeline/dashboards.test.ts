@@ -19,8 +19,30 @@ const RATE_INTERVAL_SENTINEL = '8869990787ms';
 const RATE_FUNCTIONS = new Set(['rate', 'irate', 'increase']);
 /** Units dashboard-linter's panel-units-rule accepts that these dashboards may use (subset of Grafana's unit ids). */
 const VALID_UNITS = new Set([
-  'none', 'short', 'percent', 'percentunit', 'currencyUSD', 'ns', 'µs', 'ms', 's', 'm', 'h', 'd',
-  'dtdurationms', 'dtdurations', 'ops', 'reqps', 'rps', 'wps', 'iops', 'cps', 'opm', 'rpm', 'bytes', 'decbytes',
+  'none',
+  'short',
+  'percent',
+  'percentunit',
+  'currencyUSD',
+  'ns',
+  'µs',
+  'ms',
+  's',
+  'm',
+  'h',
+  'd',
+  'dtdurationms',
+  'dtdurations',
+  'ops',
+  'reqps',
+  'rps',
+  'wps',
+  'iops',
+  'cps',
+  'opm',
+  'rpm',
+  'bytes',
+  'decbytes',
 ]);
 const PANELS_WITH_UNITS = new Set(['stat', 'singlestat', 'graph', 'table-old', 'timeseries', 'gauge', 'bargauge']);
 const dashboards = loadDashboards();
@@ -187,19 +209,36 @@ describe('overview and quota dashboards cover the issue', () => {
   const all = (uid: string) => {
     const dashboard = dashboards.find((entry) => entry.dashboard.uid === uid)?.dashboard;
     expect(dashboard, uid).toBeDefined();
-    return dataPanels(dashboard!).flatMap((panel) => (panel.targets ?? []).map((target) => target.expr)).join('\n');
+    return dataPanels(dashboard!)
+      .flatMap((panel) => (panel.targets ?? []).map((target) => target.expr))
+      .join('\n');
   };
   it('overview: executions by agent and outcome, active, p50/p95/p99, turns, tokens by type, cost, errors by type, depth', () => {
     const text = all('agentmetry-overview');
     for (const needle of [
-      'by (gen_ai_agent_name, subagent_outcome)', 'subagent_active', 'histogram_quantile(0.5,', 'histogram_quantile(0.95,',
-      'histogram_quantile(0.99,', 'subagent_turns_bucket', 'by (gen_ai_token_type)', 'subagent_cost_USD_total',
-      'by (error_type)', 'by (subagent_depth)',
-    ]) expect(text).toContain(needle);
+      'by (gen_ai_agent_name, subagent_outcome)',
+      'subagent_active',
+      'histogram_quantile(0.5,',
+      'histogram_quantile(0.95,',
+      'histogram_quantile(0.99,',
+      'subagent_turns_bucket',
+      'by (gen_ai_token_type)',
+      'subagent_cost_USD_total',
+      'by (error_type)',
+      'by (subagent_depth)',
+    ])
+      expect(text).toContain(needle);
   });
   it('quotas: usage against limit, reserved, denials, warnings, burn rate', () => {
     const text = all('agentmetry-quotas');
-    for (const needle of ['subagent_quota_used', 'subagent_quota_limit', 'subagent_quota_reserved', 'subagent_quota_denials_total', 'subagent_quota_warnings_total', 'deriv(']) {
+    for (const needle of [
+      'subagent_quota_used',
+      'subagent_quota_limit',
+      'subagent_quota_reserved',
+      'subagent_quota_denials_total',
+      'subagent_quota_warnings_total',
+      'deriv(',
+    ]) {
       expect(text).toContain(needle);
     }
   });
@@ -213,10 +252,16 @@ describe('alert rules and provisioning', () => {
 
   it('has the alerts the issue asks for, each with a promtool unit test', () => {
     const names = alerts.map((rule) => rule.alert);
-    expect(names).toEqual(expect.arrayContaining([
-      'AgentmetryQuotaAbove80Percent', 'AgentmetryQuotaExhausted', 'AgentmetryQuotaDenials',
-      'AgentmetryHighErrorRatio', 'AgentmetrySlowExecutions', 'AgentmetryRunsStuckActive',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'AgentmetryQuotaAbove80Percent',
+        'AgentmetryQuotaExhausted',
+        'AgentmetryQuotaDenials',
+        'AgentmetryHighErrorRatio',
+        'AgentmetrySlowExecutions',
+        'AgentmetryRunsStuckActive',
+      ]),
+    );
     const tests = parseYaml(readFileSync(join(REPO_ROOT, 'collector/alert-rules.test.yml'), 'utf8')) as {
       tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
     };

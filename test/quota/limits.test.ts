@@ -102,12 +102,13 @@ describe('hard limits', () => {
 
   it('maxDepth: 3 admits depth 3 and denies depth 4', async () => {
     const { agentmeter } = setup({ limits: { maxDepth: 3 } });
-    const nest = (level: number): Promise<number> =>
-      agentmeter.run(`level-${level}`, async (run) => (level === 4 ? run.depth : nest(level + 1)));
+    const nest = (level: number): Promise<number> => agentmeter.run(`level-${level}`, async (run) => (level === 4 ? run.depth : nest(level + 1)));
     const error = await nest(0).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ resource: 'depth', limit: 3 });
     expect((error as Error).message).toBe('Quota exceeded: depth 4/3 (scope global)');
-    await expect(agentmeter.run('a', () => agentmeter.run('b', () => agentmeter.run('c', () => agentmeter.run('d', async (run) => run.depth))))).resolves.toBe(3);
+    await expect(agentmeter.run('a', () => agentmeter.run('b', () => agentmeter.run('c', () => agentmeter.run('d', async (run) => run.depth))))).resolves.toBe(
+      3,
+    );
   });
 
   it('maxTurnsPerRun: the turn past the limit stops that run with outcome incomplete', async () => {
@@ -128,12 +129,14 @@ describe('hard limits', () => {
   it('a run stopped by a quota may not start children: they are denied without running', async () => {
     const { pipeline, agentmeter } = setup({ limits: { maxTurnsPerRun: 1 } });
     let childCalled = false;
-    const error = await agentmeter.run('planner', async (run) => {
-      run.recordTurn(2);
-      return agentmeter.run('researcher', async () => {
-        childCalled = true;
-      });
-    }).catch((caught: unknown) => caught);
+    const error = await agentmeter
+      .run('planner', async (run) => {
+        run.recordTurn(2);
+        return agentmeter.run('researcher', async () => {
+          childCalled = true;
+        });
+      })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(QuotaExceededError);
     expect(error).toMatchObject({ resource: 'turns' });
     expect(childCalled).toBe(false);
@@ -223,9 +226,14 @@ describe('warnings', () => {
     expect(await pipeline.sum('subagent.quota.warnings', { 'quota.resource': 'executions', 'quota.threshold': 0.8 })).toBe(1);
     expect(await pipeline.sum('subagent.quota.warnings', { 'quota.resource': 'tokens', 'quota.threshold': 0.5 })).toBe(1);
     expect(await pipeline.sum('subagent.quota.warnings', { 'quota.resource': 'tokens', 'quota.threshold': 0.8 })).toBe(1);
-    const events = pipeline.finishedSpans().flatMap((span) => span.events.filter((event) => event.name === 'quota.warning').map((event) => [span.name, event.attributes]));
+    const events = pipeline
+      .finishedSpans()
+      .flatMap((span) => span.events.filter((event) => event.name === 'quota.warning').map((event) => [span.name, event.attributes]));
     expect(events).toHaveLength(4);
-    expect(events[0]).toEqual(['invoke_agent r4', expect.objectContaining({ 'quota.resource': 'executions', 'quota.threshold': 0.5, 'quota.scope': 'global' })]);
+    expect(events[0]).toEqual([
+      'invoke_agent r4',
+      expect.objectContaining({ 'quota.resource': 'executions', 'quota.threshold': 0.5, 'quota.scope': 'global' }),
+    ]);
   });
 });
 

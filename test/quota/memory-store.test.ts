@@ -104,8 +104,18 @@ describe('the conformance kit', () => {
       quotaStoreConformance({ createStore: () => new SlotLeakingStore(), seed }).find((check) => check.name.includes('random workloads'))!;
     const failed = await failures(quotaStoreConformance({ createStore: () => new SlotLeakingStore(), seed: 11 }));
     expect([...failed.keys()]).toContain('forgets a run budget once nothing is in flight under it, and keeps the scope');
-    const first = await randomCase(11).run().then(() => undefined, (error: unknown) => error as Error);
-    const again = await randomCase(11).run().then(() => undefined, (error: unknown) => error as Error);
+    const first = await randomCase(11)
+      .run()
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    const again = await randomCase(11)
+      .run()
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
     expect(first?.message).toMatch(/\(seed 11\) failed at/);
     expect(again?.message).toBe(first?.message);
   });

@@ -17,7 +17,9 @@ interface Task {
 const leaf = fc.record({
   estimate: fc.integer({ min: 0, max: 400 }),
   estimateCost: fc.integer({ min: 0, max: 5000 }).map((micros) => micros / 1e6),
-  usage: fc.array(fc.record({ tokens: fc.integer({ min: 0, max: 300 }), cost: fc.integer({ min: 0, max: 3000 }).map((micros) => micros / 1e6) }), { maxLength: 3 }),
+  usage: fc.array(fc.record({ tokens: fc.integer({ min: 0, max: 300 }), cost: fc.integer({ min: 0, max: 3000 }).map((micros) => micros / 1e6) }), {
+    maxLength: 3,
+  }),
   throws: fc.boolean(),
   abortEarly: fc.boolean(),
   parallelChildren: fc.boolean(),

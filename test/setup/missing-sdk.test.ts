@@ -48,7 +48,13 @@ describe('agentmetry/setup without the SDK installed', () => {
       '@opentelemetry/context-async-hooks',
     ]);
     // Every SDK package installed, one of them throwing while it loads.
-    broken = createApp('broken', ['@opentelemetry/api', '@opentelemetry/sdk-metrics', '@opentelemetry/resources', '@opentelemetry/core', '@opentelemetry/context-async-hooks']);
+    broken = createApp('broken', [
+      '@opentelemetry/api',
+      '@opentelemetry/sdk-metrics',
+      '@opentelemetry/resources',
+      '@opentelemetry/core',
+      '@opentelemetry/context-async-hooks',
+    ]);
     const fake = join(broken, 'node_modules', '@opentelemetry', 'sdk-trace');
     mkdirSync(fake);
     writeFileSync(join(fake, 'package.json'), '{ "name": "@opentelemetry/sdk-trace", "version": "3.1.0", "type": "module", "exports": "./index.js" }');

@@ -44,7 +44,8 @@ describe('the OpenTelemetry JS lines agentmetry/setup runs on', () => {
       expect(manifest.peerDependenciesMeta[name]?.optional, name).toBe(true);
       const range = manifest.peerDependencies[name];
       expect(range, name).toBeDefined();
-      for (const line of SDK_LINES) expect(satisfies(SDK_PACKAGES.includes(name as never) ? line.sdk : line.exporters, range!), `${name} ${line.name}`).toBe(true);
+      for (const line of SDK_LINES)
+        expect(satisfies(SDK_PACKAGES.includes(name as never) ? line.sdk : line.exporters, range!), `${name} ${line.name}`).toBe(true);
     }
   });
 });

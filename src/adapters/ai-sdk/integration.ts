@@ -26,11 +26,29 @@ interface Operation {
 }
 
 // Loose views of the event fields used here: the SDK's event unions are wide and generic.
-interface StartEvent { callId: string; operationId?: string; provider?: string; modelId?: string; functionId?: string }
-interface StepEndEvent { callId?: string; usage?: { inputTokens?: number; outputTokens?: number }; model?: { modelId?: string } }
-interface CallEvent { callId?: string }
-interface ErrorEvent { callId?: string; error?: unknown }
-interface AbortEvent { callId?: string; reason?: unknown }
+interface StartEvent {
+  callId: string;
+  operationId?: string;
+  provider?: string;
+  modelId?: string;
+  functionId?: string;
+}
+interface StepEndEvent {
+  callId?: string;
+  usage?: { inputTokens?: number; outputTokens?: number };
+  model?: { modelId?: string };
+}
+interface CallEvent {
+  callId?: string;
+}
+interface ErrorEvent {
+  callId?: string;
+  error?: unknown;
+}
+interface AbortEvent {
+  callId?: string;
+  reason?: unknown;
+}
 
 /**
  * The AI SDK v7 telemetry integration behind `instrumentAiSdk`.
@@ -102,8 +120,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       }
     },
 
-    onStepStart: (event) =>
-      safeCall(logger, 'the onStepStart handler', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
+    onStepStart: (event) => safeCall(logger, 'the onStepStart handler', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
 
     onStepEnd: (event) =>
       safeCall(logger, 'the onStepEnd handler', () => {

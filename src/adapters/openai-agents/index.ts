@@ -32,7 +32,9 @@ export function instrumentOpenAIAgents(agentmeter: Pick<AgentMeter, 'run'>, opti
     return () => {};
   }
   if (process.env.NODE_ENV === 'test' || isTruthy(process.env.OPENAI_AGENTS_DISABLE_TRACING)) {
-    logger.warn('OpenAI Agents tracing looks disabled (NODE_ENV=test or OPENAI_AGENTS_DISABLE_TRACING); runs are recorded without turns and tokens unless setTracingDisabled(false) is called');
+    logger.warn(
+      'OpenAI Agents tracing looks disabled (NODE_ENV=test or OPENAI_AGENTS_DISABLE_TRACING); runs are recorded without turns and tokens unless setTracingDisabled(false) is called',
+    );
   }
   const uncount = countInstall('the OpenAI Agents SDK', logger);
   return () => {

@@ -73,8 +73,10 @@ export class OpenAIAgentsInstrumentation {
     this.#meter = meter;
     this.#options = options;
     this.#processor = new AgentMeterTraceProcessor(this.#frames, (frame, tokens) => {
-      const costUsd = safeCall(logger, 'options.costUsd', () =>
-        options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
+      const costUsd = safeCall(
+        logger,
+        'options.costUsd',
+        () => options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
         'warn',
       );
       frame.handle.run.recordUsage({

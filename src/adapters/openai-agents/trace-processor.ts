@@ -106,7 +106,7 @@ export class AgentMeterTraceProcessor {
 
   /** The nearest `task` span at or above `spanId`. */
   #taskOf(spanId: string | null): SpanEntry | undefined {
-    for (let id = spanId; id !== null; ) {
+    for (let id = spanId; id !== null;) {
       const entry = this.#spans.get(id);
       if (entry === undefined) return undefined;
       if (entry.type === 'task') return entry;

@@ -42,8 +42,10 @@ export function quotaStoreConformance<Lease>(options: QuotaStoreConformanceOptio
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
   const workloads = options.workloads ?? DEFAULT_WORKLOADS;
   const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new TypeError(`quotaStoreConformance: options.seed must be an integer in [0, 2^32), got ${seed}`);
-  if (!Number.isInteger(workloads) || workloads < 1) throw new TypeError(`quotaStoreConformance: options.workloads must be a positive integer, got ${workloads}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new TypeError(`quotaStoreConformance: options.seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isInteger(workloads) || workloads < 1)
+    throw new TypeError(`quotaStoreConformance: options.workloads must be a positive integer, got ${workloads}`);
   if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new TypeError(`quotaStoreConformance: options.maxSteps must be a positive integer, got ${maxSteps}`);
 
   const withStore = async (use: (store: QuotaStore<Lease>) => Promise<void>): Promise<void> => {

@@ -151,7 +151,12 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
     compareStates();
     for (const root of SCOPES) {
       const final = actual.store.read(root.key);
-      if (final !== undefined) assert.deepStrictEqual({ ...final.reserved }, { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 }, `${root.key} reserved after every run settled`);
+      if (final !== undefined)
+        assert.deepStrictEqual(
+          { ...final.reserved },
+          { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 },
+          `${root.key} reserved after every run settled`,
+        );
     }
   } catch (error) {
     throw Object.assign(error instanceof Error ? error : new Error(String(error)), { step: steps.length });

@@ -67,9 +67,7 @@ export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRe
     throw new TypeError(`RedisQuotaStore: options.timeoutMs must be a positive finite number (milliseconds), got ${String(timeoutMs)}`);
   }
   if (timeoutMs >= leaseTtlMs / 2) {
-    throw new TypeError(
-      `RedisQuotaStore: options.timeoutMs must be below leaseTtlMs / 2 (${leaseTtlMs / 2}) so that renewals land in time, got ${timeoutMs}`,
-    );
+    throw new TypeError(`RedisQuotaStore: options.timeoutMs must be below leaseTtlMs / 2 (${leaseTtlMs / 2}) so that renewals land in time, got ${timeoutMs}`);
   }
   const refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
   if (typeof refreshIntervalMs !== 'number' || !Number.isFinite(refreshIntervalMs) || refreshIntervalMs < 0) {

@@ -25,7 +25,12 @@ export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `agentmetry-${prefix}-`));
 }
 
-export function startProcess(name: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; logDir: string }): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; logDir: string },
+): ManagedProcess {
   const logFile = join(options.logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -74,7 +79,11 @@ export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeo
  * `timeoutMillis` with the last probe error and `describe()` (e.g. a log tail).
  * A wait, never an assertion on timing.
  */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, options: { timeoutMillis?: number; intervalMillis?: number; describe?: () => string } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  options: { timeoutMillis?: number; intervalMillis?: number; describe?: () => string } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMillis ?? 60_000);
   let lastError: unknown;
   for (;;) {

@@ -62,7 +62,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     if (child !== undefined) return;
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
     args.push('--loglevel', 'warning', '--dir', dir);
-    if (options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', join(dir, `nodes-${Date.now()}.conf`));
+    if (options.cluster === true)
+      args.push('--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', join(dir, `nodes-${Date.now()}.conf`));
     const spawned = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = spawned;
     live.add(spawned);

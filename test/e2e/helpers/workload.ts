@@ -179,8 +179,9 @@ export async function runWorkload(agentmeter: AgentMeter, tally: Tally, phase: n
   }
 
   try {
-    await agentmeter.run({ name: AGENT_SLOWPOKE, timeoutMs: TIMEOUT_MS }, (run) =>
-      new Promise((_resolve, reject) => run.signal.addEventListener('abort', () => reject(run.signal.reason as Error), { once: true })),
+    await agentmeter.run(
+      { name: AGENT_SLOWPOKE, timeoutMs: TIMEOUT_MS },
+      (run) => new Promise((_resolve, reject) => run.signal.addEventListener('abort', () => reject(run.signal.reason as Error), { once: true })),
     );
     tally.unexpected.push(new Error('slowpoke finished before its timeout'));
   } catch (error) {
