@@ -66,7 +66,7 @@ async function load<T>(name: string, importer: () => Promise<T>): Promise<Loaded
     return { module: await importer() };
   } catch (error) {
     const code = (error as { code?: unknown } | undefined)?.code;
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const reason = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
     const notInstalled = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && reason.includes(`'${name}'`);
     // Otherwise one of its own dependencies is missing, or it threw while loading.
     return { missing: notInstalled ? name : `${name} (${reason})` };
