@@ -7,5 +7,7 @@ const stop = new Promise<void>((resolve) => {
   process.once('SIGTERM', () => resolve());
 });
 
-const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, isTty: process.stdout.isTTY === true, stop });
+// isTTY is undefined, not false, when stdout is a pipe or a file (Node's types say boolean).
+const isTty = (process.stdout as { isTTY?: boolean }).isTTY === true;
+const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, isTty, stop });
 process.exit(code);

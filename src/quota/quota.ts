@@ -277,7 +277,7 @@ export class Quota {
 /** A child's limits: its budget, each of which must fit inside what its parent allows. */
 function narrowLimits(parent: QuotaLimits, budget: QuotaLimits, runName: string): QuotaLimits {
   const limits: QuotaLimits = { ...parent };
-  for (const key of Object.keys(budget) as (keyof QuotaLimits)[]) {
+  for (const key of Object.keys(budget) as Array<keyof QuotaLimits>) {
     const value = budget[key]!;
     const parentValue = parent[key];
     if (parentValue !== undefined && value > parentValue) {

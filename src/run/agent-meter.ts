@@ -86,7 +86,7 @@ export class AgentMeter {
    * Runs subagents side by side under one `invoke_workflow parallel` span and waits for all of
    * them, like `Promise.allSettled`.
    */
-  async runParallel<T>(tasks: readonly ParallelTask<T>[]): Promise<PromiseSettledResult<T>[]> {
+  async runParallel<T>(tasks: ReadonlyArray<ParallelTask<T>>): Promise<Array<PromiseSettledResult<T>>> {
     if (!Array.isArray(tasks)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
     tasks.forEach((task, index) => {
       if (typeof task !== 'object' || task === null) throw new TypeError(`agentmetry: runParallel tasks[${index}] must be { subagent, fn }`);
@@ -189,7 +189,7 @@ function success(run: RunHandle): RunEnding {
 /** `error.type`: the thrown error's name (a class name or code), never its message. */
 function errorTypeOf(error: unknown): string {
   if (error instanceof Error || (typeof error === 'object' && error !== null && 'name' in error)) {
-    const name = (error as { name: unknown }).name;
+    const name = error.name;
     if (typeof name === 'string' && name.length > 0 && name.length <= 64) return name;
   }
   return OTHER;

@@ -17,8 +17,9 @@ const STORAGE_KEY = Symbol.for('agentmetry.runStorage');
  * between two copies of the package, and whether or not the app registered an OTel context
  * manager.
  */
-export const runStorage: AsyncLocalStorage<RunFrame> = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??=
-  new AsyncLocalStorage<RunFrame>()) as AsyncLocalStorage<RunFrame>;
+export const runStorage: AsyncLocalStorage<RunFrame> =
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- another copy of this package may have made it, from the same node:async_hooks class
+  ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??= new AsyncLocalStorage<RunFrame>()) as AsyncLocalStorage<RunFrame>;
 
 /** The innermost active run, or `undefined` outside any run. */
 export function currentRun(): Run | undefined {

@@ -42,7 +42,7 @@ export class RunHandle implements Run {
   /** Armed only for a run with a timeout. */
   #timers: Timers | undefined;
   /** Signals this run's signal follows (the caller's, the parent run's), with their listeners. */
-  #links: [AbortSignal, () => void][] | undefined;
+  #links: Array<[AbortSignal, () => void]> | undefined;
 
   constructor(
     telemetry: RunTelemetry,
@@ -63,7 +63,7 @@ export class RunHandle implements Run {
   }
 
   /** A run is its own frame in the run storage. */
-  get run(): RunHandle {
+  get run(): this {
     return this;
   }
 

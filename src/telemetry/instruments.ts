@@ -198,7 +198,7 @@ function observeAll(meter: Meter, sources: Set<Source>, observables: Observable[
     const sums = new Map<Observable, Map<string, { attributes: Attributes; value: number }>>();
     const emit: Emit = (instrument, value, attributes) => {
       let byAttributes = sums.get(instrument);
-      if (byAttributes === undefined) sums.set(instrument, (byAttributes = new Map()));
+      if (byAttributes === undefined) sums.set(instrument, (byAttributes = new Map<string, { attributes: Attributes; value: number }>()));
       const key = JSON.stringify(Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1)));
       const entry = byAttributes.get(key);
       if (entry === undefined) byAttributes.set(key, { attributes, value });

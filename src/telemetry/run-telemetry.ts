@@ -250,7 +250,7 @@ export class RunTelemetry {
     );
   }
 
-  endBatch(span: Span, results: readonly PromiseSettledResult<unknown>[]): void {
+  endBatch(span: Span, results: ReadonlyArray<PromiseSettledResult<unknown>>): void {
     try {
       const failed = results.filter((result) => result.status === 'rejected').length;
       const outcome = failed === 0 ? 'complete' : failed === results.length ? 'failed' : 'partial';

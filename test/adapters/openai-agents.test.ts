@@ -103,7 +103,7 @@ describe('instrumentOpenAIAgents', () => {
       expect(parentOf(byName('DeepResearcher'), spans)).toBe(byName('Orchestrator'));
       expect(parentOf(byName('WideResearcher'), spans)).toBe(byName('Orchestrator'));
       expect(parentOf(byName('Helper'), spans)).toBe(byName('DeepResearcher'));
-      const depth = Object.fromEntries(spans.map((span) => [span.attributes[ATTR_GEN_AI_AGENT_NAME], span.attributes[ATTR_SUBAGENT_DEPTH]]));
+      const depth = Object.fromEntries(spans.map((span) => [String(span.attributes[ATTR_GEN_AI_AGENT_NAME]), span.attributes[ATTR_SUBAGENT_DEPTH]]));
       expect(depth).toEqual({ Orchestrator: 0, DeepResearcher: 1, WideResearcher: 1, Helper: 2 });
       for (const span of spans) expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
 

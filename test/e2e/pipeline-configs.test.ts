@@ -65,7 +65,10 @@ describe('collector', () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AGENTMETRY_')));
     const result = await promisify(execFile)(tools().OTELCOL_BIN, ['validate', '--config', COLLECTOR_CONFIG], { env }).then(
       () => ({ code: 0, output: '' }),
-      (error: { code?: number; stderr?: string }) => ({ code: error.code ?? 1, output: error.stderr ?? '' }),
+      (error: unknown) => {
+        const { code, stderr } = error as { code?: number; stderr?: string };
+        return { code: code ?? 1, output: stderr ?? '' };
+      },
     );
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('otlp_http/traces');
@@ -74,7 +77,7 @@ describe('collector', () => {
   it('the build contains exactly the components the config uses (builder-config.yaml is minimal)', async () => {
     const result = await outcome(tools().OTELCOL_BIN, ['components']);
     expect(result.code, result.output).toBe(0);
-    const built = parseYaml(result.output) as Record<string, Array<{ name: string }> | unknown>;
+    const built = parseYaml(result.output) as Record<string, unknown>;
     const names = (kind: string) => ((built[kind] as Array<{ name: string }> | undefined) ?? []).map((component) => component.name).sort();
     const used = (section: Record<string, unknown>) => [...new Set(Object.keys(section).map((id) => id.split('/')[0]!))].sort();
     expect(names('receivers')).toEqual(used(config.receivers));

@@ -28,7 +28,7 @@ import {
   TURN_BUCKETS,
 } from '../../src/semconv.js';
 import type { RunningCollector } from './helpers/collector.js';
-import { dashboardQueries, expandQuery, legendLabels, loadDashboards, type DashboardJson } from './helpers/dashboards.js';
+import { dashboardQueries, expandQuery, legendLabels, loadDashboards } from './helpers/dashboards.js';
 import { startPipelineStack } from './helpers/pipeline-stack.js';
 import { sleep, waitFor } from './helpers/processes.js';
 import { total, type PromSample, type RunningPrometheus } from './helpers/prometheus.js';
@@ -344,7 +344,7 @@ const panels = [...new Set(queries.map((entry) => `${entry.dashboard} / ${entry.
 async function runPanel(panelKey: string, job: string, variables: Record<string, string | string[]> = {}): Promise<Results> {
   const results: Results = {};
   for (const entry of queries.filter((candidate) => `${candidate.dashboard} / ${candidate.panel.title}` === panelKey)) {
-    const dashboard = dashboards.get(entry.dashboard) as DashboardJson;
+    const dashboard = dashboards.get(entry.dashboard)!;
     const expr = expandQuery(entry.target.expr, dashboard, {
       rateInterval: `${Math.floor(windowSeconds * 1000)}ms`,
       variables: { job: [job], ...variables },

@@ -17,7 +17,7 @@ export interface TestPipeline {
   /** Finished spans so far. */
   finishedSpans(): ReadableSpan[];
   /** Collects and returns every data point of one metric. */
-  points(name: string): Promise<DataPoint<number | Histogram>[]>;
+  points(name: string): Promise<Array<DataPoint<number | Histogram>>>;
   /** Sum of a counter's (or gauge's) values over points whose attributes include `match`. */
   sum(name: string, match?: Attributes): Promise<number>;
   /** Sum of a histogram's `sum` (or `count`) over matching points. */
@@ -52,9 +52,9 @@ export function createPipeline(): TestPipeline {
   };
 }
 
-export function findPoints(resourceMetrics: ResourceMetrics, name: string): DataPoint<number | Histogram>[] {
+export function findPoints(resourceMetrics: ResourceMetrics, name: string): Array<DataPoint<number | Histogram>> {
   return resourceMetrics.scopeMetrics.flatMap((scope) =>
-    scope.metrics.filter((metric) => metric.descriptor.name === name).flatMap((metric) => metric.dataPoints as DataPoint<number | Histogram>[]),
+    scope.metrics.filter((metric) => metric.descriptor.name === name).flatMap((metric) => metric.dataPoints as Array<DataPoint<number | Histogram>>),
   );
 }
 

@@ -21,7 +21,7 @@ function throwingMeterProvider(where: 'getMeter' | 'record'): MeterProvider {
   const explode = () => {
     throw new Error(`meter exploded in ${where}`);
   };
-  if (where === 'getMeter') return { getMeter: explode } as unknown as MeterProvider;
+  if (where === 'getMeter') return { getMeter: explode };
   const instrument = { record: explode, add: explode, addCallback: explode, removeCallback: explode };
   const meter = new Proxy({} as Meter, {
     get: (_target, property) => (property === 'addBatchObservableCallback' ? explode : () => instrument),

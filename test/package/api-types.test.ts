@@ -18,7 +18,7 @@ describe('public API types', () => {
     expectTypeOf(agentmeter.run({ name: 'a' }, (run) => run.depth)).toEqualTypeOf<Promise<number>>();
     const wrapped = agentmeter.wrap('researcher', async (topic: string, limit: number) => [topic, limit] as const);
     expectTypeOf(wrapped).toEqualTypeOf<(topic: string, limit: number) => Promise<readonly [string, number]>>();
-    expectTypeOf(agentmeter.runParallel([{ subagent: 'a', fn: async () => 'x' }])).toEqualTypeOf<Promise<PromiseSettledResult<string>[]>>();
+    expectTypeOf(agentmeter.runParallel([{ subagent: 'a', fn: async () => 'x' }])).toEqualTypeOf<Promise<Array<PromiseSettledResult<string>>>>();
     expectTypeOf(currentRun()).toEqualTypeOf<Run | undefined>();
     expectTypeOf(agentmeter.quota?.snapshot()).toEqualTypeOf<QuotaSnapshot | undefined>();
     expectTypeOf(agentmeter.quota).toEqualTypeOf<QuotaView | undefined>();

@@ -8,7 +8,7 @@ function setup(quota: AgentMeterOptions['quota']) {
   return { pipeline, agentmeter, quota: agentmeter.quota! };
 }
 
-async function settle<T>(promises: Promise<T>[]) {
+async function settle<T>(promises: Array<Promise<T>>) {
   const results = await Promise.allSettled(promises);
   const denied = results.filter((result) => result.status === 'rejected' && QuotaExceededError.isInstance(result.reason));
   return { results, admitted: results.length - denied.length, denied: denied.map((result) => (result as PromiseRejectedResult).reason as QuotaExceededError) };
@@ -211,7 +211,7 @@ describe('observe mode', () => {
     const { pipeline, agentmeter, quota } = setup({ limits: { maxExecutions: 2, maxTurnsPerRun: 1 }, mode: 'observe' });
     const results = await settle(Array.from({ length: 5 }, () => agentmeter.run('w', async (run) => (run.recordTurn(2), run.signal.aborted))));
     expect(results.admitted).toBe(5);
-    expect(results.results.every((result) => result.status === 'fulfilled' && result.value === false)).toBe(true);
+    expect(results.results.every((result) => result.status === 'fulfilled' && !result.value)).toBe(true);
     expect(await pipeline.sum('subagent.quota.denials', { 'quota.resource': 'executions', 'quota.mode': 'observe' })).toBe(3);
     expect(await pipeline.sum('subagent.quota.denials', { 'quota.resource': 'turns', 'quota.mode': 'observe' })).toBe(5);
     expect(quota.snapshot().executions.used).toBe(5);
@@ -313,7 +313,7 @@ describe('leaks', () => {
   it('releases reservations and slots on throws, aborts and timeouts', async () => {
     const { agentmeter, quota } = setup({ limits: { maxTokens: 100_000, maxConcurrent: 50, maxCostUsd: 10 } });
     const controller = new AbortController();
-    const runs: Promise<unknown>[] = [];
+    const runs: Array<Promise<unknown>> = [];
     for (let index = 0; index < 30; index++) {
       runs.push(
         agentmeter.run(

@@ -6,7 +6,7 @@ import { createPipeline } from '../helpers/otel.js';
 interface Task {
   estimate: number;
   estimateCost: number;
-  usage: { tokens: number; cost: number }[];
+  usage: Array<{ tokens: number; cost: number }>;
   throws: boolean;
   abortEarly: boolean;
   parallelChildren: boolean;

@@ -7,11 +7,11 @@ interface OtlpSpan {
   name: string;
   spanId: string;
   parentSpanId?: string;
-  attributes: { key: string; value: Record<string, unknown> }[];
+  attributes: Array<{ key: string; value: Record<string, unknown> }>;
 }
 
 function spansOf(sink: OtlpSink): OtlpSpan[] {
-  const bodies = (sink.received.get('/v1/traces') ?? []) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }[];
+  const bodies = (sink.received.get('/v1/traces') ?? []) as Array<{ resourceSpans: Array<{ scopeSpans: Array<{ spans: OtlpSpan[] }> }> }>;
   return bodies.flatMap((body) => body.resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)));
 }
 

@@ -114,7 +114,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
   return {
     onStart: async (event) => {
       try {
-        await start(event as StartEvent);
+        await start(event);
       } catch (error) {
         logger.error('onStart failed', error);
       }

@@ -88,7 +88,7 @@ export class OpenAIAgentsInstrumentation {
   }
 
   install(): void {
-    addTraceProcessor(this.#processor as unknown as Parameters<typeof addTraceProcessor>[0]);
+    addTraceProcessor(this.#processor);
     this.#patchAsTool();
     this.#patchRunnerRun();
   }
@@ -181,7 +181,7 @@ export class OpenAIAgentsInstrumentation {
         name: GUARDRAIL_NAME,
         run: async ({ context, toolCall }) => {
           try {
-            return await this.#guard(agentTool, info, context as RunContextLike, toolCall as ToolCallLike);
+            return await this.#guard(agentTool, info, context, toolCall);
           } catch (error) {
             logger.error('quota guardrail failed; allowing the call', error);
             return { behavior: { type: 'allow' } };
@@ -230,7 +230,7 @@ export class OpenAIAgentsInstrumentation {
     }
     const { handle } = admission;
     let pending = this.#admitted.get(context);
-    if (pending === undefined) this.#admitted.set(context, (pending = new Map()));
+    if (pending === undefined) this.#admitted.set(context, (pending = new Map<string, RunHandle | null>()));
     pending.set(callId, handle ?? null);
     // The SDK invokes the tool right after its last guardrail (this one) allows it. If that does
     // not happen (the run was cancelled meanwhile), end the run as aborted instead of leaking it.
@@ -288,7 +288,7 @@ function newFrame(handle: RunHandle, model: string | undefined, awaitingOwnRun: 
 /** Adds the run's signal to the SDK run options, so that a timeout or a quota stop ends the agent run. */
 function withSignal<T extends RunOptionsLike>(options: T | undefined, signal: AbortSignal): T {
   const signals = options?.signal !== undefined ? [options.signal, signal] : [signal];
-  return { ...(options as T), signal: signals.length === 1 ? signal : AbortSignal.any(signals) };
+  return { ...options, signal: signals.length === 1 ? signal : AbortSignal.any(signals) } as T;
 }
 
 async function awaitsApproval(agentTool: AgentToolLike, context: RunContextLike, toolCall: ToolCallLike): Promise<boolean> {

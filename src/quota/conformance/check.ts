@@ -34,7 +34,7 @@ export function stateOf(state: LedgerState | undefined): unknown {
 }
 
 /** What a reservation decided, without the lease. */
-export function outcomeOf(result: ReserveResult<unknown>): unknown {
+export function outcomeOf(result: ReserveResult): unknown {
   return result.admitted
     ? { admitted: true, deadline: result.deadline, violation: result.violation, unaccounted: result.unaccounted ?? false }
     : { admitted: false, violation: result.violation };

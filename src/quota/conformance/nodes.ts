@@ -6,7 +6,7 @@ const madeBy = new WeakMap<object, WeakMap<BudgetNode, BudgetNode>>();
  * The nodes to pass `store` for the kit's plain nodes: the store's own (`createNode`), made once
  * per plain node and store, as the quota does; the plain nodes for a store without `createNode`.
  */
-export function storeNodes(store: QuotaStore<unknown, BudgetNode>, nodes: readonly BudgetNode[]): readonly BudgetNode[] {
+export function storeNodes(store: QuotaStore, nodes: readonly BudgetNode[]): readonly BudgetNode[] {
   const createNode = store.createNode;
   if (createNode === undefined) return nodes;
   let made = madeBy.get(store);

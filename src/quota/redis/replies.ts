@@ -100,7 +100,7 @@ function decodeViolation(reply: RawReply): ReplyViolation | undefined {
 }
 
 function decodeNodes(reply: RawReply, offset: number, count: number): NodeReply[] {
-  const nodes: NodeReply[] = new Array(count);
+  const nodes = new Array<NodeReply>(count);
   for (let i = 0; i < count; i++) {
     const at = offset + i * NODE_WIDTH;
     const startedAt = Number(reply[at + 8]);
