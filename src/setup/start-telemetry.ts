@@ -1,8 +1,10 @@
 import type { MeterProvider as MeterProviderApi, TracerProvider } from '@opentelemetry/api';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import { isObject } from '../is-object.js';
 import { logger } from '../log.js';
 import { registerGlobal } from './register-global.js';
+import { readTraceEnv } from './trace-env.js';
 import { requireExporter, requireSdk } from './sdk.js';
 
 export interface PrometheusOptions {
@@ -72,6 +74,8 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const otlp = options.otlp ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT ? {} : false);
   // Every package this configuration needs is there before anything starts.
   const sdk = requireSdk();
+  // What the 2.x Node SDK read from OTEL_* itself (sampler, span limits, batching); sdk-trace leaves it to us.
+  const traceEnv = readTraceEnv(env, sdk.trace, logger);
   const prometheusExporter = options.prometheus === false ? undefined : requireExporter('prometheus', 'prometheus');
   const traceExporter = otlp === false || otlp.traces === false ? undefined : requireExporter('otlpTraces', 'otlp.traces');
   const metricExporter = otlp === false || otlp.metrics === false ? undefined : requireExporter('otlpMetrics', 'otlp.metrics');
@@ -105,7 +109,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
     const common = { headers: otlp.headers, timeoutMillis: Math.min(10_000, shutdownTimeoutMillis) };
     if (traceExporter !== undefined) {
       const exporter = new traceExporter.OTLPTraceExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/traces` }) });
-      spanProcessors.push(new sdk.trace.BatchSpanProcessor({ exporter }));
+      spanProcessors.push(new sdk.trace.BatchSpanProcessor({ exporter, ...traceEnv.batch }));
     }
     if (metricExporter !== undefined) {
       const exporter = new metricExporter.OTLPMetricExporter({ ...common, ...(base === undefined ? {} : { url: `${base}/v1/metrics` }) });
@@ -117,7 +121,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   }
 
   const meterProvider = new sdk.metrics.MeterProvider({ resource, readers });
-  const tracerProvider = new sdk.trace.TracerProvider({ resource, spanProcessors });
+  const tracerProvider = new sdk.trace.TracerProvider({ resource, spanProcessors, sampler: traceEnv.sampler, spanLimits: traceEnv.spanLimits });
   if (options.registerGlobal !== false) registerGlobal(sdk, tracerProvider, meterProvider);
 
   const bounded = (what: string, work: () => Promise<unknown>) =>
@@ -139,7 +143,7 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
 }
 
 function validate(options: TelemetryOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('agentmetry: startTelemetry options must be an object');
+  if (!isObject(options)) throw new TypeError('agentmetry: startTelemetry options must be an object');
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) {
       throw new TypeError(`agentmetry: startTelemetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
@@ -147,13 +151,13 @@ function validate(options: TelemetryOptions): void {
   }
   const { prometheus, otlp, shutdownTimeoutMillis } = options;
   if (prometheus !== undefined && prometheus !== false) {
-    if (typeof prometheus !== 'object' || prometheus === null) throw new TypeError('agentmetry: startTelemetry: prometheus must be an object or false');
+    if (!isObject(prometheus)) throw new TypeError('agentmetry: startTelemetry: prometheus must be an object or false');
     if (prometheus.port !== undefined && !(Number.isInteger(prometheus.port) && prometheus.port >= 0 && prometheus.port <= 65535)) {
       throw new RangeError(`agentmetry: startTelemetry: prometheus.port must be an integer from 0 to 65535, got ${String(prometheus.port)}`);
     }
   }
   if (otlp !== undefined && otlp !== false) {
-    if (typeof otlp !== 'object' || otlp === null) throw new TypeError('agentmetry: startTelemetry: otlp must be an object or false');
+    if (!isObject(otlp)) throw new TypeError('agentmetry: startTelemetry: otlp must be an object or false');
     if (otlp.endpoint !== undefined && !/^https?:\/\//.test(otlp.endpoint)) {
       throw new TypeError(`agentmetry: startTelemetry: otlp.endpoint must be an http(s) URL, got '${otlp.endpoint}'`);
     }
