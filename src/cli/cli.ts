@@ -29,7 +29,7 @@ export async function main(argv: string[], io: { stdout: Output; stderr: Output;
       io.stderr.write(`agentmetry: ${error.message}\nRun 'agentmetry ${command === 'demo' ? 'demo ' : ''}--help' for usage.\n`);
       return 2;
     }
-    io.stderr.write(`agentmetry: ${(error as Error)?.stack ?? String(error)}\n`);
+    io.stderr.write(`agentmetry: ${(error as { stack?: string } | null | undefined)?.stack ?? String(error)}\n`);
     return 1;
   }
 }

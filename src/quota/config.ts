@@ -1,6 +1,7 @@
 import type { QuotaResource } from '../semconv.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, QuotaScopeBy, RunSpec } from '../types.js';
 import type { LedgerLimits, QuotaStore } from './store.js';
+import { isObject } from '../is-object.js';
 import { usdToMicros } from '../money.js';
 
 type LimitKey = keyof QuotaLimits;
@@ -40,7 +41,7 @@ export interface QuotaConfig {
 
 /** Validates quota options at construction; every error names the field and what it expected. */
 export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`agentmetry: quota must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw new TypeError(`agentmetry: quota must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmetry: quota.${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
   }
@@ -60,7 +61,7 @@ export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
     throw new RangeError(`agentmetry: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
   }
   const store = options.store;
-  if (store !== undefined && (typeof store !== 'object' || store === null || typeof store.reserve !== 'function')) {
+  if (store !== undefined && (!isObject(store) || typeof store.reserve !== 'function')) {
     throw new TypeError(`agentmetry: quota.store must implement QuotaStore (reserve, charge, settle, read, scopes), got ${describe(store)}`);
   }
   return {
@@ -76,12 +77,12 @@ export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
 
 /** Validates a limits object (`quota.limits` or a run's `budget`). */
 export function parseLimits(limits: QuotaLimits, field: string): QuotaLimits {
-  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+  if (!isObject(limits) || Array.isArray(limits)) {
     throw new TypeError(`agentmetry: ${field} must be an object, got ${describe(limits)}`);
   }
   const parsed: QuotaLimits = {};
   for (const [key, value] of Object.entries(limits)) {
-    const rule = LIMIT_RULES[key as LimitKey];
+    const rule = (LIMIT_RULES as Readonly<Record<string, LimitRule>>)[key];
     if (rule === undefined) throw new TypeError(`agentmetry: ${field}.${key} is not a known limit (expected one of ${LIMIT_KEYS.join(', ')})`);
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (rule.integer && !Number.isInteger(value))) {

@@ -1,5 +1,6 @@
 import { context, trace } from '@opentelemetry/api';
 import { QuotaExceededError, QuotaStoreUnavailableError } from '../errors.js';
+import { isObject } from '../is-object.js';
 import { isPromise, Quota } from '../quota/quota.js';
 import type { QuotaRunEvents } from '../quota/ticket.js';
 import type { QuotaView } from '../quota/view.js';
@@ -87,9 +88,10 @@ export class AgentMeter {
    * them, like `Promise.allSettled`.
    */
   async runParallel<T>(tasks: ReadonlyArray<ParallelTask<T>>): Promise<Array<PromiseSettledResult<T>>> {
-    if (!Array.isArray(tasks)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
+    // Tested as unknown: Array.isArray would narrow the tasks to any[].
+    if (!Array.isArray(tasks as unknown)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
     tasks.forEach((task, index) => {
-      if (typeof task !== 'object' || task === null) throw new TypeError(`agentmetry: runParallel tasks[${index}] must be { subagent, fn }`);
+      if (!isObject(task)) throw new TypeError(`agentmetry: runParallel tasks[${index}] must be { subagent, fn }`);
       parseRunSpec(task.subagent, task.fn, `tasks[${index}].`);
     });
     const frame = runStorage.getStore();

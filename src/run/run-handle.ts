@@ -1,5 +1,6 @@
 import type { Context, Span } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
+import { isObject } from '../is-object.js';
 import { logger } from '../log.js';
 import { microsToUsd, usdToMicros } from '../money.js';
 import type { QuotaTicket } from '../quota/ticket.js';
@@ -164,7 +165,7 @@ export class RunHandle implements Run {
 }
 
 function usageProblem(usage: Usage): string | undefined {
-  if (typeof usage !== 'object' || usage === null) return 'usage must be an object';
+  if (!isObject(usage)) return 'usage must be an object';
   for (const field of ['inputTokens', 'outputTokens'] as const) {
     const value = usage[field];
     if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {

@@ -1,3 +1,4 @@
+import { isObject } from '../is-object.js';
 import type { AgentMeterOptions, RunSpec } from '../types.js';
 
 const OPTION_KEYS = ['meterProvider', 'tracerProvider', 'strict', 'maxAgentNames', 'quota'];
@@ -5,7 +6,7 @@ const SPEC_KEYS = new Set(['name', 'conversationId', 'model', 'signal', 'timeout
 
 /** Validates `new AgentMeter(options)`; every error names the field and what it expected. */
 export function parseAgentMeterOptions(options: AgentMeterOptions): { strict: boolean; maxAgentNames: number } {
-  if (typeof options !== 'object' || options === null) throw new TypeError('agentmetry: options must be an object');
+  if (!isObject(options)) throw new TypeError('agentmetry: options must be an object');
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
   }
@@ -20,7 +21,7 @@ export function parseAgentMeterOptions(options: AgentMeterOptions): { strict: bo
 export function parseRunSpec(spec: string | RunSpec, fn: unknown, field = ''): RunSpec {
   if (typeof fn !== 'function') throw new TypeError(`agentmetry: ${field}fn must be a function, got ${typeof fn}`);
   const runSpec = typeof spec === 'string' ? { name: spec } : spec;
-  if (typeof runSpec !== 'object' || runSpec === null) {
+  if (!isObject(runSpec)) {
     throw new TypeError(`agentmetry: ${field}spec must be a name or { name, ... }, got ${typeof runSpec}`);
   }
   if (typeof runSpec.name !== 'string' || runSpec.name.length === 0) {
@@ -35,7 +36,7 @@ export function parseRunSpec(spec: string | RunSpec, fn: unknown, field = ''): R
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`agentmetry: ${field}signal must be an AbortSignal`);
   if (estimate !== undefined) {
-    if (typeof estimate !== 'object' || estimate === null) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
+    if (!isObject(estimate)) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
     if (estimate.tokens !== undefined && !(Number.isInteger(estimate.tokens) && estimate.tokens >= 0)) {
       throw new RangeError(`agentmetry: ${field}estimate.tokens must be a non-negative integer, got ${String(estimate.tokens)}`);
     }

@@ -84,7 +84,8 @@ export interface Totals {
 
 /** Series by agent name and depth, with a cap on distinct agent names (the rest become `_OTHER`). */
 export class SeriesRegistry {
-  readonly #byAgent = new Map<string, SeriesStats[]>();
+  /** Per agent, the series by depth: a sparse array, holes at depths no run of the agent had. */
+  readonly #byAgent = new Map<string, Array<SeriesStats | undefined>>();
 
   constructor(private readonly maxAgentNames: number) {}
 

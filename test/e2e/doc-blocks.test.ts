@@ -13,7 +13,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await server?.stop();
+  // Unset if beforeAll failed before starting it.
+  await (server as RedisServer | undefined)?.stop();
 });
 
 describe('code blocks that use Redis', () => {

@@ -19,7 +19,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const store of stores) await store.close();
   for (const client of clients) client.disconnect();
-  await server?.stop();
+  // Unset if beforeAll failed before starting it.
+  await (server as RedisServer | undefined)?.stop();
 });
 
 function setup(onUnavailable: 'deny' | 'allow', keyPrefix: string): { agentmeter: AgentMeter; redis: Redis } {

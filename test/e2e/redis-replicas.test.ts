@@ -17,7 +17,7 @@ const TRIALS = 5;
 
 let server: RedisServer;
 let redis: Redis;
-let dist: string;
+let dist: string | undefined;
 const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
@@ -33,8 +33,9 @@ afterEach(() => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
-  redis?.disconnect();
-  await server?.stop();
+  // Unset if beforeAll failed before starting them.
+  (redis as Redis | undefined)?.disconnect();
+  await (server as RedisServer | undefined)?.stop();
   if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
 });
 

@@ -16,7 +16,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const store of stores) await store.close();
   for (const client of clients) client.disconnect();
-  await server?.stop();
+  // Unset if beforeAll failed before starting it.
+  await (server as RedisServer | undefined)?.stop();
 });
 
 function client(): Redis {
@@ -183,8 +184,9 @@ describe('RedisQuotaStore on Redis Cluster', () => {
   });
 
   afterAll(async () => {
-    cluster?.disconnect();
-    await clusterServer?.stop();
+    // Unset if beforeAll failed before starting them.
+    (cluster as Cluster | undefined)?.disconnect();
+    await (clusterServer as RedisServer | undefined)?.stop();
   });
 
   it('keeps every key of a budget hierarchy in one slot (Redis Cluster refuses a script whose keys span two slots)', async () => {

@@ -21,8 +21,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
+  // Unset if beforeAll failed before starting them.
+  (redis as Redis | undefined)?.disconnect();
+  await (server as RedisServer | undefined)?.stop();
 });
 
 describe('RedisQuotaStore conformance', () => {

@@ -37,7 +37,8 @@ const DEFAULT_MAX_STEPS = 80;
  * naming the seed and step (pass that `seed` to replay it).
  */
 export function quotaStoreConformance<Lease>(options: QuotaStoreConformanceOptions<Lease>): QuotaStoreConformanceCase[] {
-  if (typeof options?.createStore !== 'function') throw new TypeError('quotaStoreConformance: options.createStore must be a function returning a new store');
+  if (typeof (options as QuotaStoreConformanceOptions<Lease> | undefined)?.createStore !== 'function')
+    throw new TypeError('quotaStoreConformance: options.createStore must be a function returning a new store');
   const closeStore = options.closeStore ?? ((store: QuotaStore<Lease>) => store.close?.());
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
   const workloads = options.workloads ?? DEFAULT_WORKLOADS;

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { isObject } from '../../is-object.js';
 
 /** Options of `RedisQuotaStore`. */
 export interface RedisQuotaStoreOptions {
@@ -36,18 +37,19 @@ export interface ResolvedRedisOptions {
   refreshIntervalMs: number;
 }
 
+const ON_UNAVAILABLE: readonly string[] = ['deny', 'allow'];
 const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'onUnavailable', 'leaseTtlMs', 'timeoutMs', 'refreshIntervalMs']);
 
 /** Validates options at construction; every error names the field and what it expects. */
 export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRedisOptions {
-  if (typeof options !== 'object' || options === null) {
+  if (!isObject(options)) {
     throw new TypeError('RedisQuotaStore: options must be an object such as { redis: new Redis() }');
   }
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`RedisQuotaStore: unknown option ${key}`);
   }
   const { redis } = options;
-  if (typeof redis !== 'object' || redis === null || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function') {
+  if (!isObject(redis) || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function') {
     throw new TypeError('RedisQuotaStore: options.redis must be an ioredis client (new Redis(...) or new Cluster(...))');
   }
   const keyPrefix = options.keyPrefix ?? 'agentmetry:';
@@ -55,7 +57,7 @@ export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRe
     throw new TypeError(`RedisQuotaStore: options.keyPrefix must be a string without '{' or '}', got ${String(keyPrefix)}`);
   }
   const onUnavailable = options.onUnavailable ?? 'deny';
-  if (onUnavailable !== 'deny' && onUnavailable !== 'allow') {
+  if (!ON_UNAVAILABLE.includes(onUnavailable)) {
     throw new TypeError(`RedisQuotaStore: options.onUnavailable must be 'deny' or 'allow', got ${String(onUnavailable)}`);
   }
   const leaseTtlMs = options.leaseTtlMs ?? 60_000;
