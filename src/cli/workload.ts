@@ -126,7 +126,7 @@ export async function createAiSdkWorkload(agentmeter: AgentMeter): Promise<Workl
   const note = ai.tool({
     description: 'Takes a note',
     inputSchema: topicSchema,
-    execute: async ({ topic }) => `noted ${topic}`,
+    execute: ({ topic }) => Promise.resolve(`noted ${topic}`),
   });
 
   return {
@@ -176,7 +176,10 @@ function logUniformInt(min: number, max: number): number {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();

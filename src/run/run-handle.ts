@@ -147,7 +147,10 @@ export class RunHandle implements Run {
 
   #follow(signal: AbortSignal): void {
     const onAbort = () => this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, signal.reason);
-    if (signal.aborted) return onAbort();
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
     signal.addEventListener('abort', onAbort, { once: true });
     (this.#links ??= []).push([signal, onAbort]);
   }

@@ -62,7 +62,10 @@ export class SeriesStats {
   countError(errorType: string): void {
     let entry = this.errors.get(errorType);
     if (entry === undefined) {
-      if (this.errors.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) return this.countError(OTHER);
+      if (this.errors.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) {
+        this.countError(OTHER);
+        return;
+      }
       entry = { attributes: { ...this.attributes, [ATTR_ERROR_TYPE]: errorType }, count: 0 };
       this.errors.set(errorType, entry);
     }

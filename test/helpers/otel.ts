@@ -3,10 +3,14 @@ import { MeterProvider, MetricReader, type DataPoint, type Histogram, type Resou
 // @opentelemetry/sdk-trace has the same API on both lines the package supports (2.9+ and 3.x).
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
 
-/** A cumulative reader that only collects when asked. */
+/** A cumulative reader that only collects when asked: it has no exporter to shut down or flush. */
 export class TestReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 export interface TestPipeline {

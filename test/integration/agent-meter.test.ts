@@ -126,6 +126,7 @@ describe('AgentMeter.run', () => {
       }),
     ).rejects.toBe(error);
     const thrownString = 'plain string';
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a rejection that is not an Error is the case under test
     await expect(agentmeter.run('a', async () => Promise.reject(thrownString))).rejects.toBe(thrownString);
   });
 
@@ -135,6 +136,7 @@ describe('AgentMeter.run', () => {
       override name = 'ToolCrashed';
     }
     await expect(agentmeter.run('worker', async () => Promise.reject(new ToolCrashed('disk full')))).rejects.toThrow('disk full');
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a rejection that is not an Error is the case under test
     await expect(agentmeter.run('worker', async () => Promise.reject(42))).rejects.toBe(42);
     const spans = pipeline.finishedSpans();
     expect(spans[0]!.attributes).toMatchObject({ 'subagent.outcome': 'error', 'error.type': 'ToolCrashed' });

@@ -74,7 +74,7 @@ describe('process lifetime', () => {
     `;
     const output = await new Promise<string>((resolve, reject) => {
       const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, stdout) =>
-        error ? reject(error) : resolve(stdout),
+        error instanceof Error ? reject(error) : resolve(stdout),
       );
       child.stdin?.end();
     });

@@ -42,7 +42,7 @@ async function packagesLoadedBy(entry: string): Promise<string[]> {
       process.execPath,
       ['--import', pathToFileURL(join(folder, 'register.mjs')).href, '--input-type=module', '-e', script],
       { env: { ...process.env, LOADED_LOG: log }, timeout: 20_000 },
-      (error, out) => (error ? reject(error) : resolve(out)),
+      (error, out) => (error instanceof Error ? reject(error) : resolve(out)),
     );
   });
   const required = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];

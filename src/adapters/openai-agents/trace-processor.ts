@@ -51,12 +51,32 @@ export class AgentMeterTraceProcessor {
     this.#spans.clear();
   }
 
-  async onTraceStart(): Promise<void> {}
-  async onTraceEnd(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-  async forceFlush(): Promise<void> {}
+  // The SDK's processor interface is asynchronous. This processor does its work synchronously as
+  // spans start and end, and has nothing to do at trace boundaries, on shutdown or on flush.
+  onTraceStart(): Promise<void> {
+    return Promise.resolve();
+  }
+  onTraceEnd(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
 
-  async onSpanStart(span: SdkSpan): Promise<void> {
+  onSpanStart(span: SdkSpan): Promise<void> {
+    this.#spanStarted(span);
+    return Promise.resolve();
+  }
+
+  onSpanEnd(span: SdkSpan): Promise<void> {
+    this.#spanEnded(span);
+    return Promise.resolve();
+  }
+
+  #spanStarted(span: SdkSpan): void {
     if (!this.#active) return;
     try {
       const type = span.spanData.type;
@@ -75,7 +95,7 @@ export class AgentMeterTraceProcessor {
     }
   }
 
-  async onSpanEnd(span: SdkSpan): Promise<void> {
+  #spanEnded(span: SdkSpan): void {
     if (!this.#active) return;
     try {
       const entry = this.#spans.get(span.spanId);

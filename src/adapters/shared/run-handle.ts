@@ -58,6 +58,7 @@ function startRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
           if (ended) return;
           ended = true;
           if (error === undefined) resolveRun();
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the run failed with, passed on as it is (narrowed from unknown to {})
           else rejectRun(error);
         };
         resolveHandle({

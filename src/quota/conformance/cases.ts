@@ -42,7 +42,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       const denied = results.find((result) => !result.admitted);
       assertMatches(denied, { admitted: false, violation: { resource: 'executions', key: 'global', limit: 50, used: 50, requested: 1 } });
       assert.deepEqual(store.read('global')?.reserved, { executions: 50, tokens: 0, costMicros: 0, concurrent: 50 });
-      await Promise.all(results.map((result) => (result.admitted ? store.settle(result.lease) : undefined)));
+      await Promise.all(results.map((result) => Promise.resolve(result.admitted ? store.settle(result.lease) : undefined)));
       assert.equal(store.read('global')?.used.executions, 50);
       assert.deepEqual(store.read('global')?.reserved, NOTHING_RESERVED);
       assert.deepEqual([...store.scopes()], ['global']);
