@@ -44,7 +44,8 @@ export class QuotaExceededError extends Error implements QuotaExceededDetails {
     Object.defineProperty(this, QUOTA_EXCEEDED_MARKER, { value: true });
   }
 
-  static isInstance(value: unknown): value is QuotaExceededError {
+  /** Also when passed on detached, as in `errors.filter(QuotaExceededError.isInstance)`. */
+  static isInstance(this: void, value: unknown): value is QuotaExceededError {
     return hasMarker(value, QUOTA_EXCEEDED_MARKER);
   }
 
@@ -67,7 +68,8 @@ export class QuotaStoreUnavailableError extends Error {
     Object.defineProperty(this, STORE_UNAVAILABLE_MARKER, { value: true });
   }
 
-  static isInstance(value: unknown): value is QuotaStoreUnavailableError {
+  /** Also when passed on detached, as in `errors.filter(QuotaStoreUnavailableError.isInstance)`. */
+  static isInstance(this: void, value: unknown): value is QuotaStoreUnavailableError {
     return hasMarker(value, STORE_UNAVAILABLE_MARKER);
   }
 

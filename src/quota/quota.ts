@@ -67,12 +67,11 @@ export class Quota {
     this.mode = this.#config.mode;
     this.#enforce = this.mode === 'enforce';
     this.store = this.#config.store ?? new MemoryQuotaStore();
-    const quota = this;
     this.view = Object.freeze({
       mode: this.mode,
       limits: Object.freeze({ ...this.#config.limits }),
-      snapshot: (scope?: string) => quota.snapshot(scope),
-      unaccounted: () => quota.unaccounted(),
+      snapshot: (scope?: string) => this.snapshot(scope),
+      unaccounted: () => this.unaccounted(),
     });
   }
 

@@ -103,16 +103,18 @@ export class OpenAIAgentsInstrumentation {
   #patchAsTool(): void {
     const prototype = Agent.prototype as unknown as { asTool: AsTool };
     const original = prototype.asTool;
-    const self = this;
+    const instrument = (agentTool: AgentToolLike, agent: AgentLike): void => {
+      if (!this.#active) return;
+      try {
+        this.#instrumentAgentTool(agentTool, agent);
+      } catch (error) {
+        logger.error('instrumenting an agent tool failed', error);
+      }
+    };
+    // A function, not an arrow: it runs as the agent's method, with the agent as `this`.
     const patched: AsTool = function (this: AgentLike, ...args: unknown[]) {
       const agentTool = original.apply(this, args);
-      if (self.#active) {
-        try {
-          self.#instrumentAgentTool(agentTool, this);
-        } catch (error) {
-          logger.error('instrumenting an agent tool failed', error);
-        }
-      }
+      instrument(agentTool, this);
       return agentTool;
     };
     prototype.asTool = patched;
@@ -124,20 +126,23 @@ export class OpenAIAgentsInstrumentation {
   #patchRunnerRun(): void {
     const prototype = Runner.prototype as unknown as { run: RunnerRun };
     const original = prototype.run;
-    const self = this;
-    const patched: RunnerRun = function (this: unknown, agent, input, options) {
-      if (!self.#active) return original.call(this, agent, input, options);
-      const frame = self.#frames.getStore();
+    const run = (runner: unknown, agent: AgentLike, input: unknown, options: RunOptionsLike | undefined): Promise<unknown> => {
+      if (!this.#active) return original.call(runner, agent, input, options);
+      const frame = this.#frames.getStore();
       if (frame?.awaitingOwnRun) {
         // The agent tool's own run: already admitted by the guardrail and open.
         frame.awaitingOwnRun = false;
-        return original.call(this, agent, input, withSignal(options, frame.handle.run.signal)).catch((error: unknown) => {
+        return original.call(runner, agent, input, withSignal(options, frame.handle.run.signal)).catch((error: unknown) => {
           frame.failure = { error };
           throw error;
         });
       }
-      if (self.#options.topLevel === false) return original.call(this, agent, input, options);
-      return self.#runTopLevel(agent, (signal) => original.call(this, agent, input, signal === undefined ? options : withSignal(options, signal)), options);
+      if (this.#options.topLevel === false) return original.call(runner, agent, input, options);
+      return this.#runTopLevel(agent, (signal) => original.call(runner, agent, input, signal === undefined ? options : withSignal(options, signal)), options);
+    };
+    // A function, not an arrow: it runs as the runner's method, and passes the runner on as `this`.
+    const patched: RunnerRun = function (this: unknown, agent, input, options) {
+      return run(this, agent, input, options);
     };
     prototype.run = patched;
     this.#restore.push(() => {

@@ -7,13 +7,13 @@ const madeBy = new WeakMap<object, WeakMap<BudgetNode, BudgetNode>>();
  * per plain node and store, as the quota does; the plain nodes for a store without `createNode`.
  */
 export function storeNodes(store: QuotaStore, nodes: readonly BudgetNode[]): readonly BudgetNode[] {
-  const createNode = store.createNode;
+  const createNode = store.createNode?.bind(store);
   if (createNode === undefined) return nodes;
   let made = madeBy.get(store);
   if (made === undefined) madeBy.set(store, (made = new WeakMap()));
   return nodes.map((node) => {
     let own = made.get(node);
-    if (own === undefined) made.set(node, (own = createNode.call(store, node)));
+    if (own === undefined) made.set(node, (own = createNode(node)));
     return own;
   });
 }
