@@ -83,8 +83,7 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
     const { nodes, estimate, now } = request;
     let violation: LedgerViolation | undefined;
-    for (let i = 0; i < nodes.length; i++) {
-      const node = nodes[i]!;
+    for (const node of nodes) {
       if (node.owner !== this) throw new TypeError(`MemoryQuotaStore: node '${node.key}' was not made by this store's createNode()`);
       if (!node.listed) this.#list(node);
       violation ??= findViolation(node, estimate, now);

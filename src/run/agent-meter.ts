@@ -88,8 +88,9 @@ export class AgentMeter {
    * them, like `Promise.allSettled`.
    */
   async runParallel<T>(tasks: ReadonlyArray<ParallelTask<T>>): Promise<Array<PromiseSettledResult<T>>> {
-    // Tested as unknown: Array.isArray would narrow the tasks to any[].
-    if (!Array.isArray(tasks as unknown)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
+    // Tested as unknown: Array.isArray would narrow the tasks themselves to any[].
+    const list: unknown = tasks;
+    if (!Array.isArray(list)) throw new TypeError('agentmetry: runParallel expects an array of { subagent, fn }');
     tasks.forEach((task, index) => {
       if (!isObject(task)) throw new TypeError(`agentmetry: runParallel tasks[${index}] must be { subagent, fn }`);
       parseRunSpec(task.subagent, task.fn, `tasks[${index}].`);

@@ -64,7 +64,7 @@ function buildWorkload(reported: Reported[], options: { failingTopic?: string; t
     inputSchema: z.object({ fact: z.string() }),
     execute: async ({ fact }, { abortSignal }) => {
       const result = await generateText({ model: new MockLanguageModelV4({ doGenerate: [text(`fact ${fact}`, 7, 3)] }), prompt: fact, abortSignal });
-      reported.push({ name: 'helper', usage: result.totalUsage, steps: result.steps.length });
+      reported.push({ name: 'helper', usage: result.usage, steps: result.steps.length });
       return result.text;
     },
   });
@@ -83,7 +83,7 @@ function buildWorkload(reported: Reported[], options: { failingTopic?: string; t
             ? scripted([calls([{ tool: 'helper', input: { fact: 'f1' }, id: 'h1' }], 40, 8), text('deep findings', 60, 20)])
             : scripted([text(`${topic} findings`, 30, 12)]);
       const result = await generateText({ model, prompt: topic, tools: { helper }, stopWhen: isStepCount(5), abortSignal });
-      reported.push({ name: 'research', usage: result.totalUsage, steps: result.steps.length });
+      reported.push({ name: 'research', usage: result.usage, steps: result.steps.length });
       return result.text;
     },
   });
@@ -151,7 +151,7 @@ describe('instrumentAiSdk', () => {
       for (const span of spans) expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
 
       // Turns and tokens equal what the AI SDK reported for each call.
-      reported.push({ name: 'orchestrator', usage: result.totalUsage, steps: result.steps.length });
+      reported.push({ name: 'orchestrator', usage: result.usage, steps: result.steps.length });
       const expected = reported.map((entry) => [entry.name, entry.steps, entry.usage.inputTokens, entry.usage.outputTokens]).sort();
       const recorded = spans
         .map((span) => [
@@ -200,7 +200,7 @@ describe('instrumentAiSdk', () => {
     });
 
     it('records a streamed subagent once its stream is consumed', async () => {
-      const { simulateReadableStream } = await import('ai/test');
+      const { simulateReadableStream } = await import('ai');
       const writer = tool({
         description: 'writes',
         inputSchema: z.object({ subject: z.string() }),
@@ -308,7 +308,9 @@ describe('instrumentAiSdk', () => {
       });
       await expect(call).rejects.toMatchObject({ name: 'AbortError' });
 
-      const outcomes = pipeline.agentSpans().map((span) => `${span.attributes[ATTR_GEN_AI_AGENT_NAME]}:${span.attributes[ATTR_SUBAGENT_OUTCOME]}`);
+      const outcomes = pipeline
+        .agentSpans()
+        .map((span) => `${String(span.attributes[ATTR_GEN_AI_AGENT_NAME])}:${String(span.attributes[ATTR_SUBAGENT_OUTCOME])}`);
       expect(outcomes.sort()).toEqual(['orchestrator:aborted', 'research:aborted', 'research:aborted']);
       expect(pipeline.agentmeter.totals().active).toBe(0);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(3);

@@ -165,7 +165,9 @@ describe('instrumentOpenAIAgents', () => {
       });
       await expect(run(orchestrator, 'go', { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
 
-      const outcomes = pipeline.agentSpans().map((span) => `${span.attributes[ATTR_GEN_AI_AGENT_NAME]}:${span.attributes[ATTR_SUBAGENT_OUTCOME]}`);
+      const outcomes = pipeline
+        .agentSpans()
+        .map((span) => `${String(span.attributes[ATTR_GEN_AI_AGENT_NAME])}:${String(span.attributes[ATTR_SUBAGENT_OUTCOME])}`);
       expect(outcomes.sort()).toEqual(['Orchestrator:aborted', 'Slow:aborted']);
       expect(pipeline.agentmeter.totals().active).toBe(0);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'aborted' })).toBe(2);

@@ -418,9 +418,9 @@ describe('every dashboard query returns the workload through Prometheus', () => 
   it.each(PATHS)("the template variables list the workload's values ($path)", async ({ job }) => {
     for (const dashboard of dashboards.values()) {
       for (const variable of dashboard.templating.list.filter((candidate) => candidate.type === 'query')) {
-        const match = /^label_values\((.+),\s*(\w+)\)$/.exec(String(variable.query))!;
+        const match = /^label_values\((.+),\s*(\w+)\)$/.exec(typeof variable.query === 'string' ? variable.query : JSON.stringify(variable.query))!;
         const selector = expandQuery(match[1]!, dashboard, { rateInterval: '1m', variables: { job: [job] } });
-        const response = await fetch(`${prometheus!.url}/api/v1/series?${new URLSearchParams({ 'match[]': selector })}`);
+        const response = await fetch(`${prometheus!.url}/api/v1/series?${new URLSearchParams({ 'match[]': selector }).toString()}`);
         const body = (await response.json()) as { data: Array<Record<string, string>> };
         const values = new Set(body.data.map((series) => series[match[2]!]).filter((found) => found !== undefined));
         expect(values.size, `${dashboard.uid} $${variable.name}`).toBeGreaterThan(0);

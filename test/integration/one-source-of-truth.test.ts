@@ -10,7 +10,6 @@ describe('what the quota enforces is what the meter exports', () => {
       meterProvider: pipeline.meterProvider,
       quota: { limits: { maxExecutions: 30, maxTokens: 40_000, maxCostUsd: 1 } },
     });
-    let denied = 0;
     const outcomes = await agentmeter.run('planner', async (planner) => {
       planner.recordUsage({ inputTokens: 500, outputTokens: 120, costUsd: 0.0123 });
       return agentmeter.runParallel(
@@ -27,7 +26,7 @@ describe('what the quota enforces is what the meter exports', () => {
         })),
       );
     });
-    denied = outcomes.filter((outcome) => outcome.status === 'rejected' && QuotaExceededError.isInstance(outcome.reason)).length;
+    const denied = outcomes.filter((outcome) => outcome.status === 'rejected' && QuotaExceededError.isInstance(outcome.reason)).length;
     expect(denied).toBeGreaterThan(0);
 
     const snapshot = agentmeter.quota!.snapshot();

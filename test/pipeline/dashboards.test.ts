@@ -110,8 +110,9 @@ describe.each(dashboards.map(({ file, dashboard }) => [file, dashboard] as const
 
   it('variable queries are label_values() over valid PromQL (template-label-promql-rule)', () => {
     for (const variable of variables.filter((candidate) => candidate.type === 'query')) {
-      const match = /^label_values\((.+),\s*([a-zA-Z_]\w*)\)$/.exec(String(variable.query));
-      expect(match, `${variable.name}: ${String(variable.query)}`).not.toBeNull();
+      const query = typeof variable.query === 'string' ? variable.query : JSON.stringify(variable.query);
+      const match = /^label_values\((.+),\s*([a-zA-Z_]\w*)\)$/.exec(query);
+      expect(match, `${variable.name}: ${query}`).not.toBeNull();
       const selector = lintable(match![1]!, dashboard);
       expect(syntaxErrors(selector), selector).toEqual([]);
       for (const { metric } of vectorSelectors(parsePromQL(selector))) expect(known, metric).toContain(metric);

@@ -17,7 +17,7 @@ describe('the OTEL_* trace variables startTelemetry honours', () => {
     expect(config.batch).toEqual({});
   });
 
-  it.each([
+  it.each<[sampler: string, arg: string, expected: trace.Sampler]>([
     ['always_off', '', new trace.AlwaysOffSampler()],
     ['always_on', '', new trace.AlwaysOnSampler()],
     ['traceidratio', '0.25', new trace.TraceIdRatioBasedSampler(0.25)],

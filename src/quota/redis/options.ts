@@ -37,7 +37,6 @@ export interface ResolvedRedisOptions {
   refreshIntervalMs: number;
 }
 
-const ON_UNAVAILABLE: readonly string[] = ['deny', 'allow'];
 const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'onUnavailable', 'leaseTtlMs', 'timeoutMs', 'refreshIntervalMs']);
 
 /** Validates options at construction; every error names the field and what it expects. */
@@ -52,12 +51,13 @@ export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRe
   if (!isObject(redis) || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function') {
     throw new TypeError('RedisQuotaStore: options.redis must be an ioredis client (new Redis(...) or new Cluster(...))');
   }
-  const keyPrefix = options.keyPrefix ?? 'agentmetry:';
+  // As the caller may have passed them (from JavaScript, or behind a cast): checked, then typed.
+  const keyPrefix: unknown = options.keyPrefix ?? 'agentmetry:';
   if (typeof keyPrefix !== 'string' || /[{}]/.test(keyPrefix)) {
     throw new TypeError(`RedisQuotaStore: options.keyPrefix must be a string without '{' or '}', got ${String(keyPrefix)}`);
   }
-  const onUnavailable = options.onUnavailable ?? 'deny';
-  if (!ON_UNAVAILABLE.includes(onUnavailable)) {
+  const onUnavailable: unknown = options.onUnavailable ?? 'deny';
+  if (onUnavailable !== 'deny' && onUnavailable !== 'allow') {
     throw new TypeError(`RedisQuotaStore: options.onUnavailable must be 'deny' or 'allow', got ${String(onUnavailable)}`);
   }
   const leaseTtlMs = options.leaseTtlMs ?? 60_000;

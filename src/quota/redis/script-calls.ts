@@ -185,5 +185,5 @@ function flag(value: boolean): number {
 }
 
 function limitArg(limit: LedgerLimits[keyof LedgerLimits]): number {
-  return limit === undefined ? -1 : limit;
+  return limit ?? -1;
 }

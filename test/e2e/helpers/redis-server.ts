@@ -75,7 +75,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const stop = async (): Promise<void> => {
     const current = child;
     child = undefined;
-    if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
+    // Not started, or already exited.
+    if (current?.exitCode !== null || current.signalCode !== null) return;
     await new Promise<void>((done) => {
       const timer = setTimeout(() => current.kill('SIGKILL'), 5_000);
       current.once('exit', () => {
@@ -146,7 +147,7 @@ export function buildPackage(): string {
   } catch (error) {
     const output = String((error as { stdout?: Buffer }).stdout ?? error);
     for (const file of ['index.js', 'redis/index.js']) {
-      if (!existsSync(join(outDir, file))) throw new Error(`build did not produce ${file}:\n${output}`);
+      if (!existsSync(join(outDir, file))) throw new Error(`build did not produce ${file}:\n${output}`, { cause: error });
     }
     console.warn(`tsc reported errors while building (the files were emitted):\n${output}`);
   }
