@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Context, Span } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
 import { isObject } from '../is-object.js';
@@ -78,7 +79,7 @@ export class RunHandle implements Run {
 
   /** Created on first use: most runs never look at their signal. */
   get signal(): AbortSignal {
-    return (this.#controller ??= new AbortController()).signal;
+    return this.#ownController().signal;
   }
 
   recordTurn(count = 1): void {
@@ -158,7 +159,19 @@ export class RunHandle implements Run {
   #abort(stopReason: StopReason, reason: unknown): void {
     if (this.ended || this.stopReason !== undefined) return;
     this.stopReason = stopReason;
-    (this.#controller ??= new AbortController()).abort(reason);
+    this.#ownController().abort(reason);
+  }
+
+  /**
+   * The controller behind `signal`, made on first use. Every child run listens to it, and an
+   * orchestrator may well fan out to more than Node's default of 10 listeners: no warning for that.
+   */
+  #ownController(): AbortController {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      setMaxListeners(0, this.#controller.signal);
+    }
+    return this.#controller;
   }
 
   #invalid(message: string): void {

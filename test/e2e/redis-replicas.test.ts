@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentMeter, QuotaExceededError } from '../../src/index.js';
 import { RedisQuotaStore } from '../../src/redis/index.js';
+import { waitFor } from '../helpers/poll.js';
 import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 /**
@@ -121,22 +122,21 @@ describe('replicas sharing a Redis quota', () => {
       expect(QuotaExceededError.isInstance(stillDenied) && stillDenied.resource).toBe('concurrent');
 
       replica.child.kill('SIGKILL');
-      let result: string | undefined;
-      const deadline = Date.now() + 15_000;
-      while (result === undefined) {
-        if (Date.now() > deadline) throw new Error('the killed replica’s slots did not come back within 15 s');
-        result = await tryRun().catch((error: unknown) => {
-          if (!QuotaExceededError.isInstance(error)) throw error;
-          return undefined;
-        });
-        if (result === undefined) await new Promise((done) => setTimeout(done, 100));
-      }
+      const result = await waitFor(
+        'the killed replica’s slots to come back',
+        () =>
+          tryRun().catch((error: unknown) => {
+            if (!QuotaExceededError.isInstance(error)) throw error;
+            return undefined;
+          }),
+        { timeoutMillis: 15_000, intervalMillis: 100 },
+      );
       expect(result).toBe('ran');
       // The processor settles without awaiting the store: wait (bounded) for the settlement to land.
-      const settledBy = Date.now() + 5_000;
-      while (agentmeter.quota!.snapshot().executions.reserved !== 0 && Date.now() < settledBy) {
-        await new Promise((done) => setTimeout(done, 20));
-      }
+      await waitFor('the settlement to land', () => (agentmeter.quota!.snapshot().executions.reserved === 0 ? true : undefined), {
+        timeoutMillis: 5_000,
+        intervalMillis: 20,
+      });
       const snapshot = agentmeter.quota!.snapshot();
       // The three stuck runs were admitted: they count as executions; their 300 tokens stay used.
       expect(snapshot.tokens).toMatchObject({ used: 300, reserved: 0 });

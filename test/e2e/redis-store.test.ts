@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetNode, ReserveResult } from '../../src/quota-store/index.js';
 import { RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
+import { waitFor } from '../helpers/poll.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
 let server: RedisServer;
@@ -43,13 +44,9 @@ function leaseOf(result: ReserveResult<RedisLease>): RedisLease {
   return result.lease;
 }
 
-/** Polls `check` every 50 ms until it returns true; fails after `withinMs`. */
+/** Waits (polling every 50 ms) until `check` holds; fails after `withinMs`. */
 async function eventually(check: () => boolean | Promise<boolean>, withinMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not reached within ${withinMs} ms: ${what}`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
+  await waitFor(what, async () => ((await check()) ? true : undefined), { timeoutMillis: withinMs, intervalMillis: 50 });
 }
 
 describe('RedisQuotaStore options', () => {

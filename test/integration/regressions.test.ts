@@ -124,4 +124,18 @@ describe('regressions', () => {
     });
     await expect(late).rejects.toMatchObject({ resource: 'tokens' });
   });
+
+  it('an orchestrator with 20 parallel subagents makes Node print no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const agentmeter = new AgentMeter();
+      await agentmeter.run('orchestrator', () => Promise.all(Array.from({ length: 20 }, (_, index) => agentmeter.run(`sub-${index}`, () => delay(1)))));
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
 });

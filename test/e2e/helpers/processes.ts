@@ -74,32 +74,7 @@ export { freePort } from '../../helpers/net.js';
 
 export const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis));
 
-/**
- * Polls `probe` until it returns a value other than undefined, or fails after
- * `timeoutMillis` with the last probe error and `describe()` (e.g. a log tail).
- * A wait, never an assertion on timing.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  options: { timeoutMillis?: number; intervalMillis?: number; describe?: () => string } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMillis ?? 60_000);
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const cause = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out waiting for ${what}${cause}${options.describe ? `\n${options.describe()}` : ''}`);
-    }
-    await sleep(options.intervalMillis ?? 250);
-  }
-}
+export { waitFor } from '../../helpers/poll.js';
 
 export async function httpOk(url: string): Promise<true | undefined> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2000) });

@@ -43,6 +43,7 @@ function hasRedisServer(): boolean {
 }
 
 import { freePort } from '../../helpers/net.js';
+import { waitFor } from '../../helpers/poll.js';
 
 export { freePort };
 
@@ -99,35 +100,34 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 async function assignAllSlots(port: number): Promise<void> {
   const cli = (...args: string[]): string => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
   cli('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-  const deadline = Date.now() + 10_000;
-  while (!cli('CLUSTER', 'INFO').includes('cluster_state:ok')) {
-    if (Date.now() > deadline) throw new Error('single-node cluster did not reach cluster_state:ok within 10 s');
-    await new Promise((done) => setTimeout(done, 100));
-  }
+  await waitFor('the single-node cluster to reach cluster_state:ok', () => (cli('CLUSTER', 'INFO').includes('cluster_state:ok') ? true : undefined), {
+    timeoutMillis: 10_000,
+    intervalMillis: 100,
+  });
 }
 
-/** Waits (at most 10 s) until the server answers PING. */
+/** Waits (at most 10 s) until the server answers PING; fails at once if it exits. */
 async function waitForPing(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output}`);
-    try {
-      const reply = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
-        encoding: 'utf8',
-        timeout: 2_000,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      if (reply.trim() === 'PONG') return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((done) => setTimeout(done, 50));
+  const ping = (): 'up' | 'exited' | undefined => {
+    if (child.exitCode !== null) return 'exited';
+    const reply = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+      encoding: 'utf8',
+      timeout: 2_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return reply.trim() === 'PONG' ? 'up' : undefined;
+  };
+  let state: 'up' | 'exited';
+  try {
+    state = await waitFor(`redis-server on port ${port} to answer PING`, ping, { timeoutMillis: 10_000, intervalMillis: 50, describe: () => output });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
   }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server on port ${port} did not answer PING within 10 s: ${output}`);
+  if (state === 'exited') throw new Error(`redis-server exited with ${String(child.exitCode)}: ${output}`);
 }
 
 /**
