@@ -2,7 +2,7 @@
 # CI leg: the in-process tests (vitest project `in-process`: unit, SDK integration, adapter,
 # setup and package tests) on Node 20 with the OpenTelemetry JS 2.x line, the line apps on
 # Node 20 install (3.x needs Node 22.15). The build before them compiles src/ against the 2.x
-# type declarations.
+# type declarations. Typecheck and lint run in the 3.x legs (npm test), not here.
 #
 # The adapter and CLI tests run too: ai 7 and openai 7 (under @openai/agents) declare Node >= 22
 # but work on 20 today. Should they stop, exclude test/adapters/ and test/cli/ here (an

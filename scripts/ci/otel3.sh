@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# CI leg: the whole suite, `npm test` (typecheck, then every vitest project, e2e included), on
-# Node MAJOR with the OpenTelemetry JS 3.x line, which is what package.json's devDependencies
-# install (`npm ci` first). 3.x needs Node 22.15 or newer.
+# CI leg: the whole suite, `npm test` (typecheck, lint, then every vitest project, e2e
+# included), on Node MAJOR with the OpenTelemetry JS 3.x line, which is what package.json's
+# devDependencies install (`npm ci` first). 3.x needs Node 22.15 or newer.
 #
 # Usage: scripts/ci/otel3.sh 24|22
 set -euo pipefail
