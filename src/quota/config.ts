@@ -82,7 +82,8 @@ export function parseLimits(limits: QuotaLimits, field: string): QuotaLimits {
   }
   const parsed: QuotaLimits = {};
   for (const [key, value] of Object.entries(limits)) {
-    const rule = (LIMIT_RULES as Readonly<Record<string, LimitRule>>)[key];
+    // Own keys only: `toString` or `constructor` is no limit, whatever the prototype says.
+    const rule = Object.hasOwn(LIMIT_RULES, key) ? (LIMIT_RULES as Readonly<Record<string, LimitRule>>)[key] : undefined;
     if (rule === undefined) throw new TypeError(`agentmetry: ${field}.${key} is not a known limit (expected one of ${LIMIT_KEYS.join(', ')})`);
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (rule.integer && !Number.isInteger(value))) {
