@@ -1,6 +1,6 @@
+import { isPromise } from '../is-promise.js';
 import { logger, safeCall } from '../log.js';
 import { QuotaExceededError } from '../errors.js';
-import type { QuotaResource } from '../semconv.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
 import { MICROS_PER_USD, microsToUsd, usdToMicros } from '../money.js';
 import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
@@ -317,9 +317,3 @@ function gaugeValues(resource: GaugeResource, state: LedgerState, now: number): 
       return [limits.concurrent, reserved.concurrent, 0];
   }
 }
-
-export function isPromise<T>(value: T | Promise<T> | undefined): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
-}
-
-export type { QuotaResource };

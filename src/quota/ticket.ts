@@ -1,9 +1,10 @@
 import type { QuotaExceededError } from '../errors.js';
+import { isPromise } from '../is-promise.js';
 import { logger, safeCall } from '../log.js';
 import { Timers } from '../timers.js';
 import type { QuotaLimits, QuotaMode } from '../types.js';
 import type { Quota } from './quota.js';
-import type { BudgetNode, ChargeResult } from './store.js';
+import type { BudgetNode } from './store.js';
 
 /** A soft threshold crossed, in user units (USD for `costUsd`). */
 export interface QuotaWarning {
@@ -74,7 +75,7 @@ export class QuotaTicket {
   charge(tokens: number, costMicros: number): void {
     const store = this.quota.store;
     const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costMicros }));
-    if (isThenable(result)) {
+    if (isPromise(result)) {
       result.then(
         (violation) => this.quota.charged(this, violation),
         (error: unknown) => logger.error('quota store charge failed', error),
@@ -89,12 +90,6 @@ export class QuotaTicket {
     this.#timers?.clear();
     const store = this.quota.store;
     const result = safeCall(logger, 'quota store settle', () => store.settle(this.lease));
-    if (isThenable(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));
+    if (isPromise(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));
   }
 }
-
-function isThenable<T>(value: T | Promise<T> | undefined): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === 'function';
-}
-
-export type { ChargeResult };

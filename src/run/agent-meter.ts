@@ -1,7 +1,8 @@
 import { context, trace } from '@opentelemetry/api';
 import { QuotaExceededError, QuotaStoreUnavailableError } from '../errors.js';
 import { isObject } from '../is-object.js';
-import { isPromise, Quota } from '../quota/quota.js';
+import { isPromise } from '../is-promise.js';
+import { Quota } from '../quota/quota.js';
 import type { QuotaRunEvents } from '../quota/ticket.js';
 import type { QuotaView } from '../quota/view.js';
 import { ERROR_TYPE_QUOTA_EXCEEDED, OTHER, type Outcome } from '../semconv.js';
