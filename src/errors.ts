@@ -81,3 +81,8 @@ export class QuotaStoreUnavailableError extends Error {
 function formatAmount(value: number): string {
   return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(6)));
 }
+
+/** A run refused by policy: over a quota, or a shared store that could not decide and denies. */
+export function isQuotaRefusal(error: unknown): boolean {
+  return QuotaExceededError.isInstance(error) || QuotaStoreUnavailableError.isInstance(error);
+}

@@ -1,5 +1,5 @@
 import { context, trace } from '@opentelemetry/api';
-import { QuotaExceededError, QuotaStoreUnavailableError } from '../errors.js';
+import { isQuotaRefusal, QuotaExceededError } from '../errors.js';
 import { isObject } from '../is-object.js';
 import { isPromise } from '../is-promise.js';
 import { Quota } from '../quota/quota.js';
@@ -168,7 +168,7 @@ export class AgentMeter {
 /** A run refused before it started: by a quota or an unreachable store (`denied`), or for a configuration mistake (not an execution). */
 function refusal(error: unknown): RunEnding {
   const overQuota = QuotaExceededError.isInstance(error);
-  const denied = overQuota || QuotaStoreUnavailableError.isInstance(error);
+  const denied = isQuotaRefusal(error);
   return {
     outcome: denied ? 'denied' : 'error',
     errorType: overQuota ? ERROR_TYPE_QUOTA_EXCEEDED : errorTypeOf(error),

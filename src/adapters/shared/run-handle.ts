@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { DiagLogger } from '@opentelemetry/api';
-import { QuotaExceededError, QuotaStoreUnavailableError } from '../../errors.js';
+import { isQuotaRefusal } from '../../errors.js';
 import type { AgentMeter, Run, RunSpec } from '../../index.js';
 
 /** The part of `AgentMeter` that the adapters use. */
@@ -78,10 +78,6 @@ function startRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
       if (!admitted) rejectHandle(error);
     });
   });
-}
-
-function isQuotaRefusal(error: unknown): boolean {
-  return QuotaExceededError.isInstance(error) || QuotaStoreUnavailableError.isInstance(error);
 }
 
 function errorName(error: unknown): string {
