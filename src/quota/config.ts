@@ -55,8 +55,9 @@ export function parseQuotaOptions(options: QuotaOptions): QuotaConfig {
       throw new RangeError(`agentmetry: quota.warnAt[${index}] must be a number in (0, 1], got ${describe(threshold)}`);
     }
   });
-  // Conversation ids are identifiers: they become `quota.scope` values only when asked for.
-  const maxReportedScopes = options.maxReportedScopes ?? (options.scopeBy === 'conversation' ? 0 : 20);
+  // Scope keys from 'conversation' or a function may be identifiers (a user, a tenant, a
+  // conversation): they become `quota.scope` values only when asked for. 'global' has no others.
+  const maxReportedScopes = options.maxReportedScopes ?? 0;
   if (!Number.isInteger(maxReportedScopes) || maxReportedScopes < 0) {
     throw new RangeError(`agentmetry: quota.maxReportedScopes must be a non-negative integer, got ${describe(maxReportedScopes)}`);
   }

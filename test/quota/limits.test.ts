@@ -198,6 +198,15 @@ describe('scopes', () => {
     expect(await named.pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'other' })).toBe(1);
   });
 
+  it('keeps the keys of a scopeBy function (user ids) out of metrics by default', async () => {
+    const { pipeline, agentmeter } = setup({ limits: { maxExecutions: 10 }, scopeBy: (spec) => spec.attributes?.user as string });
+    await agentmeter.run({ name: 'a', attributes: { user: 'alice@example.com' } }, async () => 1);
+    await agentmeter.run({ name: 'a', attributes: { user: 'bob@example.com' } }, async () => 1);
+    const { resourceMetrics } = await pipeline.reader.collect();
+    expect(JSON.stringify(resourceMetrics.scopeMetrics)).not.toContain('example.com');
+    expect(await pipeline.sum('subagent.quota.used', { 'quota.resource': 'executions', 'quota.scope': 'other' })).toBe(2);
+  });
+
   it('scopeBy as a function; a throwing scope function falls back to global', async () => {
     const { agentmeter } = setup({ limits: { maxExecutions: 1 }, scopeBy: (spec) => (spec.name === 'bad' ? (undefined as never) : `tenant-${spec.name}`) });
     await expect(agentmeter.run('a', async (run) => run.scope)).resolves.toBe('tenant-a');
