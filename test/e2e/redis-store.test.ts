@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetNode, ReserveResult } from '../../src/quota-store/index.js';
+import { AgentMeter, QuotaStoreUnavailableError } from '../../src/index.js';
 import { RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
@@ -166,6 +167,36 @@ describe('RedisQuotaStore leases', () => {
       5_000,
       `only the observer's run counted: ${JSON.stringify(observer.read('global'))}`,
     );
+  });
+});
+
+describe('RedisQuotaStore with a corrupted key', () => {
+  // A field that is not a number (a hand edit, another tool writing under the prefix) makes Lua
+  // end the script's reply array early: a truncated reply, as from a broken proxy.
+  it('refuses runs with QuotaStoreUnavailableError, never a TypeError, and never rejects charge or settle', async () => {
+    const keyPrefix = `corrupt${++prefixSerial}:`;
+    const store = createStore({ keyPrefix, timeoutMs: 500 });
+    const agentmeter = new AgentMeter({ quota: { limits: { maxTokens: 1_000 }, store } });
+    let finish = () => {};
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const inFlight = agentmeter.run('first', async (run) => {
+      await finished;
+      run.recordUsage({ inputTokens: 10 });
+    });
+    await eventually(() => store.read('global')?.reserved.executions === 1, 5_000, 'the first run admitted');
+    const [node] = await clients[clients.length - 1]!.keys(`${keyPrefix}*:node:global`);
+    await client().hset(node!, 's', 'not-a-number');
+
+    const refused = await agentmeter.run('second', async () => 'ran').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(QuotaStoreUnavailableError);
+    expect(String((refused as Error).cause)).toMatch(/malformed reply/);
+    // The run in flight charges and settles against the corrupted key: logged, never thrown.
+    finish();
+    await expect(inFlight).resolves.toBeUndefined();
+
+    const allowing = new AgentMeter({ quota: { limits: { maxTokens: 1_000 }, store: createStore({ keyPrefix, timeoutMs: 500, onUnavailable: 'allow' }) } });
+    await expect(allowing.run('third', async () => 'ran')).resolves.toBe('ran');
+    expect(allowing.quota!.unaccounted()).toBe(1);
   });
 });
 

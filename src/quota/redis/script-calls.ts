@@ -2,17 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { createLogger, safeCall } from '../../log.js';
 import type { BudgetNode, LedgerLimits } from '../store.js';
-import {
-  decodeCharge,
-  decodeReserve,
-  decodeSettle,
-  decodeSync,
-  type ChargeReply,
-  type RawReply,
-  type ReserveReply,
-  type SettleReply,
-  type SyncReply,
-} from './replies.js';
+import { decodeCharge, decodeReserve, decodeSettle, decodeSync, type ChargeReply, type ReserveReply, type SettleReply, type SyncReply } from './replies.js';
 import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
 
 /**
@@ -25,7 +15,7 @@ const log = createLogger('redis');
 
 type Script = 'reserve' | 'charge' | 'settle' | 'sync';
 type Arg = string | number;
-type Command = (...args: Arg[]) => Promise<RawReply>;
+type Command = (...args: Arg[]) => Promise<unknown>;
 
 const SCRIPTS: Record<Script, { lua: string; command: string }> = {
   reserve: { lua: RESERVE_SCRIPT, command: commandName('Reserve', RESERVE_SCRIPT) },
@@ -137,9 +127,9 @@ export class ScriptCalls {
   }
 
   /** Runs one script within `timeoutMs`. A reply that arrives after the timeout goes to `onLate`. */
-  #call<T>(script: Script, keys: readonly string[], args: readonly Arg[], decode: (reply: RawReply) => T, onLate?: (reply: T) => void): Promise<T> {
+  #call<T>(script: Script, keys: readonly string[], args: readonly Arg[], decode: (reply: unknown) => T, onLate?: (reply: T) => void): Promise<T> {
     if (this.#redis.status === 'end') return Promise.reject(new Error('the Redis client is closed'));
-    let pending: Promise<RawReply>;
+    let pending: Promise<unknown>;
     try {
       pending = this.#commands[script](keys.length, ...keys, ...args);
     } catch (error) {
