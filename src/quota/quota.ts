@@ -4,6 +4,7 @@ import { QuotaExceededError } from '../errors.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
 import { MICROS_PER_USD, microsToUsd, usdToMicros } from '../money.js';
 import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
+import { Deadlines } from './deadlines.js';
 import { MemoryQuotaStore } from './memory-store.js';
 import type { BudgetNode, LedgerState, LedgerViolation, QuotaStore, ReserveResult } from './store.js';
 import { QuotaTicket, type QuotaRunEvents } from './ticket.js';
@@ -56,6 +57,8 @@ export class Quota {
   readonly store: QuotaStore;
   /** The read-only face of this quota, as `agentmeter.quota`. */
   readonly view: QuotaView;
+  /** The wall-time deadlines of running tickets, one timer per deadline. */
+  readonly deadlines = new Deadlines<QuotaTicket>((ticket) => this.exceedWallTime(ticket));
   readonly #config: QuotaConfig;
   readonly #enforce: boolean;
   readonly #scopes = new Map<string, ScopeRecord>();

@@ -32,11 +32,11 @@ export interface QuotaRunEvents {
 
 /**
  * One admitted run's place in its quota: its scope, budget chain, limits and the store's lease,
- * and the timers of its wall-time and duration limits. Owned by the quota; the run holds it
+ * and the timer of its duration limit. Owned by the quota; the run holds it
  * and reports its turns and usage to it.
  */
 export class QuotaTicket {
-  /** Armed only for a run with a wall-time or duration limit. */
+  /** Armed only for a run with a duration limit. */
   #timers: Timers | undefined;
 
   constructor(
@@ -51,12 +51,9 @@ export class QuotaTicket {
     readonly events: QuotaRunEvents,
   ) {}
 
-  /** Arms the wall-time deadline and the per-run duration limit of a run that starts now. */
+  /** Watches the wall-time deadline and arms the per-run duration limit of a run that starts now. */
   start(startTime: number): void {
-    if (this.deadline !== undefined) {
-      // +1 ms: when the timer fires, Date.now() (whole ms, what admission compares) has passed the deadline too.
-      (this.#timers ??= new Timers()).after(this.deadline - Date.now() + 1, () => this.quota.exceedWallTime(this));
-    }
+    if (this.deadline !== undefined) this.quota.deadlines.add(this, this.deadline);
     const maxDurationMs = this.limits.maxDurationMsPerRun;
     if (maxDurationMs !== undefined) {
       (this.#timers ??= new Timers()).after(maxDurationMs, () => this.quota.exceedRunLimit(this, 'duration', maxDurationMs, performance.now() - startTime, 0));
@@ -88,6 +85,7 @@ export class QuotaTicket {
   /** Releases what the run did not use, and its timers. Never throws. */
   settle(): void {
     this.#timers?.clear();
+    if (this.deadline !== undefined) this.quota.deadlines.remove(this, this.deadline);
     const store = this.quota.store;
     const result = safeCall(logger, 'quota store settle', () => store.settle(this.lease));
     if (isPromise(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));

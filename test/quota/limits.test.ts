@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AgentMeter, QuotaExceededError, type AgentMeterOptions, type Run } from '../../src/index.js';
 import { createPipeline, delay, spanNamed, untilAborted } from '../helpers/otel.js';
 
@@ -156,11 +156,16 @@ describe('hard limits', () => {
 
   it("maxWallTimeMs: running runs are aborted at the scope's deadline and later ones denied", async () => {
     const { agentmeter } = setup({ limits: { maxWallTimeMs: 20 } });
-    const reason = await agentmeter.run('long', async (run) => {
-      await untilAborted(run.signal);
-      return run.signal.reason as QuotaExceededError;
-    });
-    expect(reason).toMatchObject({ resource: 'wallTimeMs', limit: 20, scope: 'global' });
+    // Three runs share the scope's deadline (and its one timer): each is stopped.
+    const reasons = await Promise.all(
+      [0, 1, 2].map(() =>
+        agentmeter.run('long', async (run) => {
+          await untilAborted(run.signal);
+          return run.signal.reason as QuotaExceededError;
+        }),
+      ),
+    );
+    for (const reason of reasons) expect(reason).toMatchObject({ resource: 'wallTimeMs', limit: 20, scope: 'global' });
     await expect(agentmeter.run('late', async () => 1)).rejects.toMatchObject({ resource: 'wallTimeMs' });
   });
 });
@@ -345,6 +350,25 @@ describe('leaks', () => {
     expect(snapshot.executions.reserved).toBe(0);
     expect(snapshot.tokens.used).toBe((29 * 30) / 2);
     expect(snapshot.costUsd.used).toBeCloseTo(0.03, 9);
+  });
+
+  // Node keeps the emptied list of every length an unref'd timer used until that length has
+  // elapsed: a timer per run, each a few ms shorter than the last, grew the heap until the deadline.
+  it("arms one timer per wall-time deadline, not one per run, however many runs the scope's deadline spans", async () => {
+    const { agentmeter } = setup({ limits: { maxWallTimeMs: 86_400_000 } });
+    const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      for (let index = 0; index < 20; index++) {
+        // Each run in a later millisecond than the last: a per-run timer would have a new length each time.
+        const start = Date.now();
+        await agentmeter.run('w', () => new Promise<void>((resolve) => setImmediate(resolve)));
+        while (Date.now() === start) await new Promise((resolve) => setImmediate(resolve));
+      }
+      const long = setTimeoutSpy.mock.calls.filter(([, delay]) => typeof delay === 'number' && delay > 1_000_000);
+      expect(long).toHaveLength(1);
+    } finally {
+      setTimeoutSpy.mockRestore();
+    }
   });
 
   it('10,000 concurrent runs against maxExecutions 1000 admit exactly 1000', async () => {
