@@ -27,7 +27,9 @@ const ADAPTERS: Record<AdapterName, { framework: string; load: () => Promise<Ins
 
 /**
  * Starts telemetry from the environment and installs every adapter whose framework is
- * present. Never rejects: a failure is logged through `diag` and the app runs on untouched.
+ * present. Never rejects: an invalid variable, or a failure to start, is printed on stderr
+ * (`reportMistake`) and the app runs on; an adapter that fails to install is logged through
+ * `diag` and skipped.
  * Resolves `undefined` when disabled (`AGENTMETRY_ENABLED=false`, `OTEL_SDK_DISABLED=true`) or
  * when telemetry could not start.
  */
@@ -35,7 +37,7 @@ export async function registerFromEnv(env: Record<string, string | undefined> = 
   try {
     const config = readRegisterConfig(env);
     setLogLevel(config);
-    for (const warning of config.warnings) logger.warn(warning);
+    for (const warning of config.warnings) reportMistake(warning);
     if (!config.enabled) {
       logger.debug('disabled by AGENTMETRY_ENABLED or OTEL_SDK_DISABLED');
       return undefined;
@@ -68,9 +70,22 @@ export async function registerFromEnv(env: Record<string, string | undefined> = 
     process.once('beforeExit', () => void registration.shutdown());
     return registration;
   } catch (error) {
-    logger.error('agentmetry/register could not start; the app runs without it', error);
+    reportMistake(`could not start; the app runs without it, with no telemetry and no quotas: ${describeError(error)}`);
     return undefined;
   }
+}
+
+/**
+ * Prints a configuration mistake on stderr, whatever `OTEL_LOG_LEVEL` says (`none` included): a
+ * budget that silently does not apply is worse than a line at start-up. Fixing or unsetting the
+ * variable silences it. Not also sent to `diag`, so that it is never printed twice.
+ */
+function reportMistake(message: string): void {
+  process.stderr.write(`agentmetry/register: ${message}\n`);
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function createAgentMeter(config: RegisterConfig): AgentMeter {
@@ -78,7 +93,8 @@ function createAgentMeter(config: RegisterConfig): AgentMeter {
   try {
     return new AgentMeter({ quota: config.quota });
   } catch (error) {
-    logger.error('the AGENTMETRY_* quota settings are invalid; running without quotas', error);
+    // Each variable was checked on its own; this is a guard, loud like the checks.
+    reportMistake(`the AGENTMETRY_* quota settings are invalid; the app runs without quotas: ${describeError(error)}`);
     return new AgentMeter();
   }
 }

@@ -4,7 +4,7 @@ import { generateText, isStepCount, tool } from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { readRegisterConfig } from '../../src/adapters/env-config.js';
+import { QUOTA_LIMIT_VARIABLES, readRegisterConfig } from '../../src/adapters/env-config.js';
 import { registerFromEnv } from '../../src/adapters/register-from-env.js';
 import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
 
@@ -102,6 +102,60 @@ describe('readRegisterConfig', () => {
     ]) {
       expect(config.warnings.some((warning) => warning.startsWith(name))).toBe(true);
     }
+  });
+  it("checks each limit variable with the core's rule, so that one bad value drops that limit alone", () => {
+    for (const [name, { limit, expected }] of Object.entries(QUOTA_LIMIT_VARIABLES)) {
+      // With one valid limit beside it, so that a quota remains.
+      const other = name === 'AGENTMETRY_MAX_DEPTH' ? 'AGENTMETRY_MAX_CONCURRENT' : 'AGENTMETRY_MAX_DEPTH';
+      const fraction = readRegisterConfig({ [name]: '1.5', [other]: '2' });
+      // What the message says is expected is what the core accepts.
+      if (expected === 'a non-negative integer') {
+        expect(fraction.warnings, name).toEqual([
+          expect.stringMatching(new RegExp(`^${name}=1\\.5 is not a non-negative integer; ignored: no [a-z-]+ limit applies$`)),
+        ]);
+        expect(fraction.quota?.limits?.[limit], name).toBeUndefined();
+      } else {
+        expect(fraction.warnings, name).toEqual([]);
+        expect(fraction.quota?.limits?.[limit], name).toBe(1.5);
+      }
+      for (const bad of ['abc', '-1', 'Infinity', '10k']) {
+        const config = readRegisterConfig({ [name]: bad, [other]: '2' });
+        expect(config.warnings, `${name}=${bad}`).toHaveLength(1);
+        expect(
+          config.warnings.some((warning) => warning.startsWith(`${name}=${bad} is not ${expected}; ignored`)),
+          `${name}=${bad}`,
+        ).toBe(true);
+      }
+    }
+    expect(readRegisterConfig({ AGENTMETRY_MAX_TOKENS: '1e6' }).quota).toEqual({ limits: { maxTokens: 1_000_000 } });
+  });
+
+  it('names a misspelt quota variable and the one it probably meant', () => {
+    const config = readRegisterConfig({
+      AGENTMETRY_MAX_TOKEN: '500',
+      AGENTMETRY_QUOTA_SCOPE: 'conversation',
+      AGENTMETRY_MAX_CONCURRENT: '2',
+      AGENTMETRY_LISTEN_HOST: '0.0.0.0',
+    });
+    expect(config.quota).toEqual({ limits: { maxConcurrent: 2 } });
+    expect(config.warnings).toEqual([
+      'AGENTMETRY_MAX_TOKEN is not a variable agentmetry reads (did you mean AGENTMETRY_MAX_TOKENS?); ignored',
+      'AGENTMETRY_QUOTA_SCOPE is not a variable agentmetry reads (did you mean AGENTMETRY_QUOTA_SCOPE_BY?); ignored',
+    ]);
+  });
+
+  it('says when quota variables are set but no valid limit is: the app runs without quotas', () => {
+    expect(readRegisterConfig({ AGENTMETRY_MAX_TOKENS: 'abc' }).warnings).toEqual([
+      'AGENTMETRY_MAX_TOKENS=abc is not a non-negative integer; ignored: no token limit applies',
+      'no AGENTMETRY_MAX_* variable sets a valid limit: the app runs without quotas',
+    ]);
+    const modeOnly = readRegisterConfig({ AGENTMETRY_QUOTA_MODE: 'observe' });
+    expect(modeOnly.quota).toBeUndefined();
+    expect(modeOnly.warnings).toEqual(['no AGENTMETRY_MAX_* variable sets a valid limit: the app runs without quotas']);
+    // An invalid AGENTMETRY_QUOTA_* value is reported even without limits.
+    expect(readRegisterConfig({ AGENTMETRY_QUOTA_WARN_AT: '80%' }).warnings[0]).toBe(
+      'AGENTMETRY_QUOTA_WARN_AT=80% is not a comma-separated list of fractions in (0, 1]; ignored: no quota warnings',
+    );
   });
 });
 
@@ -202,4 +256,63 @@ process.exit(0);
     expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="Helper"[^}]*subagent_depth="1"[^}]*subagent_outcome="ok"[^}]*\} 1/);
     expect(metrics).toMatch(/subagent_tokens_sum\{[^}]*gen_ai_agent_name="Helper"[^}]*gen_ai_token_type="input"[^}]*\} 7/);
   }, 120_000);
+
+  // A budget that silently does not apply is the worst failure of a budget package: every invalid
+  // variable is printed on stderr whatever OTEL_LOG_LEVEL says, and the valid ones still apply.
+  describe('an invalid AGENTMETRY_* variable', () => {
+    const BAD = {
+      AGENTMETRY_MAX_TOKENS: 'abc',
+      AGENTMETRY_MAX_EXECUTIONS: '1.5',
+      AGENTMETRY_MAX_TOKEN: '100',
+      AGENTMETRY_QUOTA_MODE: 'strict',
+      AGENTMETRY_MAX_CONCURRENT: '3',
+      AGENTMETRY_MAX_COST_USD: '2.5',
+    };
+    const LINES = [
+      'agentmetry/register: AGENTMETRY_MAX_EXECUTIONS=1.5 is not a non-negative integer; ignored: no execution limit applies',
+      'agentmetry/register: AGENTMETRY_MAX_TOKENS=abc is not a non-negative integer; ignored: no token limit applies',
+      'agentmetry/register: AGENTMETRY_MAX_TOKEN is not a variable agentmetry reads (did you mean AGENTMETRY_MAX_TOKENS?); ignored',
+      'agentmetry/register: AGENTMETRY_QUOTA_MODE=strict is not enforce or observe; using enforce',
+    ];
+    // The app reads what the register entry set up through its public `registration`.
+    const app = `import { registration } from 'agentmetry/register';
+const setup = await registration;
+console.log(JSON.stringify({ limits: setup.agentmeter.quota?.limits, mode: setup.agentmeter.quota?.mode }));
+await setup.shutdown();
+`;
+
+    it.each([
+      ['unset', undefined],
+      ['none', 'none'],
+      ['warn', 'warn'],
+    ])(
+      'is reported once on stderr with OTEL_LOG_LEVEL %s, and the other limits apply',
+      async (_level, level) => {
+        await ensureBuilt();
+        mkdirSync(`${ROOT}.cache`, { recursive: true });
+        const dir = mkdtempSync(`${ROOT}.cache/register-bad-env-`);
+        writeFileSync(`${dir}/app.mjs`, app);
+        const env: Record<string, string | undefined> = { ...process.env, ...BAD, AGENTMETRY_PROMETHEUS: 'false', OTEL_LOG_LEVEL: level };
+        if (level === undefined) delete env.OTEL_LOG_LEVEL;
+        const { code, stdout, stderr } = await spawnNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], env);
+        rmSync(dir, { recursive: true, force: true });
+        expect(code, stderr).toBe(0);
+        expect(JSON.parse(stdout)).toEqual({ limits: { maxConcurrent: 3, maxCostUsd: 2.5 }, mode: 'enforce' });
+        const lines = stderr.split('\n').filter((line) => line.includes('AGENTMETRY_'));
+        expect(lines.sort()).toEqual([...LINES].sort());
+      },
+      60_000,
+    );
+  });
 });
+
+/** Runs Node with `args` and `env`, and resolves its exit code and output. */
+async function spawnNode(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stdout, stderr };
+}

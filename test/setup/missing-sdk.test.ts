@@ -85,7 +85,7 @@ describe('agentmetry/setup without the SDK installed', () => {
     const result = await run(bare, ['--import', 'agentmetry/register', ...script(`console.log('app ran')`)], { OTEL_LOG_LEVEL: 'error' });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('app ran');
-    expect(result.stderr).toContain('agentmetry/register could not start');
+    expect(result.stderr).toContain('agentmetry/register: could not start');
     expect(result.stderr).toContain(installCommand(lineFor(process.versions.node)));
   });
 
