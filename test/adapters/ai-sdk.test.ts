@@ -3,7 +3,7 @@ import { MockLanguageModelV4 } from 'ai/test';
 import { trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
+import { createAiSdkIntegration, instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
 import { QuotaExceededError } from '../../src/index.js';
 import {
   ATTR_ERROR_TYPE,
@@ -390,6 +390,39 @@ describe('instrumentAiSdk', () => {
       expect(outcomes.sort()).toEqual(['denied', 'ok', 'ok']);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+    });
+
+    // Quota settings given to the adapter instead of the AgentMeter were ignored in silence.
+    it('refuses, when installed, an option that belongs to the AgentMeter and an option of the wrong type', () => {
+      expect(() => instrumentAiSdk(pipeline.agentmeter, { quota: { limits: { maxTokens: 100 } } } as never)).toThrow(
+        new TypeError(
+          'agentmetry: instrumentAiSdk options.quota is not a known option (expected one of topLevel, name, spec, costUsd); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
+        ),
+      );
+      expect(() => createAiSdkIntegration(pipeline.agentmeter, { budget: { maxTokens: 100 } } as never)).toThrow(
+        /^agentmetry: createAiSdkIntegration options\.budget is not a known option/,
+      );
+      expect(() => instrumentAiSdk(pipeline.agentmeter, { topLevel: 'no' } as never)).toThrow(
+        new TypeError("agentmetry: instrumentAiSdk options.topLevel must be a boolean, got 'no'"),
+      );
+      expect(() => instrumentAiSdk({ quota: { limits: { maxTokens: 100 } } } as never)).toThrow(
+        new TypeError('agentmetry: instrumentAiSdk expects an AgentMeter as its first argument, got an object'),
+      );
+    });
+
+    // It ran unrecorded, so outside every budget, with nothing printed.
+    it('fails a call whose spec option gives an invalid budget or estimate, as agentmeter.run would, instead of running it unbudgeted', async () => {
+      for (const [spec, message] of [
+        [{ budget: { maxTokens: -1 } }, 'agentmetry: options.spec(info).budget.maxTokens must be a non-negative integer, got -1'],
+        [{ estimate: { tokens: 1.5 } }, 'agentmetry: options.spec(info).estimate.tokens must be a non-negative integer, got 1.5'],
+      ] as const) {
+        uninstall();
+        uninstall = instrumentAiSdk(pipeline.agentmeter, { spec: () => spec });
+        const model = new MockLanguageModelV4({ doGenerate: [text('unbudgeted', 3, 2)] });
+        await expect(generateText({ model, prompt: 'x' })).rejects.toThrow(message);
+        expect(model.doGenerateCalls).toHaveLength(0);
+      }
+      expect(pipeline.agentmeter.totals().active).toBe(0);
     });
   });
 });

@@ -293,5 +293,45 @@ describe('instrumentOpenAIAgents', () => {
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
     });
+
+    // Quota settings given to the adapter instead of the AgentMeter were ignored in silence.
+    it('refuses, when installed, an option that belongs to the AgentMeter and an option of the wrong type', () => {
+      expect(() => instrumentOpenAIAgents(pipeline.agentmeter, { maxTokens: 100 } as never)).toThrow(
+        new TypeError(
+          'agentmetry: instrumentOpenAIAgents options.maxTokens is not a known option (expected one of topLevel, name, spec, costUsd, denialMessage); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
+        ),
+      );
+      expect(() => instrumentOpenAIAgents(pipeline.agentmeter, { spec: { budget: { maxTokens: 100 } } } as never)).toThrow(
+        new TypeError('agentmetry: instrumentOpenAIAgents options.spec must be a function, got an object'),
+      );
+    });
+
+    // It ran unrecorded, so outside every budget, with nothing printed.
+    it('refuses a subagent, and fails a top-level run, whose spec option gives an invalid budget, instead of running them unbudgeted', async () => {
+      uninstall();
+      uninstall = instrumentOpenAIAgents(pipeline.agentmeter, { spec: (info) => (info.toolName === undefined ? {} : { budget: { maxCostUsd: -5 } }) });
+      const message = 'agentmetry: options.spec(info).budget.maxCostUsd must be a non-negative finite number, got -5';
+      const helperModel = new ScriptedModel([say('a fact', 7, 3)]);
+      const helper = new Agent({ name: 'Helper', instructions: 'help', model: helperModel });
+      const orchestratorModel = new ScriptedModel([call([['helper', 'c1']], 10, 2), say('done', 20, 4)]);
+      const orchestrator = new Agent({
+        name: 'Orchestrator',
+        instructions: 'delegate',
+        model: orchestratorModel,
+        tools: [helper.asTool({ toolName: 'helper', toolDescription: 'helps' })],
+      });
+      const result = await run(orchestrator, 'go');
+      expect(result.finalOutput).toBe('done');
+      expect(helperModel.calls).toHaveLength(0);
+      expect(JSON.stringify(orchestratorModel.calls[1]!.request.input)).toContain(message);
+
+      uninstall();
+      uninstall = instrumentOpenAIAgents(pipeline.agentmeter, { spec: () => ({ budget: { maxCostUsd: -5 } }) });
+      const soloModel = new ScriptedModel([say('unbudgeted', 1, 1)]);
+      await expect(run(new Agent({ name: 'Solo', instructions: 'x', model: soloModel }), 'x')).rejects.toThrow(message);
+      expect(soloModel.calls).toHaveLength(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
   });
 });

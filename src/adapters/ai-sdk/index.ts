@@ -13,7 +13,8 @@ import type { Telemetry } from 'ai';
 import type { AgentMeter } from '../../index.js';
 import { countInstall } from '../shared/installs.js';
 import { createAiSdkIntegration } from './integration.js';
-import type { AiSdkInstrumentationOptions } from './options.js';
+import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions } from './options.js';
+import { checkAdapterOptions } from '../shared/options.js';
 
 export type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 export { createAiSdkIntegration } from './integration.js';
@@ -29,8 +30,12 @@ type GlobalWithIntegrations = typeof globalThis & { AI_SDK_TELEMETRY_INTEGRATION
  * Calls that pass their own `telemetry.integrations`, or `telemetry.isEnabled: false`, bypass
  * global integrations in the AI SDK and are therefore not recorded; add
  * `createAiSdkIntegration(agentmeter)` to their list to include them.
+ *
+ * Throws a `TypeError` naming the option when an option is unknown (such as `quota`, which
+ * belongs to the `AgentMeter`) or of the wrong type.
  */
 export function instrumentAiSdk(agentmeter: Pick<AgentMeter, 'run'>, options: AiSdkInstrumentationOptions = {}): () => void {
+  checkAdapterOptions('instrumentAiSdk', agentmeter, options, AI_SDK_OPTION_TYPES);
   const register = (ai as { registerTelemetry?: (...integrations: Telemetry[]) => void }).registerTelemetry;
   if (typeof register !== 'function') {
     logger.warn('the installed `ai` package has no registerTelemetry (AI SDK v7 or later is needed); not instrumenting');

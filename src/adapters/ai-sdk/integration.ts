@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
 import type { Telemetry } from 'ai';
 import type { RunSpec } from '../../index.js';
+import { checkAdapterOptions } from '../shared/options.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
-import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
+import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
 
 const logger = createLogger('ai-sdk');
 
@@ -61,6 +62,7 @@ interface AbortEvent {
  * then receives as a tool error.
  */
 export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentationOptions = {}): Telemetry {
+  checkAdapterOptions('createAiSdkIntegration', meter, options, AI_SDK_OPTION_TYPES);
   const topLevel = options.topLevel ?? true;
   const toolFrames = new AsyncLocalStorage<ToolFrame>();
   const operations = new Map<string, Operation>();

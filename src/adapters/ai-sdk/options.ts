@@ -1,4 +1,5 @@
 import type { RunSpec } from '../../index.js';
+import type { OptionTypes } from '../shared/options.js';
 
 /** What the adapter knows about a `generateText`/`streamText` call when it starts a run for it. */
 export interface AiSdkRunInfo {
@@ -29,3 +30,6 @@ export interface AiSdkInstrumentationOptions {
   /** Cost in USD of one step's usage, for `subagent.cost` and cost quotas. Default: cost unknown. */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; modelId: string | undefined }) => number | undefined;
 }
+
+/** Each option's type, checked when the adapter is installed. */
+export const AI_SDK_OPTION_TYPES: OptionTypes<AiSdkInstrumentationOptions> = { topLevel: 'boolean', name: 'function', spec: 'function', costUsd: 'function' };

@@ -10,7 +10,8 @@ import { createLogger } from '../../log.js';
 import type { AgentMeter } from '../../index.js';
 import { countInstall } from '../shared/installs.js';
 import { OpenAIAgentsInstrumentation } from './instrumentation.js';
-import type { OpenAIAgentsInstrumentationOptions } from './options.js';
+import { OPENAI_AGENTS_OPTION_TYPES, type OpenAIAgentsInstrumentationOptions } from './options.js';
+import { checkAdapterOptions } from '../shared/options.js';
 
 export type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 
@@ -20,9 +21,11 @@ const logger = createLogger('openai-agents');
  * Instruments the OpenAI Agents SDK. Agent tools created after this call are subagents; a
  * quota that refuses one is reported to the parent model as the tool's output (a tool input
  * guardrail rejection). Returns a function that undoes the instrumentation; runs already in
- * flight finish being recorded.
+ * flight finish being recorded. Throws a `TypeError` naming the option when an option is
+ * unknown (such as `quota`, which belongs to the `AgentMeter`) or of the wrong type.
  */
 export function instrumentOpenAIAgents(agentmeter: Pick<AgentMeter, 'run'>, options: OpenAIAgentsInstrumentationOptions = {}): () => void {
+  checkAdapterOptions('instrumentOpenAIAgents', agentmeter, options, OPENAI_AGENTS_OPTION_TYPES);
   const instrumentation = new OpenAIAgentsInstrumentation(agentmeter, options);
   try {
     instrumentation.install();

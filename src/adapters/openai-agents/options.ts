@@ -1,4 +1,5 @@
 import type { QuotaExceededError, RunSpec } from '../../index.js';
+import type { OptionTypes } from '../shared/options.js';
 
 /** What the adapter knows about an agent run when it starts one. */
 export interface OpenAIAgentsRunInfo {
@@ -29,3 +30,12 @@ export interface OpenAIAgentsInstrumentationOptions {
    */
   denialMessage?: (error: QuotaExceededError | Error) => string;
 }
+
+/** Each option's type, checked when the adapter is installed. */
+export const OPENAI_AGENTS_OPTION_TYPES: OptionTypes<OpenAIAgentsInstrumentationOptions> = {
+  topLevel: 'boolean',
+  name: 'function',
+  spec: 'function',
+  costUsd: 'function',
+  denialMessage: 'function',
+};

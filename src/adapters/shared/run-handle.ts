@@ -2,6 +2,7 @@ import { AsyncResource } from 'node:async_hooks';
 import type { DiagLogger } from '@opentelemetry/api';
 import { isQuotaRefusal } from '../../errors.js';
 import type { AgentMeter, Run, RunSpec } from '../../index.js';
+import { checkQuotaSpec } from './options.js';
 
 /** The part of `AgentMeter` that the adapters use. */
 export type Meter = Pick<AgentMeter, 'run'>;
@@ -28,11 +29,19 @@ export interface RunHandle {
  *
  * Resolves with the handle once the run is admitted. Rejects when a quota refuses the run
  * (`QuotaExceededError`, or `QuotaStoreUnavailableError` from a store set to deny): that is
- * policy, for the framework to report, and nothing was started. Any other reason the core
- * gives (a mistake in the adapter's `spec` option, such as a negative `timeoutMs`) is logged
- * and resolves `undefined`: the framework call then runs unrecorded instead of failing.
+ * policy, for the framework to report, and nothing was started. Rejects the same way, with the
+ * core's `TypeError` or `RangeError`, when the adapter's `spec` option gave an invalid `budget`
+ * or `estimate`: the call fails as `agentmeter.run` would, instead of running unbudgeted. Any
+ * other reason the core gives (a mistake such as a negative `timeoutMs`) is logged and
+ * resolves `undefined`: the framework call then runs unrecorded instead of failing.
  */
 export async function openRun(meter: Meter, spec: RunSpec, logger: DiagLogger): Promise<RunHandle | undefined> {
+  try {
+    checkQuotaSpec(spec);
+  } catch (error) {
+    logger.error(`run '${spec.name}' was refused: options.spec returned invalid quota settings`, error);
+    throw error;
+  }
   try {
     return await startRun(meter, spec);
   } catch (error) {
