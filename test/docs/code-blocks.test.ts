@@ -18,6 +18,13 @@ describe('code blocks in README.md and docs/', () => {
     expect(blocks.filter((block) => block.where.startsWith('docs/')).length).toBeGreaterThanOrEqual(8);
   });
 
+  // A printed `Quota exceeded` used to pass for `// Quota exceeded: tokens 12000/10000 (scope c-42)`.
+  it('a comment says exactly what its console.log prints', () => {
+    expect(matchesComment('Quota exceeded: tokens 12000/10000 (scope c-42)', 'Quota exceeded: tokens 12000/10000 (scope c-42)')).toBe(true);
+    expect(matchesComment('Quota exceeded', 'Quota exceeded: tokens 12000/10000 (scope c-42)')).toBe(false);
+    expect(matchesComment('4', '4: planner, metrics')).toBe(false);
+  });
+
   it('type-check under strict settings against the built package', () => {
     expect(typeErrors(blocks)).toEqual([]);
   }, 120_000);

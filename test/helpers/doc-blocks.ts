@@ -7,12 +7,14 @@ import { ROOT } from './build.js';
 
 const execFileAsync = promisify(execFile);
 
-/** A ```ts block of the README or a docs page, and what its `console.log(...); // value` lines say they print. */
+/** A fenced code block of the README or a docs page, and what its `console.log(...); // value` lines say they print. */
 export interface DocBlock {
-  /** `README.md:42`: where the block starts. */
+  /** `README.md:42`: where the block starts (the line of its opening fence). */
   readonly where: string;
+  /** The fence's language: `ts`, `js`, `sh`, `text`, or `''` for none. */
+  readonly language: string;
   readonly code: string;
-  /** The comment after each `console.log(...)`, in order. */
+  /** The comment after each `console.log(...)`, in order: exactly what that call prints. */
   readonly expected: readonly string[];
   /** The file the block is written to, inside the package so that `agentmetry` resolves to it. */
   readonly path: string;
@@ -20,28 +22,39 @@ export interface DocBlock {
 
 // One folder per test process: the fast and the e2e project may write their blocks at the same time.
 const OUT = join(ROOT, '.cache', 'doc-blocks', String(process.pid));
+let cleaned = false;
 
-/** Every TypeScript block of README.md and docs/, written to `.cache/doc-blocks`. */
-export function docBlocks(): DocBlock[] {
-  rmSync(OUT, { recursive: true, force: true });
+/** The README and every page of docs/. */
+export const DOC_PAGES: readonly string[] = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.md'))
+    .sort()
+    .map((file) => join('docs', file)),
+];
+
+/** Every fenced block of `pages` in `language` (every block for `'*'`), written to `.cache/doc-blocks`. */
+export function docBlocks(language = 'ts', pages: readonly string[] = DOC_PAGES): DocBlock[] {
+  if (!cleaned) {
+    rmSync(OUT, { recursive: true, force: true });
+    cleaned = true;
+  }
   mkdirSync(OUT, { recursive: true });
-  const pages = [
-    'README.md',
-    ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' })
-      .filter((file) => file.endsWith('.md'))
-      .map((file) => join('docs', file)),
-  ];
   const blocks: DocBlock[] = [];
   for (const page of pages) {
     const lines = readFileSync(join(ROOT, page), 'utf8').split('\n');
     for (let start = 0; start < lines.length; start++) {
-      if (lines[start]!.trim() !== '```ts') continue;
+      const fence = /^```(\S*)$/.exec(lines[start]!.trim());
+      if (fence === null) continue;
       const end = lines.findIndex((line, index) => index > start && line.trim() === '```');
-      const code = lines.slice(start + 1, end).join('\n');
-      const expected = [...code.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((match) => match[1]!);
-      const path = join(OUT, `${page.replace(/[/.]/g, '_')}_${start + 1}.ts`);
-      writeFileSync(path, code);
-      blocks.push({ where: `${page}:${start + 1}`, code, expected, path });
+      const blockLanguage = fence[1]!;
+      if (language === '*' || blockLanguage === language) {
+        const code = lines.slice(start + 1, end).join('\n');
+        const expected = [...code.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((match) => match[1]!);
+        const path = join(OUT, `${page.replace(/[/.]/g, '_')}_${start + 1}.${blockLanguage || 'txt'}`);
+        writeFileSync(path, code);
+        blocks.push({ where: `${page}:${start + 1}`, language: blockLanguage, code, expected, path });
+      }
       start = end;
     }
   }
@@ -90,7 +103,11 @@ export async function runBlock(block: DocBlock, env: Record<string, string> = {}
     .map((line) => line.slice(1));
 }
 
-/** Whether a printed value matches its comment: the value itself, or the value then `: explanation`. */
+/**
+ * Whether a printed value matches its comment: exactly. (An explanation goes on a comment line of
+ * its own: a `value: explanation` form would let a printed `Quota exceeded` pass for the comment
+ * `Quota exceeded: tokens 12000/10000`.)
+ */
 export function matchesComment(printed: string, comment: string): boolean {
-  return printed === comment || comment.startsWith(`${printed}: `);
+  return printed === comment;
 }
