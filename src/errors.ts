@@ -3,9 +3,13 @@ import type { QuotaResource } from './semconv.js';
 const QUOTA_EXCEEDED_MARKER = Symbol.for('agentmetry.QuotaExceededError');
 const STORE_UNAVAILABLE_MARKER = Symbol.for('agentmetry.QuotaStoreUnavailableError');
 
-/** Whether `value` carries `marker`: recognises an error made by another copy of the package. */
+/** Whether `value` carries `marker`: recognises an error made by another copy of the package. Never throws (a revoked Proxy is no error of ours). */
 function hasMarker(value: unknown, marker: symbol): boolean {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  try {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  } catch {
+    return false;
+  }
 }
 
 export interface QuotaExceededDetails {

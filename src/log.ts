@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { diag, type DiagLogger } from '@opentelemetry/api';
 
 const PACKAGE = 'agentmetry';
@@ -7,7 +8,39 @@ const PACKAGE = 'agentmetry';
  * for a subsystem such as an adapter. Every runtime telemetry problem is reported here, never thrown.
  */
 export function createLogger(component?: string): DiagLogger {
-  return diag.createComponentLogger({ namespace: component === undefined ? PACKAGE : `${PACKAGE}/${component}` });
+  const inner = diag.createComponentLogger({ namespace: component === undefined ? PACKAGE : `${PACKAGE}/${component}` });
+  return {
+    error: (message, ...args) => write(inner.error.bind(inner), message, args),
+    warn: (message, ...args) => write(inner.warn.bind(inner), message, args),
+    info: (message, ...args) => write(inner.info.bind(inner), message, args),
+    debug: (message, ...args) => write(inner.debug.bind(inner), message, args),
+    verbose: (message, ...args) => write(inner.verbose.bind(inner), message, args),
+  };
+}
+
+/**
+ * Logs, and never throws: what is logged is often a value an app threw (an Error whose `message`
+ * getter throws breaks `util.format`, and so the console logger), and a logger must not turn a
+ * handled failure into a new one. An argument that cannot be printed is logged as its type.
+ */
+function write(log: (message: string, ...args: unknown[]) => void, message: string, args: unknown[]): void {
+  try {
+    log(message, ...args);
+  } catch {
+    try {
+      log(message, ...args.map(printable));
+    } catch {
+      // A logger that fails on plain strings too: nothing left to report through.
+    }
+  }
+}
+
+function printable(value: unknown): string {
+  try {
+    return typeof value === 'string' ? value : inspect(value);
+  } catch {
+    return `[unprintable ${typeof value}]`;
+  }
 }
 
 /** The package's own logger. */
