@@ -3,6 +3,7 @@ import { createLogger, safeCall } from '../../log.js';
 import type { Telemetry } from 'ai';
 import type { RunSpec } from '../../index.js';
 import { checkAdapterOptions } from '../shared/options.js';
+import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
 
@@ -132,7 +133,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
         const inputTokens = step.usage?.inputTokens ?? 0;
         const outputTokens = step.usage?.outputTokens ?? 0;
         const modelId = step.model?.modelId;
-        const costUsd = safeCall(logger, 'options.costUsd', () => options.costUsd?.({ inputTokens, outputTokens, modelId }), 'warn');
+        const costUsd = priceUsage(logger, options.costUsd, { inputTokens, outputTokens, modelId });
         run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
       }),
 

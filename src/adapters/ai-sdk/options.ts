@@ -27,7 +27,11 @@ export interface AiSdkInstrumentationOptions {
   name?: (info: AiSdkRunInfo) => string | undefined;
   /** Extra run options per call: an `estimate`, a `budget`, a `conversationId`, `timeoutMs`. Default none. */
   spec?: (info: AiSdkRunInfo) => Partial<Omit<RunSpec, 'name'>> | undefined;
-  /** Cost in USD of one step's usage, for `subagent.cost` and cost quotas. Default: cost unknown. */
+  /**
+   * Cost in USD of one step's usage, for `subagent.cost` and cost quotas. Default: cost unknown.
+   * A hook that throws or returns anything but a non-negative finite number leaves the step's
+   * cost unknown (diag warning); its tokens still count.
+   */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; modelId: string | undefined }) => number | undefined;
 }
 

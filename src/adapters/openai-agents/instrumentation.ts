@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
 import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail } from '@openai/agents';
 import type { RunSpec } from '../../index.js';
+import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { Frame } from './frame.js';
 import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
@@ -73,12 +74,7 @@ export class OpenAIAgentsInstrumentation {
     this.#meter = meter;
     this.#options = options;
     this.#processor = new AgentMeterTraceProcessor(this.#frames, (frame, tokens) => {
-      const costUsd = safeCall(
-        logger,
-        'options.costUsd',
-        () => options.costUsd?.({ inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model }),
-        'warn',
-      );
+      const costUsd = priceUsage(logger, options.costUsd, { inputTokens: tokens.input, outputTokens: tokens.output, model: frame.model });
       frame.handle.run.recordUsage({
         inputTokens: tokens.input,
         outputTokens: tokens.output,

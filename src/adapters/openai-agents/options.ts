@@ -22,7 +22,11 @@ export interface OpenAIAgentsInstrumentationOptions {
   name?: (info: OpenAIAgentsRunInfo) => string | undefined;
   /** Extra run options per run: an `estimate`, a `budget`, a `conversationId`, `timeoutMs`. Default none. */
   spec?: (info: OpenAIAgentsRunInfo) => Partial<Omit<RunSpec, 'name'>> | undefined;
-  /** Cost in USD of a run's own usage, for `subagent.cost` and cost quotas. Default: cost unknown. */
+  /**
+   * Cost in USD of a run's own usage, for `subagent.cost` and cost quotas. Default: cost unknown.
+   * A hook that throws or returns anything but a non-negative finite number leaves the cost
+   * unknown (diag warning); the tokens still count.
+   */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; model: string | undefined }) => number | undefined;
   /**
    * The tool output the parent model receives when a quota refuses a subagent.
