@@ -43,6 +43,11 @@ export async function registerFromEnv(env: Record<string, string | undefined> = 
       return undefined;
     }
     const telemetry = startTelemetry({ prometheus: config.prometheus });
+    // A port in use leaves the app running without /metrics; said once on stderr whatever the log
+    // level: by diag when OTEL_LOG_LEVEL shows errors, else here.
+    void telemetry.ready.catch((error: unknown) => {
+      if (config.logLevel === undefined || config.logLevel === 'none') process.stderr.write(`${(error as Error).message}\n`);
+    });
     const agentmeter = createAgentMeter(config);
     const installed: AdapterName[] = [];
     const uninstalls: Array<() => void> = [];

@@ -3,16 +3,17 @@ import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { isObject } from '../is-object.js';
 import { logger } from '../log.js';
+import { startPrometheusEndpoint, type PrometheusEndpoint } from './prometheus-endpoint.js';
 import { registerGlobal } from './register-global.js';
 import { readTraceEnv } from './trace-env.js';
 import { requireExporter, requireSdk } from './sdk.js';
 
 export interface PrometheusOptions {
-  /** Interface the `/metrics` endpoint binds to. Default `'127.0.0.1'` (loopback only). */
+  /** Interface the `/metrics` endpoint binds to. Default `'127.0.0.1'` (loopback only), also for a blank string. */
   host?: string;
-  /** Default `9464`. */
+  /** Default `9464`; `0` lets the system pick a free port (`prometheusUrl` then says which). */
   port?: number;
-  /** Default `'/metrics'`. */
+  /** Path. Default `'/metrics'`, also for a blank string. */
   endpoint?: string;
 }
 
@@ -36,7 +37,11 @@ export interface OtlpOptions {
 export interface TelemetryOptions {
   /** `service.name`. Default: `OTEL_SERVICE_NAME`, else the SDK's `unknown_service:node`. Attributes from `OTEL_RESOURCE_ATTRIBUTES` are added. */
   serviceName?: string;
-  /** The Prometheus pull endpoint, or `false` to disable it; it does not keep the process alive. Default `{ host: '127.0.0.1', port: 9464 }`. */
+  /**
+   * The Prometheus pull endpoint, or `false` to disable it; it does not keep the process alive.
+   * Its metric names are the collector's (unit suffixes such as `_seconds`, `_total` on counters).
+   * Default `{ host: '127.0.0.1', port: 9464 }`.
+   */
   prometheus?: PrometheusOptions | false;
   /** OTLP/HTTP push of traces and metrics, or `false`. Default: on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else off. */
   otlp?: OtlpOptions | false;
@@ -49,9 +54,17 @@ export interface TelemetryOptions {
 export interface Telemetry {
   readonly meterProvider: MeterProviderApi;
   readonly tracerProvider: TracerProvider;
-  /** `http://host:port/metrics` when the Prometheus endpoint is on. */
+  /**
+   * `http://host:port/metrics` once the Prometheus endpoint listens (after `ready` resolves);
+   * `undefined` before that, when it could not listen, and when it is off.
+   */
   readonly prometheusUrl: string | undefined;
-  /** Resolves once the Prometheus endpoint listens (or failed to, which is logged). Never rejects. */
+  /**
+   * Resolves once the Prometheus endpoint listens (at once when it is off). Rejects when it
+   * cannot listen (a port in use, say) with an `Error` naming host, port and reason, also logged
+   * through `diag`; recording and OTLP export go on. Not awaiting it is safe: the rejection is
+   * never reported as unhandled.
+   */
   readonly ready: Promise<void>;
   /** Exports what is buffered. Bounded by `shutdownTimeoutMillis`; never rejects. */
   forceFlush(): Promise<void>;
@@ -89,18 +102,19 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const readers: IMetricReader[] = [];
   let prometheusUrl: string | undefined;
   let ready: Promise<void> = Promise.resolve();
+  let prometheus: PrometheusEndpoint | undefined;
   if (prometheusExporter !== undefined && options.prometheus !== false) {
-    const host = options.prometheus?.host ?? '127.0.0.1';
+    // Blank means the default: `host: process.env.METRICS_HOST ?? '127.0.0.1'` with the variable set but empty.
+    const host = options.prometheus?.host?.trim() || '127.0.0.1';
     const port = options.prometheus?.port ?? 9464;
-    const endpoint = options.prometheus?.endpoint ?? '/metrics';
-    const exporter = new prometheusExporter.PrometheusExporter({ host, port, endpoint, preventServerStart: true });
-    ready = exporter.startServer().then(
-      // The endpoint must not keep a finished script alive, like the SDK's own export timers.
-      () => (exporter as unknown as { _server?: { unref?: () => void } })._server?.unref?.(),
-      (error: unknown) => logger.error(`Prometheus endpoint ${host}:${port} could not start`, error),
-    );
-    readers.push(exporter);
-    prometheusUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}${endpoint.startsWith('/') ? endpoint : `/${endpoint}`}`;
+    const path = options.prometheus?.endpoint?.trim() || '/metrics';
+    prometheus = startPrometheusEndpoint(sdk, prometheusExporter, { host, port, endpoint: path.startsWith('/') ? path : `/${path}` });
+    ready = prometheus.listening.then((url) => {
+      prometheusUrl = url;
+    });
+    // An app that never awaits `ready` gets no unhandled rejection; one that does still sees it reject.
+    void ready.catch(() => undefined);
+    readers.push(prometheus.reader);
   }
 
   const spanProcessors: SpanProcessor[] = [];
@@ -135,10 +149,15 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   return {
     meterProvider,
     tracerProvider,
-    prometheusUrl,
+    get prometheusUrl() {
+      return prometheusUrl;
+    },
     ready,
     forceFlush: () => bounded('flushing telemetry', () => Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush()])),
-    shutdown: () => (shutdownPromise ??= bounded('shutting telemetry down', () => Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]))),
+    shutdown: () =>
+      (shutdownPromise ??= bounded('shutting telemetry down', () =>
+        Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), prometheus?.close()]),
+      )),
   };
 }
 
@@ -152,6 +171,11 @@ function validate(options: TelemetryOptions): void {
   const { prometheus, otlp, shutdownTimeoutMillis } = options;
   if (prometheus !== undefined && prometheus !== false) {
     if (!isObject(prometheus)) throw new TypeError('agentmetry: startTelemetry: prometheus must be an object or false');
+    for (const key of ['host', 'endpoint'] as const) {
+      if (prometheus[key] !== undefined && typeof prometheus[key] !== 'string') {
+        throw new TypeError(`agentmetry: startTelemetry: prometheus.${key} must be a string, got ${String(prometheus[key])}`);
+      }
+    }
     if (prometheus.port !== undefined && !(Number.isInteger(prometheus.port) && prometheus.port >= 0 && prometheus.port <= 65535)) {
       throw new RangeError(`agentmetry: startTelemetry: prometheus.port must be an integer from 0 to 65535, got ${String(prometheus.port)}`);
     }

@@ -39,13 +39,13 @@ describe('an exporter that is down', () => {
     }
   });
 
-  it('a Prometheus port already in use is logged, not thrown', async () => {
+  it('a Prometheus port already in use rejects ready and is logged, not thrown', async () => {
     const port = await freePort();
     const first = startTelemetry({ prometheus: { port }, otlp: false, registerGlobal: false });
     await first.ready;
     const second = startTelemetry({ prometheus: { port }, otlp: false, registerGlobal: false });
-    await second.ready;
-    expect(logged.some((message) => message.includes(`Prometheus endpoint 127.0.0.1:${port} could not start`))).toBe(true);
+    await expect(second.ready).rejects.toThrow(`cannot listen on 127.0.0.1:${port}`);
+    expect(logged.some((message) => message.includes(`the Prometheus endpoint cannot listen on 127.0.0.1:${port}`))).toBe(true);
     await Promise.all([first.shutdown(), second.shutdown()]);
     expect(unhandled).toEqual([]);
   });
