@@ -59,7 +59,7 @@ describe('agentmetry/setup without the SDK installed', () => {
     mkdirSync(fake);
     writeFileSync(join(fake, 'package.json'), '{ "name": "@opentelemetry/sdk-trace", "version": "3.1.0", "type": "module", "exports": "./index.js" }');
     writeFileSync(join(fake, 'index.js'), "throw new Error('sdk-trace is broken');");
-  });
+  }, 300_000); // the build under ensureBuilt takes longer than the default 10 s on a busy machine
 
   afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
