@@ -14,7 +14,7 @@ export interface DocBlock {
   /** The fence's language: `ts`, `js`, `sh`, `text`, or `''` for none. */
   readonly language: string;
   readonly code: string;
-  /** The comment after each `console.log(...)`, in order: exactly what that call prints. */
+  /** What each `console.log(...)` line says it prints, in order (its `// value` comment, on that line or the next). */
   readonly expected: readonly string[];
   /** The file the block is written to, inside the package so that `agentmetry` resolves to it. */
   readonly path: string;
@@ -50,7 +50,7 @@ export function docBlocks(language = 'ts', pages: readonly string[] = DOC_PAGES)
       const blockLanguage = fence[1]!;
       if (language === '*' || blockLanguage === language) {
         const code = lines.slice(start + 1, end).join('\n');
-        const expected = [...code.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((match) => match[1]!);
+        const expected = printedComments(code);
         const path = join(OUT, `${page.replace(/[/.]/g, '_')}_${start + 1}.${blockLanguage || 'txt'}`);
         writeFileSync(path, code);
         blocks.push({ where: `${page}:${start + 1}`, language: blockLanguage, code, expected, path });
@@ -59,6 +59,19 @@ export function docBlocks(language = 'ts', pages: readonly string[] = DOC_PAGES)
     }
   }
   return blocks;
+}
+
+/**
+ * What each `console.log(...);` line of a block says it prints: its own trailing `// value`
+ * comment, or, for a value too long for that line, the `// value` line right after it.
+ */
+function printedComments(code: string): string[] {
+  const lines = code.split('\n');
+  return lines.flatMap((line, index) => {
+    const call = /console\.log\(.*\);(?:\s*\/\/ (.*))?$/.exec(line);
+    if (call === null) return [];
+    return [call[1] ?? /^\s*\/\/ (.*)$/.exec(lines[index + 1] ?? '')?.[1] ?? '(no comment says what this prints)'];
+  });
 }
 
 /** Type errors of the blocks, checked together under the strict settings an app would use. */
