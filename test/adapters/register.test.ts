@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { QUOTA_LIMIT_VARIABLES, readRegisterConfig } from '../../src/adapters/env-config.js';
 import { registerFromEnv } from '../../src/adapters/register-from-env.js';
 import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
+import { docBlocks } from '../helpers/doc-blocks.js';
 
 const usage = (input: number, output: number) => ({
   inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
@@ -156,6 +157,16 @@ describe('readRegisterConfig', () => {
     expect(readRegisterConfig({ AGENTMETRY_QUOTA_WARN_AT: '80%' }).warnings[0]).toBe(
       'AGENTMETRY_QUOTA_WARN_AT=80% is not a comma-separated list of fractions in (0, 1]; ignored: no quota warnings',
     );
+  });
+});
+
+describe('docs/register.md', () => {
+  it('shows stderr lines that the register entry prints', () => {
+    const sample = docBlocks('text', ['docs/register.md'])[0]!;
+    const printed = readRegisterConfig({ AGENTMETRY_MAX_TOKENS: 'abc', AGENTMETRY_MAX_TOKEN: '500000' }).warnings.map(
+      (warning) => `agentmetry/register: ${warning}`,
+    );
+    expect(sample.code.split('\n').filter((line) => !printed.includes(line))).toEqual([]);
   });
 });
 
