@@ -2,8 +2,8 @@
  * The Prometheus series names agentmetry's instruments get on the collector path
  * (OTLP -> collector prometheus exporter, translation UnderscoreEscapingWithSuffixes),
  * derived from the names in src/semconv.ts and the instruments' kinds and units.
- * The dashboards and alert rules query exactly these; collector/prometheus.yml
- * renames the direct-scrape series to match.
+ * The dashboards and alert rules query exactly these, and the app's own endpoint
+ * (startTelemetry) serves the same names.
  */
 import {
   METRIC_ACTIVE,
@@ -54,12 +54,6 @@ export function collectorFamily(name: string, kind: Kind, unit: string): string 
   if (unitWord !== '' && !family.endsWith(`_${unitWord}`)) family += `_${unitWord}`;
   if (kind === 'counter') family += '_total';
   return family;
-}
-
-/** The JS Prometheus exporter path: no unit suffix, `_total` on monotonic sums. */
-export function directFamily(name: string, kind: Kind): string {
-  const family = escape(name);
-  return kind === 'counter' ? `${family}_total` : family;
 }
 
 /** Every series name a family exposes (histograms: _bucket, _sum, _count). */
