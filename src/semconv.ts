@@ -43,6 +43,7 @@ export const ATTR_QUOTA_THRESHOLD = 'quota.threshold' as const;
 export const ATTR_QUOTA_MODE = 'quota.mode' as const;
 export const ATTR_QUOTA_LIMIT = 'quota.limit' as const;
 export const ATTR_QUOTA_USED = 'quota.used' as const;
+export const ATTR_QUOTA_REQUESTED = 'quota.requested' as const;
 export const EVENT_QUOTA_WARNING = 'quota.warning' as const;
 export const EVENT_QUOTA_DENIED = 'quota.denied' as const;
 
@@ -68,6 +69,14 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const ERROR_TYPE_TIMEOUT = 'timeout' as const;
 export const ERROR_TYPE_ABORTED = 'aborted' as const;
 export const ERROR_TYPE_QUOTA_EXCEEDED = 'quota_exceeded' as const;
+/**
+ * Longest agent name put on a span or a metric, in UTF-16 code units. A longer name is cut to
+ * its first characters, `…` and 8 hex digits of the SHA-256 of the whole name: stable, and two long
+ * names that differ only past the cut stay distinct.
+ */
+export const MAX_AGENT_NAME_LENGTH = 128;
+/** Longest `error.type` taken from a thrown error's `name`; a longer one reports as `_OTHER`. */
+export const MAX_ERROR_TYPE_LENGTH = 64;
 /** The value that stands for every further value of a capped attribute (agent names, error types). */
 export const OTHER = '_OTHER' as const;
 

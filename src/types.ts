@@ -72,7 +72,11 @@ export interface AgentMeterOptions {
   meterProvider?: MeterProvider;
   /** Default: the global tracer provider. */
   tracerProvider?: TracerProvider;
-  /** Throw a `TypeError` for invalid usage numbers instead of dropping them with a diag warning. Default `false`. */
+  /**
+   * Throw a `TypeError` naming an invalid usage field (or turn count) instead of dropping it with
+   * a diag warning. The valid fields of the same `recordUsage` call are recorded first either way.
+   * Default `false`.
+   */
   strict?: boolean;
   /** Distinct agent names kept as metric attributes; further names are reported as `_OTHER`. Default 200. */
   maxAgentNames?: number;
@@ -81,19 +85,25 @@ export interface AgentMeterOptions {
 }
 
 export interface RunSpec {
-  /** The agent's name: `gen_ai.agent.name` and the span name `invoke_agent {name}`. Required. */
+  /**
+   * The agent's name: `gen_ai.agent.name` and the span name `invoke_agent {name}`, cut to
+   * `MAX_AGENT_NAME_LENGTH` (128) characters on spans and metrics. Required.
+   */
   name: string;
   /** `gen_ai.conversation.id` on the span (never a metric attribute); inherited by nested runs. */
   conversationId?: string;
   /** The model configured for the agent: `gen_ai.request.model`. */
   model?: string;
-  /** The caller's signal; when it fires, `run.signal` aborts and the outcome is `aborted`. */
+  /**
+   * The caller's signal; when it fires, `run.signal` aborts and the outcome is `aborted`. A run
+   * whose signal has already fired is not admitted: `fn` never runs and nothing is reserved.
+   */
   signal?: AbortSignal;
   /** Aborts `run.signal` after this many milliseconds; the outcome is then `timeout`. */
   timeoutMs?: number;
   /** Usage to reserve against quotas before the run starts. */
   estimate?: UsageEstimate;
-  /** A budget for this run and everything nested in it, inside its parent's remaining budget. */
+  /** A budget for this run and everything nested in it, inside its parent's remaining budget; validated with or without a quota. */
   budget?: QuotaLimits;
   /** Extra span attributes (never metric attributes). */
   attributes?: Attributes;
@@ -118,7 +128,7 @@ export interface Run {
   readonly costUsd: number;
   /** Records `count` model turns (default 1). */
   recordTurn(count?: number): void;
-  /** Adds token and cost usage. */
+  /** Adds token and cost usage. Each field is checked on its own: an invalid one is dropped (or throws with `strict`), the others recorded. */
   recordUsage(usage: Usage): void;
 }
 

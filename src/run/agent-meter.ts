@@ -5,9 +5,10 @@ import { isPromise } from '../is-promise.js';
 import { Quota } from '../quota/quota.js';
 import type { QuotaRunEvents } from '../quota/ticket.js';
 import type { QuotaView } from '../quota/view.js';
-import { ERROR_TYPE_QUOTA_EXCEEDED, OTHER, type Outcome } from '../semconv.js';
+import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, type Outcome } from '../semconv.js';
 import { RunTelemetry, type RunEnding } from '../telemetry/run-telemetry.js';
 import type { Totals } from '../telemetry/series.js';
+import { errorTypeOf } from '../telemetry/thrown.js';
 import type { AgentMeterOptions, ParallelTask, RunFunction, RunSpec } from '../types.js';
 import { runStorage, type RunFrame } from './context.js';
 import { RunHandle } from './run-handle.js';
@@ -49,7 +50,13 @@ export class AgentMeter {
     const runSpec = parseRunSpec(spec, fn);
     // 1. Begin: the run's span and handle, nested in the active run.
     const run = this.#begin(runSpec);
-    // 2. Admit: reserve against every limit before anything starts.
+    // 2. Admit: a run whose signal has already fired reserves nothing and never calls fn;
+    //    any other reserves against every limit before anything starts.
+    const cancelled = run.cancelledBeforeStart(runSpec.signal);
+    if (cancelled !== undefined) {
+      this.#end(run, cancellation(cancelled.reason));
+      throw cancelled.reason;
+    }
     try {
       const admission = this.#admit(run, runSpec);
       if (admission !== undefined) await admission;
@@ -143,11 +150,18 @@ export class AgentMeter {
     });
   }
 
-  /** One way to end a run, whatever happened: quota settled, then telemetry recorded and the span ended. */
+  /**
+   * One way to end a run, whatever happened: its timers and signal links released and its quota
+   * settled first, then telemetry recorded and the span ended, whatever threw before. The ending
+   * is derived from the thrown value by readers that never throw (`describeThrown`).
+   */
   #end(run: RunHandle, ending: RunEnding): void {
-    run.release();
-    run.ticket?.settle();
-    this.#telemetry.endRun(run, ending);
+    try {
+      run.release();
+      run.ticket?.settle();
+    } finally {
+      this.#telemetry.endRun(run, ending);
+    }
   }
 
   /** What the quota reports about `run`, recorded by telemetry and acted on by the run. */
@@ -179,6 +193,11 @@ function refusal(error: unknown): RunEnding {
   };
 }
 
+/** A run whose signal had fired before it was admitted: it ends `aborted` without having started. */
+function cancellation(reason: unknown): RunEnding {
+  return { outcome: 'aborted', errorType: ERROR_TYPE_ABORTED, error: reason, threw: true, started: false, counted: true };
+}
+
 function failure(run: RunHandle, error: unknown): RunEnding {
   const stop = run.stopReason;
   const outcome: Outcome = stop?.outcome ?? 'error';
@@ -188,13 +207,4 @@ function failure(run: RunHandle, error: unknown): RunEnding {
 function success(run: RunHandle): RunEnding {
   const stop = run.stopReason;
   return { outcome: stop?.outcome ?? 'ok', errorType: stop?.errorType, error: undefined, threw: false, started: true, counted: true };
-}
-
-/** `error.type`: the thrown error's name (a class name or code), never its message. */
-function errorTypeOf(error: unknown): string {
-  if (error instanceof Error || (typeof error === 'object' && error !== null && 'name' in error)) {
-    const name = error.name;
-    if (typeof name === 'string' && name.length > 0 && name.length <= 64) return name;
-  }
-  return OTHER;
 }

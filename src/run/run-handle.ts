@@ -10,6 +10,7 @@ import type { RunRecord, RunTelemetry } from '../telemetry/run-telemetry.js';
 import type { SeriesStats } from '../telemetry/series.js';
 import { Timers } from '../timers.js';
 import type { Run, Usage } from '../types.js';
+import { followSignal, unfollowSignal } from './signal-followers.js';
 
 /** Why a run's signal fired; decides its outcome. */
 export interface StopReason {
@@ -43,8 +44,8 @@ export class RunHandle implements Run {
   #controller: AbortController | undefined;
   /** Armed only for a run with a timeout. */
   #timers: Timers | undefined;
-  /** Signals this run's signal follows (the caller's, the parent run's), with their listeners. */
-  #links: Array<[AbortSignal, () => void]> | undefined;
+  /** The signals this run follows until it ends: the caller's, its parent run's. */
+  #followed: AbortSignal[] | undefined;
 
   constructor(
     telemetry: RunTelemetry,
@@ -96,12 +97,17 @@ export class RunHandle implements Run {
     if (this.stopReason === undefined) this.ticket?.turns(this.turns, count);
   }
 
-  recordUsage(usage: Usage): void {
-    const problem = usageProblem(usage);
-    if (problem !== undefined) {
-      this.#invalid(`recordUsage: ${problem}`);
-      return;
-    }
+  recordUsage(given: Usage): void {
+    // Each field stands alone: a cost a pricing hook got wrong (NaN for a model missing from its
+    // price table) drops that cost, never the tokens, which the quota must see whatever the price.
+    const { usage, problems } = parseUsage(given);
+    if (usage !== undefined) this.#addUsage(usage);
+    // With `strict`, this throws once the valid fields are recorded.
+    if (problems.length === 0) return;
+    this.#invalid(`recordUsage: ${problems.join('; ')}`, problems.length === 1 ? 'that field was dropped' : 'those fields were dropped');
+  }
+
+  #addUsage(usage: Usage): void {
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
     const costMicros = usage.costUsd === undefined ? undefined : usdToMicros(usage.costUsd);
@@ -120,12 +126,32 @@ export class RunHandle implements Run {
     this.#abort({ outcome: 'incomplete', errorType: ERROR_TYPE_QUOTA_EXCEEDED }, reason);
   }
 
+  /** The caller's signal, or the parent run, cancelled this run: it ends `aborted`. */
+  cancel(reason: unknown): void {
+    this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, reason);
+  }
+
+  /**
+   * Why this run must not start, if a signal it would follow has already fired: the caller's, or
+   * its parent run's when that run was cancelled or timed out. (A parent a quota stopped is the
+   * quota's business: admission denies its children.)
+   */
+  cancelledBeforeStart(callerSignal: AbortSignal | undefined): { reason: unknown } | undefined {
+    if (callerSignal?.aborted === true) return { reason: callerSignal.reason };
+    const parent = this.parent;
+    const parentStop = parent === undefined || parent.ended ? undefined : parent.stopReason;
+    if (parentStop !== undefined && parentStop.errorType !== ERROR_TYPE_QUOTA_EXCEEDED) return { reason: parent!.signal.reason };
+    return undefined;
+  }
+
   /**
    * Starts what an admitted run needs: its signal follows the caller's signal and its parent
    * run's (cancelling a run cancels everything nested in it), its timeout, its quota timers.
+   * Neither signal gets a listener per run (see `followSignal`).
    */
   start(callerSignal: AbortSignal | undefined, timeoutMs: number | undefined): void {
     if (callerSignal !== undefined) this.#follow(callerSignal);
+    // Only the parent's public face is used: it may be a run of another copy of the package.
     if (this.parent !== undefined && !this.parent.ended) this.#follow(this.parent.signal);
     if (this.stopReason !== undefined) return;
     if (timeoutMs !== undefined) {
@@ -139,21 +165,20 @@ export class RunHandle implements Run {
     this.ticket?.start(this.startTime);
   }
 
-  /** Marks the run ended and releases its timers and listeners. */
+  /** Marks the run ended and releases its timers and the signals it follows. */
   release(): void {
     this.ended = true;
     this.#timers?.clear();
-    if (this.#links !== undefined) for (const [signal, onAbort] of this.#links) signal.removeEventListener('abort', onAbort);
+    if (this.#followed !== undefined) for (const signal of this.#followed) unfollowSignal(signal, this);
   }
 
   #follow(signal: AbortSignal): void {
-    const onAbort = () => this.#abort({ outcome: 'aborted', errorType: ERROR_TYPE_ABORTED }, signal.reason);
     if (signal.aborted) {
-      onAbort();
+      this.cancel(signal.reason);
       return;
     }
-    signal.addEventListener('abort', onAbort, { once: true });
-    (this.#links ??= []).push([signal, onAbort]);
+    followSignal(signal, this);
+    (this.#followed ??= []).push(signal);
   }
 
   #abort(stopReason: StopReason, reason: unknown): void {
@@ -163,8 +188,9 @@ export class RunHandle implements Run {
   }
 
   /**
-   * The controller behind `signal`, made on first use. Every child run listens to it, and an
-   * orchestrator may well fan out to more than Node's default of 10 listeners: no warning for that.
+   * The controller behind `signal`, made on first use. Apps hand a run's signal to every request
+   * the run makes, and an orchestrator may well make more than Node's default of 10 at once: no
+   * warning for that.
    */
   #ownController(): AbortController {
     if (this.#controller === undefined) {
@@ -174,24 +200,43 @@ export class RunHandle implements Run {
     return this.#controller;
   }
 
-  #invalid(message: string): void {
+  #invalid(message: string, dropped = 'dropped'): void {
     if (this.#strict) throw new TypeError(`agentmetry: run '${this.name}' ${message}`);
-    logger.warn(`run '${this.name}' ${message}; dropped`);
+    logger.warn(`run '${this.name}' ${message}; ${dropped}`);
   }
 }
 
-function usageProblem(usage: Usage): string | undefined {
-  if (!isObject(usage)) return 'usage must be an object';
-  for (const field of ['inputTokens', 'outputTokens'] as const) {
-    const value = usage[field];
-    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
-      return `${field} must be a non-negative integer, got ${String(value)}`;
-    }
+/**
+ * The valid fields of a usage record (`undefined` when none was valid), and what was wrong with
+ * the others. Each field is read once.
+ */
+function parseUsage(given: Usage): { usage: Usage | undefined; problems: string[] } {
+  if (!isObject(given)) return { usage: undefined, problems: [`usage must be an object, got ${describe(given)}`] };
+  const { inputTokens, outputTokens, costUsd, model } = given;
+  const usage: Usage = {};
+  const problems: string[] = [];
+  for (const [field, value] of [
+    ['inputTokens', inputTokens],
+    ['outputTokens', outputTokens],
+  ] as const) {
+    if (value === undefined) continue;
+    if (Number.isInteger(value) && value >= 0) usage[field] = value;
+    else problems.push(`${field} must be a non-negative integer, got ${describe(value)}`);
   }
-  const cost = usage.costUsd;
-  if (cost !== undefined && !(typeof cost === 'number' && Number.isFinite(cost) && cost >= 0)) {
-    return `costUsd must be a non-negative finite number, got ${String(cost)}`;
+  if (costUsd !== undefined) {
+    if (typeof costUsd === 'number' && Number.isFinite(costUsd) && costUsd >= 0) usage.costUsd = costUsd;
+    else problems.push(`costUsd must be a non-negative finite number, got ${describe(costUsd)}`);
   }
-  if (usage.model !== undefined && typeof usage.model !== 'string') return `model must be a string, got ${typeof usage.model}`;
-  return undefined;
+  if (model !== undefined) {
+    if (typeof model === 'string') usage.model = model;
+    else problems.push(`model must be a string, got ${typeof model}`);
+  }
+  const nothingValid = problems.length > 0 && Object.keys(usage).length === 0;
+  return { usage: nothingValid ? undefined : usage, problems };
+}
+
+/** A value in a message: numbers and the like as they print, anything else by its type. */
+function describe(value: unknown): string {
+  const type = typeof value;
+  return type === 'number' || type === 'boolean' || type === 'bigint' || value === undefined || value === null ? String(value) : type;
 }

@@ -1,5 +1,6 @@
 import { isObject } from '../is-object.js';
-import type { AgentMeterOptions, RunSpec } from '../types.js';
+import { parseLimits } from '../quota/config.js';
+import type { AgentMeterOptions, RunSpec, UsageEstimate } from '../types.js';
 
 const OPTION_KEYS = ['meterProvider', 'tracerProvider', 'strict', 'maxAgentNames', 'quota'];
 const SPEC_KEYS = new Set(['name', 'conversationId', 'model', 'signal', 'timeoutMs', 'estimate', 'budget', 'attributes']);
@@ -17,32 +18,51 @@ export function parseAgentMeterOptions(options: AgentMeterOptions): { strict: bo
   return { strict: options.strict ?? false, maxAgentNames };
 }
 
-/** Validates a run's spec (a name or `{ name, ... }`) and function; `field` prefixes names in errors. */
+/**
+ * Validates a run's spec (a name or `{ name, ... }`) and function; `field` prefixes names in
+ * errors. Returns a copy holding each field read once, so that a getter cannot hand the run a
+ * value other than the one validated. A `budget` and an `estimate` are checked whether or not a
+ * quota is configured.
+ */
 export function parseRunSpec(spec: string | RunSpec, fn: unknown, field = ''): RunSpec {
   if (typeof fn !== 'function') throw new TypeError(`agentmetry: ${field}fn must be a function, got ${typeof fn}`);
-  const runSpec = typeof spec === 'string' ? { name: spec } : spec;
-  if (!isObject(runSpec)) {
-    throw new TypeError(`agentmetry: ${field}spec must be a name or { name, ... }, got ${typeof runSpec}`);
+  const given = typeof spec === 'string' ? { name: spec } : spec;
+  if (!isObject(given)) {
+    throw new TypeError(`agentmetry: ${field}spec must be a name or { name, ... }, got ${typeof given}`);
   }
-  if (typeof runSpec.name !== 'string' || runSpec.name.length === 0) {
-    throw new TypeError(`agentmetry: ${field}name must be a non-empty string, got ${JSON.stringify(runSpec.name)}`);
+  const { name, conversationId, model, signal, timeoutMs, estimate, budget, attributes } = given;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`agentmetry: ${field}name must be a non-empty string, got ${JSON.stringify(name)}`);
   }
-  for (const key in runSpec) {
+  for (const key in given) {
     if (!SPEC_KEYS.has(key)) throw new TypeError(`agentmetry: ${field}${key} is not a known run option (expected one of ${[...SPEC_KEYS].join(', ')})`);
   }
-  const { timeoutMs, signal, estimate } = runSpec;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs <= 2_147_483_647)) {
     throw new RangeError(`agentmetry: ${field}timeoutMs must be a number of milliseconds from 0 to 2147483647, got ${String(timeoutMs)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`agentmetry: ${field}signal must be an AbortSignal`);
-  if (estimate !== undefined) {
-    if (!isObject(estimate)) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
-    if (estimate.tokens !== undefined && !(Number.isInteger(estimate.tokens) && estimate.tokens >= 0)) {
-      throw new RangeError(`agentmetry: ${field}estimate.tokens must be a non-negative integer, got ${String(estimate.tokens)}`);
-    }
-    if (estimate.costUsd !== undefined && !(Number.isFinite(estimate.costUsd) && estimate.costUsd >= 0)) {
-      throw new RangeError(`agentmetry: ${field}estimate.costUsd must be a non-negative finite number, got ${String(estimate.costUsd)}`);
-    }
-  }
+  const runSpec: RunSpec = { name };
+  if (conversationId !== undefined) runSpec.conversationId = conversationId;
+  if (model !== undefined) runSpec.model = model;
+  if (signal !== undefined) runSpec.signal = signal;
+  if (timeoutMs !== undefined) runSpec.timeoutMs = timeoutMs;
+  if (estimate !== undefined) runSpec.estimate = parseEstimate(estimate, field);
+  if (budget !== undefined) runSpec.budget = parseLimits(budget, `${field}budget`);
+  if (attributes !== undefined) runSpec.attributes = attributes;
   return runSpec;
+}
+
+function parseEstimate(estimate: UsageEstimate, field: string): UsageEstimate {
+  if (!isObject(estimate)) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
+  const { tokens, costUsd } = estimate;
+  if (tokens !== undefined && !(Number.isInteger(tokens) && tokens >= 0)) {
+    throw new RangeError(`agentmetry: ${field}estimate.tokens must be a non-negative integer, got ${String(tokens)}`);
+  }
+  if (costUsd !== undefined && !(Number.isFinite(costUsd) && costUsd >= 0)) {
+    throw new RangeError(`agentmetry: ${field}estimate.costUsd must be a non-negative finite number, got ${String(costUsd)}`);
+  }
+  const parsed: UsageEstimate = {};
+  if (tokens !== undefined) parsed.tokens = tokens;
+  if (costUsd !== undefined) parsed.costUsd = costUsd;
+  return parsed;
 }

@@ -25,6 +25,7 @@ import {
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_GEN_AI_WORKFLOW_NAME,
   ATTR_QUOTA_LIMIT,
+  ATTR_QUOTA_REQUESTED,
   ATTR_QUOTA_RESOURCE,
   ATTR_QUOTA_SCOPE,
   ATTR_QUOTA_THRESHOLD,
@@ -47,9 +48,11 @@ import {
 } from '../semconv.js';
 import type { QuotaMode } from '../types.js';
 import { VERSION } from '../version.js';
+import { agentNameOf } from './agent-name.js';
 import { SubagentInstruments } from './instruments.js';
 import { QuotaSeries, type QuotaGaugeSource } from './quota-series.js';
 import { SeriesRegistry, type SeriesStats, type Totals } from './series.js';
+import { describeThrown } from './thrown.js';
 
 const OUTCOME_INDEX = new Map<Outcome, number>(OUTCOMES.map((outcome, index) => [outcome, index]));
 
@@ -126,16 +129,18 @@ export class RunTelemetry {
     parentSpan: Span | undefined,
   ): RunRecord {
     this.#bindMeter();
+    const agent = agentNameOf(name);
     const attributes: Attributes = {
       [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_INVOKE_AGENT,
-      [ATTR_GEN_AI_AGENT_NAME]: name,
+      [ATTR_GEN_AI_AGENT_NAME]: agent,
       [ATTR_SUBAGENT_DEPTH]: depth,
     };
     if (conversationId !== undefined) attributes[ATTR_GEN_AI_CONVERSATION_ID] = conversationId;
     if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
-    if (extra !== undefined) Object.assign(attributes, extra);
-    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${name}`, attributes, parentSpan);
-    return { span, context: trace.setSpan(context.active(), span), series: this.#series.get(name, depth) };
+    // The app's own object: a getter that throws costs its attributes, never the run.
+    if (extra !== undefined) safeCall(logger, "copying the run spec's attributes", () => Object.assign(attributes, extra), 'warn');
+    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${agent}`, attributes, parentSpan);
+    return { span, context: trace.setSpan(context.active(), span), series: this.#series.get(agent, depth) };
   }
 
   /** The run was admitted and starts: it is active from now on. */
@@ -163,55 +168,33 @@ export class RunTelemetry {
     }
   }
 
-  /** Ends a run, whatever its outcome: counts, histograms, span attributes and status, then `span.end()`. */
+  /**
+   * Ends a run, whatever its outcome: the bookkeeping first (the active gauge, the counts), then
+   * histograms and span attributes, each guarded, and `span.end()` whatever threw before it.
+   */
   endRun(run: RunFacts, ending: RunEnding): void {
     const { series, span } = run;
     const { outcome, errorType } = ending;
-    if (ending.started) series.active -= 1;
-    if (ending.counted) {
-      series.countExecution(outcome);
-      if (outcome !== 'ok' && outcome !== 'incomplete') series.countError(errorType!);
-    }
-    if (ending.started) {
-      try {
-        this.#bindMeter();
-        this.#instruments.recordEnd(series, OUTCOME_INDEX.get(outcome)!, (performance.now() - run.startTime) / 1000, run.turns);
-        if (run.usageRecorded) this.#instruments.recordTokens(series, run.inputTokens, run.outputTokens);
-      } catch (error) {
-        logger.error('recording metrics failed', error);
-      }
-    }
     try {
-      const attributes: Attributes = { [ATTR_SUBAGENT_OUTCOME]: outcome, [ATTR_SUBAGENT_TURNS]: run.turns };
-      if (ending.started) {
-        attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = run.inputTokens;
-        attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = run.outputTokens;
+      if (ending.started) series.active -= 1;
+      if (ending.counted) {
+        series.countExecution(outcome);
+        if (outcome !== 'ok' && outcome !== 'incomplete') series.countError(errorType!);
       }
-      if (errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorType;
-      if (run.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = run.model;
-      if (series.costKnown && run.costMicros > 0) attributes[ATTR_SUBAGENT_COST] = microsToUsd(run.costMicros);
-      span.setAttributes(attributes);
-      if (ending.threw) {
-        const error = ending.error;
-        span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : undefined });
-      } else if (outcome === 'timeout' || outcome === 'aborted') {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
-      }
-    } catch (error) {
-      logger.error('recording the end of a run on its span failed', error);
+      if (ending.started) this.#recordEndMetrics(run, outcome);
+      this.#recordEndOnSpan(run, ending);
     } finally {
       safeCall(logger, 'span.end()', () => span.end());
     }
   }
 
-  /** A quota denial of this run (a would-be one in observe mode). */
+  /** A quota denial of this run (a would-be one in observe mode): counted, and a `quota.denied` event on its span. */
   recordDenial(series: SeriesStats, span: Span, error: QuotaExceededError, mode: QuotaMode): void {
     this.#quotaSeries.countDenial(series.agent, error, mode);
-    if (mode === 'observe') this.recordLimitEvent(span, error);
+    this.recordLimitEvent(span, error);
   }
 
-  /** A `quota.denied` event on the run's span: a limit it passed. */
+  /** A `quota.denied` event on the run's span: a limit it was refused by, or passed. */
   recordLimitEvent(span: Span, error: QuotaExceededError): void {
     safeCall(logger, 'adding a span event', () =>
       span.addEvent(EVENT_QUOTA_DENIED, {
@@ -219,6 +202,7 @@ export class RunTelemetry {
         [ATTR_QUOTA_SCOPE]: error.scope,
         [ATTR_QUOTA_LIMIT]: error.limit,
         [ATTR_QUOTA_USED]: error.used,
+        [ATTR_QUOTA_REQUESTED]: error.requested,
       }),
     );
   }
@@ -266,6 +250,43 @@ export class RunTelemetry {
   /** Totals over every series: executions by outcome, active, tokens, cost. */
   totals(): Totals {
     return this.#series.totals();
+  }
+
+  #recordEndMetrics(run: RunFacts, outcome: Outcome): void {
+    try {
+      this.#bindMeter();
+      this.#instruments.recordEnd(run.series, OUTCOME_INDEX.get(outcome)!, (performance.now() - run.startTime) / 1000, run.turns);
+      if (run.usageRecorded) this.#instruments.recordTokens(run.series, run.inputTokens, run.outputTokens);
+    } catch (error) {
+      logger.error('recording metrics failed', error);
+    }
+  }
+
+  /** The run's end on its span; what it threw is described from values read safely (see `describeThrown`). */
+  #recordEndOnSpan(run: RunFacts, ending: RunEnding): void {
+    const { span } = run;
+    const { outcome, errorType } = ending;
+    try {
+      const attributes: Attributes = {
+        [ATTR_SUBAGENT_OUTCOME]: outcome,
+        [ATTR_SUBAGENT_TURNS]: run.turns,
+        [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: run.inputTokens,
+        [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: run.outputTokens,
+      };
+      if (errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorType;
+      if (run.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = run.model;
+      if (run.series.costKnown && run.costMicros > 0) attributes[ATTR_SUBAGENT_COST] = microsToUsd(run.costMicros);
+      span.setAttributes(attributes);
+      if (ending.threw) {
+        const thrown = describeThrown(ending.error);
+        span.recordException(thrown.exception);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: thrown.message });
+      } else if (outcome === 'timeout' || outcome === 'aborted') {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+      }
+    } catch (error) {
+      logger.error('recording the end of a run on its span failed', error);
+    }
   }
 
   #startSpan(name: string, attributes: Attributes, parentSpan: Span | undefined): Span {

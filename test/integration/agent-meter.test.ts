@@ -338,7 +338,7 @@ describe('bad input', () => {
     await expect(agentmeter.runParallel([{ subagent: 'a', fn: 3 as never }])).rejects.toThrow(/tasks\[0\]\.fn must be a function/);
   });
 
-  it('drops invalid usage with a warning and keeps state intact', async () => {
+  it('drops invalid usage fields with a warning, keeps the valid ones and state intact', async () => {
     const { pipeline, agentmeter } = setup();
     await agentmeter.run('a', async (run) => {
       run.recordUsage({ inputTokens: 10, outputTokens: 2 });
@@ -350,11 +350,11 @@ describe('bad input', () => {
       run.recordTurn(0.5);
       run.recordTurn();
       expect(run.inputTokens).toBe(10);
-      expect(run.outputTokens).toBe(2);
+      expect(run.outputTokens).toBe(4);
     });
     expect(spanNamed(pipeline.finishedSpans(), 'invoke_agent a').attributes).toMatchObject({
       'gen_ai.usage.input_tokens': 10,
-      'gen_ai.usage.output_tokens': 2,
+      'gen_ai.usage.output_tokens': 4,
       'subagent.turns': 1,
     });
     expect(await pipeline.histogram(semconv.METRIC_TOKENS, { 'gen_ai.token.type': 'input' })).toEqual({ sum: 10, count: 1 });
