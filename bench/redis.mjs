@@ -164,13 +164,13 @@ async function worker({ port }) {
   };
   const agentmeter = new AgentMeter({ quota: { limits: LIMITS, store: countingStore } });
   let leases = [];
-  const request = () => ({ nodes: [ROOT], estimate: { tokens: 100, costMicros: 50 }, now: Date.now(), enforce: true });
+  const request = () => ({ nodes: [ROOT], estimate: { tokens: 100, costNanos: 50 }, now: Date.now(), enforce: true });
   const handlers = {
     'warm-up': async () => {
       // Loads the scripts and lets the JIT settle before anything is timed.
       await pool(1_000, async () => {
         const result = await store.reserve(request());
-        await store.charge(result.lease, { tokens: 10, costMicros: 5 });
+        await store.charge(result.lease, { tokens: 10, costNanos: 5 });
         await store.settle(result.lease);
       });
       const target = settled + 1_000;

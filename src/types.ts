@@ -19,7 +19,7 @@ export interface QuotaLimits {
   maxExecutions?: number;
   /** Input plus output tokens. Integer. */
   maxTokens?: number;
-  /** Cost in USD (accounted in integer micro-dollars). */
+  /** Cost in USD (accounted in integer nano-dollars). */
   maxCostUsd?: number;
   /** Milliseconds since the scope's first admission; running runs are aborted at the deadline. */
   maxWallTimeMs?: number;

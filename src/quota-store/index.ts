@@ -20,13 +20,13 @@ export type { QuotaStoreConformanceCase, QuotaStoreConformanceOptions } from '..
 export type { QuotaStore } from '../quota/store.js';
 /** One level of a budget hierarchy: a scope, or a run's own (ephemeral) budget. */
 export type { BudgetNode } from '../quota/store.js';
-/** Limits of a ledger node, in ledger units (integer micro-dollars for cost); absent means unlimited. */
+/** Limits of a ledger node, in ledger units (integer nano-dollars for cost); absent means unlimited. */
 export type { LedgerLimits } from '../quota/store.js';
-/** Counts a ledger node tracks: executions, tokens, micro-dollars, concurrency slots. */
+/** Counts a ledger node tracks: executions, tokens, nano-dollars, concurrency slots. */
 export type { LedgerAmounts } from '../quota/store.js';
 /** One node's state: consumed, reserved by runs in flight, start time and limits. */
 export type { LedgerState } from '../quota/store.js';
-/** Usage charged to a lease: tokens and micro-dollars. */
+/** Usage charged to a lease: tokens and nano-dollars. */
 export type { LedgerUsage } from '../quota/store.js';
 /** The limit that did not fit, and on which node. */
 export type { LedgerViolation } from '../quota/store.js';

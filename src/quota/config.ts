@@ -2,20 +2,22 @@ import type { QuotaResource } from '../semconv.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, QuotaScopeBy, RunSpec } from '../types.js';
 import type { LedgerLimits, QuotaStore } from './store.js';
 import { isObject } from '../is-object.js';
-import { usdToMicros } from '../money.js';
+import { MAX_LEDGER_USD, usdToNanos } from '../money.js';
 
 type LimitKey = keyof QuotaLimits;
 
 interface LimitRule {
   resource: QuotaResource;
   integer: boolean;
+  /** The largest value a ledger counts exactly, where lower than what a number holds. */
+  max?: number;
 }
 
 /** Each limit, the resource it guards and whether it counts whole things. */
 const LIMIT_RULES: Readonly<Record<LimitKey, LimitRule>> = {
   maxExecutions: { resource: 'executions', integer: true },
   maxTokens: { resource: 'tokens', integer: true },
-  maxCostUsd: { resource: 'costUsd', integer: false },
+  maxCostUsd: { resource: 'costUsd', integer: false, max: MAX_LEDGER_USD },
   maxWallTimeMs: { resource: 'wallTimeMs', integer: false },
   maxConcurrent: { resource: 'concurrent', integer: true },
   maxDepth: { resource: 'depth', integer: true },
@@ -91,6 +93,9 @@ export function parseLimits(limits: QuotaLimits, field: string): QuotaLimits {
       const expected = rule.integer ? 'a non-negative integer' : 'a non-negative finite number';
       throw new RangeError(`agentmetry: ${field}.${key} must be ${expected}, got ${describe(value)}`);
     }
+    if (rule.max !== undefined && value > rule.max) {
+      throw new RangeError(`agentmetry: ${field}.${key} must be at most ${rule.max} (counted in integer nano-dollars), got ${describe(value)}`);
+    }
     parsed[key as LimitKey] = value;
   }
   return parsed;
@@ -100,7 +105,7 @@ export function toLedgerLimits(limits: QuotaLimits): LedgerLimits {
   const ledger: LedgerLimits = {};
   if (limits.maxExecutions !== undefined) ledger.executions = limits.maxExecutions;
   if (limits.maxTokens !== undefined) ledger.tokens = limits.maxTokens;
-  if (limits.maxCostUsd !== undefined) ledger.costMicros = usdToMicros(limits.maxCostUsd);
+  if (limits.maxCostUsd !== undefined) ledger.costNanos = usdToNanos(limits.maxCostUsd);
   if (limits.maxConcurrent !== undefined) ledger.concurrent = limits.maxConcurrent;
   if (limits.maxWallTimeMs !== undefined) ledger.wallTimeMs = limits.maxWallTimeMs;
   return ledger;

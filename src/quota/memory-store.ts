@@ -19,10 +19,10 @@ import type {
 export class MemoryNode implements BudgetNode, LedgerState {
   usedExecutions = 0;
   usedTokens = 0;
-  usedCostMicros = 0;
+  usedCostNanos = 0;
   reservedExecutions = 0;
   reservedTokens = 0;
-  reservedCostMicros = 0;
+  reservedCostNanos = 0;
   inFlight = 0;
   startedAt: number | undefined = undefined;
   /** Findable by key (`read`, `scopes`): a scope from its first reservation on, a run budget while something is in flight under it. */
@@ -36,11 +36,11 @@ export class MemoryNode implements BudgetNode, LedgerState {
   ) {}
 
   get used(): LedgerAmounts {
-    return { executions: this.usedExecutions, tokens: this.usedTokens, costMicros: this.usedCostMicros, concurrent: 0 };
+    return { executions: this.usedExecutions, tokens: this.usedTokens, costNanos: this.usedCostNanos, concurrent: 0 };
   }
 
   get reserved(): LedgerAmounts {
-    return { executions: this.reservedExecutions, tokens: this.reservedTokens, costMicros: this.reservedCostMicros, concurrent: this.inFlight };
+    return { executions: this.reservedExecutions, tokens: this.reservedTokens, costNanos: this.reservedCostNanos, concurrent: this.inFlight };
   }
 }
 
@@ -53,7 +53,7 @@ export class MemoryLease {
   constructor(
     readonly nodes: readonly MemoryNode[],
     public heldTokens: number,
-    public heldCostMicros: number,
+    public heldCostNanos: number,
   ) {}
 }
 
@@ -100,28 +100,28 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       node.reservedExecutions += 1;
       node.inFlight += 1;
       node.reservedTokens += estimate.tokens;
-      node.reservedCostMicros += estimate.costMicros;
+      node.reservedCostNanos += estimate.costNanos;
       const wallTimeMs = node.limits.wallTimeMs;
       if (wallTimeMs !== undefined) {
         const nodeDeadline = node.startedAt + wallTimeMs;
         if (deadline === undefined || nodeDeadline < deadline) deadline = nodeDeadline;
       }
     }
-    return { admitted: true, lease: new MemoryLease(nodes, estimate.tokens, estimate.costMicros), deadline, violation };
+    return { admitted: true, lease: new MemoryLease(nodes, estimate.tokens, estimate.costNanos), deadline, violation };
   }
 
   charge(lease: MemoryLease, usage: LedgerUsage): ChargeResult {
     const fromHeldTokens = lease.settled ? 0 : Math.min(lease.heldTokens, usage.tokens);
-    const fromHeldCost = lease.settled ? 0 : Math.min(lease.heldCostMicros, usage.costMicros);
+    const fromHeldCost = lease.settled ? 0 : Math.min(lease.heldCostNanos, usage.costNanos);
     lease.heldTokens -= fromHeldTokens;
-    lease.heldCostMicros -= fromHeldCost;
-    const beyondReservation = usage.tokens > fromHeldTokens || usage.costMicros > fromHeldCost;
+    lease.heldCostNanos -= fromHeldCost;
+    const beyondReservation = usage.tokens > fromHeldTokens || usage.costNanos > fromHeldCost;
     let violation: LedgerViolation | undefined;
     for (const node of lease.nodes) {
       node.reservedTokens -= fromHeldTokens;
-      node.reservedCostMicros -= fromHeldCost;
+      node.reservedCostNanos -= fromHeldCost;
       node.usedTokens += usage.tokens;
-      node.usedCostMicros += usage.costMicros;
+      node.usedCostNanos += usage.costNanos;
       if (beyondReservation) violation ??= findOvershoot(node, usage);
     }
     return violation;
@@ -132,7 +132,7 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     lease.settled = true;
     for (const node of lease.nodes) {
       node.reservedTokens -= lease.heldTokens;
-      node.reservedCostMicros -= lease.heldCostMicros;
+      node.reservedCostNanos -= lease.heldCostNanos;
       node.reservedExecutions -= 1;
       node.usedExecutions += 1;
       node.inFlight -= 1;
@@ -140,7 +140,7 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       if (node.ephemeral && node.inFlight === 0) this.#unlist(node);
     }
     lease.heldTokens = 0;
-    lease.heldCostMicros = 0;
+    lease.heldCostNanos = 0;
   }
 
   read(key: string): LedgerState | undefined {
@@ -183,10 +183,10 @@ function findViolation(state: MemoryNode, estimate: LedgerUsage, now: number): L
       return { resource: 'tokens', key, limit: limits.tokens, used: held, requested: estimate.tokens };
     }
   }
-  if (limits.costMicros !== undefined) {
-    const held = state.usedCostMicros + state.reservedCostMicros;
-    if (held >= limits.costMicros || held + estimate.costMicros > limits.costMicros) {
-      return { resource: 'costUsd', key, limit: limits.costMicros, used: held, requested: estimate.costMicros };
+  if (limits.costNanos !== undefined) {
+    const held = state.usedCostNanos + state.reservedCostNanos;
+    if (held >= limits.costNanos || held + estimate.costNanos > limits.costNanos) {
+      return { resource: 'costUsd', key, limit: limits.costNanos, used: held, requested: estimate.costNanos };
     }
   }
   return undefined;
@@ -199,9 +199,9 @@ function findOvershoot(state: MemoryNode, usage: LedgerUsage): LedgerViolation |
   if (limits.tokens !== undefined && tokens > limits.tokens) {
     return { resource: 'tokens', key, limit: limits.tokens, used: tokens - usage.tokens, requested: usage.tokens };
   }
-  const costMicros = state.usedCostMicros + state.reservedCostMicros;
-  if (limits.costMicros !== undefined && costMicros > limits.costMicros) {
-    return { resource: 'costUsd', key, limit: limits.costMicros, used: costMicros - usage.costMicros, requested: usage.costMicros };
+  const costNanos = state.usedCostNanos + state.reservedCostNanos;
+  if (limits.costNanos !== undefined && costNanos > limits.costNanos) {
+    return { resource: 'costUsd', key, limit: limits.costNanos, used: costNanos - usage.costNanos, requested: usage.costNanos };
   }
   return undefined;
 }

@@ -2,7 +2,7 @@ import { isPromise } from '../is-promise.js';
 import { logger, safeCall } from '../log.js';
 import { QuotaExceededError } from '../errors.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
-import { MICROS_PER_USD, microsToUsd, usdToMicros } from '../money.js';
+import { NANOS_PER_USD, nanosToUsd, usdToNanos } from '../money.js';
 import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
 import { Deadlines } from './deadlines.js';
 import { MemoryQuotaStore } from './memory-store.js';
@@ -111,7 +111,7 @@ export class Quota {
     const estimate = spec.estimate;
     const result = this.store.reserve({
       nodes,
-      estimate: { tokens: estimate?.tokens ?? 0, costMicros: usdToMicros(estimate?.costUsd ?? 0) },
+      estimate: { tokens: estimate?.tokens ?? 0, costNanos: usdToNanos(estimate?.costUsd ?? 0) },
       now: Date.now(),
       enforce: this.#enforce,
     });
@@ -128,7 +128,7 @@ export class Quota {
       scope,
       executions: usage(limits.executions, used?.executions ?? 0, reserved?.executions ?? 0),
       tokens: usage(limits.tokens, used?.tokens ?? 0, reserved?.tokens ?? 0),
-      costUsd: usage(this.#config.limits.maxCostUsd, microsToUsd(used?.costMicros ?? 0), microsToUsd(reserved?.costMicros ?? 0)),
+      costUsd: usage(this.#config.limits.maxCostUsd, nanosToUsd(used?.costNanos ?? 0), nanosToUsd(reserved?.costNanos ?? 0)),
       wallTimeMs: usage(limits.wallTimeMs, state?.startedAt === undefined ? 0 : Date.now() - state.startedAt, 0),
       concurrent: usage(limits.concurrent, reserved?.concurrent ?? 0, 0),
     };
@@ -197,7 +197,7 @@ export class Quota {
   }
 
   errorFor(violation: LedgerViolation): QuotaExceededError {
-    const scale = violation.resource === 'costUsd' ? MICROS_PER_USD : 1;
+    const scale = violation.resource === 'costUsd' ? NANOS_PER_USD : 1;
     return new QuotaExceededError({
       resource: violation.resource,
       scope: violation.key,
@@ -248,7 +248,7 @@ export class Quota {
       while (record.nextWarning[index]! < thresholds.length && held >= thresholds[record.nextWarning[index]!]! * limit) {
         const threshold = thresholds[record.nextWarning[index]!]!;
         record.nextWarning[index]! += 1;
-        const scale = resource === 'costUsd' ? MICROS_PER_USD : 1;
+        const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
         events.warned({ resource, threshold, scope: record.key, used: held / scale, limit: limit / scale });
       }
     }
@@ -297,11 +297,11 @@ function usage(limit: number | undefined, used: number, reserved: number): Quota
 }
 
 function ledgerLimit(state: LedgerState, resource: (typeof WARN_RESOURCES)[number]): number | undefined {
-  return resource === 'costUsd' ? state.limits.costMicros : state.limits[resource];
+  return resource === 'costUsd' ? state.limits.costNanos : state.limits[resource];
 }
 
 function ledgerHeld(state: LedgerState, resource: (typeof WARN_RESOURCES)[number]): number {
-  const field = resource === 'costUsd' ? 'costMicros' : resource;
+  const field = resource === 'costUsd' ? 'costNanos' : resource;
   return state.used[field] + state.reserved[field];
 }
 
@@ -313,7 +313,7 @@ function gaugeValues(resource: GaugeResource, state: LedgerState, now: number): 
     case 'tokens':
       return [limits.tokens, used.tokens, reserved.tokens];
     case 'costUsd':
-      return [limits.costMicros === undefined ? undefined : microsToUsd(limits.costMicros), microsToUsd(used.costMicros), microsToUsd(reserved.costMicros)];
+      return [limits.costNanos === undefined ? undefined : nanosToUsd(limits.costNanos), nanosToUsd(used.costNanos), nanosToUsd(reserved.costNanos)];
     case 'wallTimeMs':
       return [limits.wallTimeMs, state.startedAt === undefined ? 0 : now - state.startedAt, 0];
     case 'concurrent':

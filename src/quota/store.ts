@@ -10,8 +10,8 @@ import type { QuotaResource } from '../semconv.js';
  * denial means for a run. `Lease` is the store's own handle on one admitted run: whatever
  * `reserve` returns in it is what `charge` and `settle` receive, so a store never downcasts.
  *
- * Units: `tokens`, `executions` and `concurrent` are counts, money is integer micro-dollars
- * (`costMicros`), times are epoch milliseconds.
+ * Units: `tokens`, `executions` and `concurrent` are counts, money is integer nano-dollars
+ * (`costNanos`), times are epoch milliseconds.
  */
 export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNode> {
   /** Shown in errors and logs, e.g. `memory` or `redis`. */
@@ -50,7 +50,7 @@ export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNod
 export interface LedgerAmounts {
   executions: number;
   tokens: number;
-  costMicros: number;
+  costNanos: number;
   concurrent: number;
 }
 
@@ -58,7 +58,7 @@ export interface LedgerAmounts {
 export interface LedgerLimits {
   executions?: number;
   tokens?: number;
-  costMicros?: number;
+  costNanos?: number;
   concurrent?: number;
   wallTimeMs?: number;
 }
@@ -86,7 +86,7 @@ export interface BudgetNode {
 
 export interface LedgerUsage {
   tokens: number;
-  costMicros: number;
+  costNanos: number;
 }
 
 export interface ReserveRequest<Node extends BudgetNode = BudgetNode> {
@@ -128,5 +128,5 @@ export type ReserveResult<Lease = unknown> =
 export type ChargeResult = LedgerViolation | undefined;
 
 export function emptyAmounts(): LedgerAmounts {
-  return { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 };
+  return { executions: 0, tokens: 0, costNanos: 0, concurrent: 0 };
 }

@@ -68,10 +68,10 @@ export class QuotaTicket {
     }
   }
 
-  /** Charges recorded usage, in tokens and micro-dollars; also after the run ended (late usage counts). */
-  charge(tokens: number, costMicros: number): void {
+  /** Charges recorded usage, in tokens and nano-dollars; also after the run ended (late usage counts). */
+  charge(tokens: number, costNanos: number): void {
     const store = this.quota.store;
-    const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costMicros }));
+    const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costNanos }));
     if (isPromise(result)) {
       result.then(
         (violation) => this.quota.charged(this, violation),

@@ -3,7 +3,7 @@ import type { Context, Span } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
 import { isObject } from '../is-object.js';
 import { logger } from '../log.js';
-import { microsToUsd, usdToMicros } from '../money.js';
+import { MAX_LEDGER_USD, nanosToUsd, usdToNanos } from '../money.js';
 import type { QuotaTicket } from '../quota/ticket.js';
 import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type Outcome } from '../semconv.js';
 import type { RunRecord, RunTelemetry } from '../telemetry/run-telemetry.js';
@@ -27,7 +27,8 @@ export class RunHandle implements Run {
   turns = 0;
   inputTokens = 0;
   outputTokens = 0;
-  costMicros = 0;
+  /** The cost recorded, in nano-dollars: the exact sum below, rounded. */
+  costNanos = 0;
   usageRecorded = false;
   model: string | undefined;
   ended = false;
@@ -41,6 +42,8 @@ export class RunHandle implements Run {
 
   readonly #telemetry: RunTelemetry;
   readonly #strict: boolean;
+  /** The exact sum of the costs recorded, in USD. */
+  #costUsd = 0;
   #controller: AbortController | undefined;
   /** Armed only for a run with a timeout. */
   #timers: Timers | undefined;
@@ -75,7 +78,7 @@ export class RunHandle implements Run {
   }
 
   get costUsd(): number {
-    return microsToUsd(this.costMicros);
+    return nanosToUsd(this.costNanos);
   }
 
   /** Created on first use: most runs never look at their signal. */
@@ -110,15 +113,14 @@ export class RunHandle implements Run {
   #addUsage(usage: Usage): void {
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
-    const costMicros = usage.costUsd === undefined ? undefined : usdToMicros(usage.costUsd);
+    const costNanos = usage.costUsd === undefined ? undefined : this.#addCost(usage.costUsd);
     this.inputTokens += inputTokens;
     this.outputTokens += outputTokens;
-    this.costMicros += costMicros ?? 0;
     this.usageRecorded = true;
     if (this.model === undefined && usage.model !== undefined) this.model = usage.model;
-    this.#telemetry.addUsage(this.series, inputTokens, outputTokens, costMicros);
+    this.#telemetry.addUsage(this.series, inputTokens, outputTokens, costNanos);
     if (this.ended) this.#telemetry.recordLateUsage(this.series, inputTokens, outputTokens);
-    this.ticket?.charge(inputTokens + outputTokens, costMicros ?? 0);
+    this.ticket?.charge(inputTokens + outputTokens, costNanos ?? 0);
   }
 
   /** A quota stopped the run: its signal aborts with the error, and it ends `incomplete`. */
@@ -200,6 +202,18 @@ export class RunHandle implements Run {
     return this.#controller;
   }
 
+  /**
+   * Adds a cost to the run's exact sum and returns the nano-dollars it adds to the rounded total,
+   * so amounts below one nano-dollar add up over the run instead of each rounding to 0.
+   */
+  #addCost(usd: number): number {
+    this.#costUsd += usd;
+    const total = usdToNanos(this.#costUsd);
+    const added = total - this.costNanos;
+    this.costNanos = total;
+    return added;
+  }
+
   #invalid(message: string, dropped = 'dropped'): void {
     if (this.#strict) throw new TypeError(`agentmetry: run '${this.name}' ${message}`);
     logger.warn(`run '${this.name}' ${message}; ${dropped}`);
@@ -220,12 +234,12 @@ function parseUsage(given: Usage): { usage: Usage | undefined; problems: string[
     ['outputTokens', outputTokens],
   ] as const) {
     if (value === undefined) continue;
-    if (Number.isInteger(value) && value >= 0) usage[field] = value;
+    if (Number.isSafeInteger(value) && value >= 0) usage[field] = value;
     else problems.push(`${field} must be a non-negative integer, got ${describe(value)}`);
   }
   if (costUsd !== undefined) {
-    if (typeof costUsd === 'number' && Number.isFinite(costUsd) && costUsd >= 0) usage.costUsd = costUsd;
-    else problems.push(`costUsd must be a non-negative finite number, got ${describe(costUsd)}`);
+    if (typeof costUsd === 'number' && costUsd >= 0 && costUsd <= MAX_LEDGER_USD) usage.costUsd = costUsd;
+    else problems.push(`costUsd must be a number from 0 to ${MAX_LEDGER_USD}, got ${describe(costUsd)}`);
   }
   if (model !== undefined) {
     if (typeof model === 'string') usage.model = model;

@@ -1,4 +1,5 @@
 import { isObject } from '../is-object.js';
+import { MAX_LEDGER_USD } from '../money.js';
 import { parseLimits } from '../quota/config.js';
 import type { AgentMeterOptions, RunSpec, UsageEstimate } from '../types.js';
 
@@ -55,11 +56,11 @@ export function parseRunSpec(spec: string | RunSpec, fn: unknown, field = ''): R
 function parseEstimate(estimate: UsageEstimate, field: string): UsageEstimate {
   if (!isObject(estimate)) throw new TypeError(`agentmetry: ${field}estimate must be { tokens?, costUsd? }`);
   const { tokens, costUsd } = estimate;
-  if (tokens !== undefined && !(Number.isInteger(tokens) && tokens >= 0)) {
+  if (tokens !== undefined && !(Number.isSafeInteger(tokens) && tokens >= 0)) {
     throw new RangeError(`agentmetry: ${field}estimate.tokens must be a non-negative integer, got ${String(tokens)}`);
   }
-  if (costUsd !== undefined && !(Number.isFinite(costUsd) && costUsd >= 0)) {
-    throw new RangeError(`agentmetry: ${field}estimate.costUsd must be a non-negative finite number, got ${String(costUsd)}`);
+  if (costUsd !== undefined && !(Number.isFinite(costUsd) && costUsd >= 0 && costUsd <= MAX_LEDGER_USD)) {
+    throw new RangeError(`agentmetry: ${field}estimate.costUsd must be a number from 0 to ${MAX_LEDGER_USD}, got ${String(costUsd)}`);
   }
   const parsed: UsageEstimate = {};
   if (tokens !== undefined) parsed.tokens = tokens;

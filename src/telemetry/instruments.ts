@@ -23,7 +23,7 @@ import {
 import { VERSION } from '../version.js';
 import type { QuotaGaugeSource, QuotaSeries } from './quota-series.js';
 import type { SeriesRegistry, SeriesStats } from './series.js';
-import { microsToUsd } from '../money.js';
+import { nanosToUsd } from '../money.js';
 
 /** What one AgentMeter reports through the observable instruments. */
 interface Source {
@@ -145,7 +145,7 @@ function bind(meter: Meter): MeterBinding {
         if (count > 0) emit(executions, count, series.outcomeAttributes[index]!);
       }
       for (const entry of series.errors.values()) emit(errors, entry.count, entry.attributes);
-      if (series.costKnown) emit(cost, microsToUsd(series.costMicros), series.attributes);
+      if (series.costKnown) emit(cost, nanosToUsd(series.costNanos), series.attributes);
     }
   });
   return binding;

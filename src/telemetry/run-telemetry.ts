@@ -14,7 +14,7 @@ import {
 } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
 import { logger, safeCall } from '../log.js';
-import { microsToUsd } from '../money.js';
+import { nanosToUsd } from '../money.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
@@ -81,7 +81,7 @@ export interface RunFacts {
   readonly turns: number;
   readonly inputTokens: number;
   readonly outputTokens: number;
-  readonly costMicros: number;
+  readonly costNanos: number;
   readonly usageRecorded: boolean;
   readonly model: string | undefined;
 }
@@ -149,11 +149,11 @@ export class RunTelemetry {
   }
 
   /** Adds usage to the run's series totals (what the token and cost counters export). */
-  addUsage(series: SeriesStats, inputTokens: number, outputTokens: number, costMicros: number | undefined): void {
+  addUsage(series: SeriesStats, inputTokens: number, outputTokens: number, costNanos: number | undefined): void {
     series.inputTokens += inputTokens;
     series.outputTokens += outputTokens;
-    if (costMicros !== undefined) {
-      series.costMicros += costMicros;
+    if (costNanos !== undefined) {
+      series.costNanos += costNanos;
       series.costKnown = true;
     }
   }
@@ -275,7 +275,7 @@ export class RunTelemetry {
       };
       if (errorType !== undefined) attributes[ATTR_ERROR_TYPE] = errorType;
       if (run.model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = run.model;
-      if (run.series.costKnown && run.costMicros > 0) attributes[ATTR_SUBAGENT_COST] = microsToUsd(run.costMicros);
+      if (run.series.costKnown && run.costNanos > 0) attributes[ATTR_SUBAGENT_COST] = nanosToUsd(run.costNanos);
       span.setAttributes(attributes);
       if (ending.threw) {
         const thrown = describeThrown(ending.error);

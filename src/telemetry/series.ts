@@ -11,7 +11,7 @@ import {
   OUTCOMES,
   type Outcome,
 } from '../semconv.js';
-import { microsToUsd } from '../money.js';
+import { nanosToUsd } from '../money.js';
 
 const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<Outcome, number>;
 
@@ -38,7 +38,7 @@ export class SeriesStats {
   active = 0;
   inputTokens = 0;
   outputTokens = 0;
-  costMicros = 0;
+  costNanos = 0;
   costKnown = false;
 
   constructor(
@@ -114,14 +114,14 @@ export class SeriesRegistry {
     let active = 0;
     let inputTokens = 0;
     let outputTokens = 0;
-    let costMicros = 0;
+    let costNanos = 0;
     for (const series of this) {
       OUTCOMES.forEach((outcome, index) => (executions[outcome] += series.executions[index]!));
       active += series.active;
       inputTokens += series.inputTokens;
       outputTokens += series.outputTokens;
-      costMicros += series.costMicros;
+      costNanos += series.costNanos;
     }
-    return { executions, active, inputTokens, outputTokens, costUsd: microsToUsd(costMicros) };
+    return { executions, active, inputTokens, outputTokens, costUsd: nanosToUsd(costNanos) };
   }
 }

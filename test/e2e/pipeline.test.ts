@@ -272,7 +272,7 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
   'agentmetry-overview / Tokens per execution p95 by type': (r, { phase }) =>
     expectQuantiles(r.A!, LABEL.tokenType, new Map(Object.entries(phase.runTokens)), 0.95, TOKEN_BUCKETS),
   'agentmetry-overview / Cost per hour by agent': (r, { phase, window }) =>
-    expectRates(r.A!, [LABEL.agent], new Map([...phase.costMicros].map(([agent, micros]) => [agent, micros / 1e6])), window / 3600),
+    expectRates(r.A!, [LABEL.agent], new Map([...phase.costNanos].map(([agent, nanos]) => [agent, nanos / 1e6])), window / 3600),
   'agentmetry-overview / Errors by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.errorType], phase.errorsBy(['type']), window),
   'agentmetry-overview / Errors by agent and type': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.errorType], phase.errorsBy(['agent', 'type']), window),
@@ -462,9 +462,9 @@ describe('exact totals on both paths (raw series)', () => {
       merged((tally) => tally.tokens),
     );
     const cost = keyed(await at(`sum by (${LABEL.agent}) (subagent_cost_USD_total{job="${job}"})`), [LABEL.agent]);
-    const expectedCost = merged((tally) => tally.costMicros);
+    const expectedCost = merged((tally) => tally.costNanos);
     expect([...cost.keys()].sort()).toEqual([...expectedCost.keys()].sort());
-    for (const [agent, micros] of expectedCost) expect(Math.abs(cost.get(agent)! - micros / 1e6)).toBeLessThan(1e-9);
+    for (const [agent, nanos] of expectedCost) expect(Math.abs(cost.get(agent)! - nanos / 1e6)).toBeLessThan(1e-9);
     const runsPerAgent = new Map(ADMITTED_AGENTS.map((agent) => [agent, both.reduce((sum, tally) => sum + (tally.turns.get(agent)?.length ?? 0), 0)]));
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_duration_seconds_count{job="${job}"})`), [LABEL.agent])).toEqual(runsPerAgent);
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_turns_count{job="${job}"})`), [LABEL.agent])).toEqual(runsPerAgent);

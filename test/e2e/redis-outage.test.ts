@@ -117,11 +117,11 @@ describe('Redis unavailable', () => {
       const store = new RedisQuotaStore({ redis, keyPrefix: 'partition:', timeoutMs: 200, refreshIntervalMs: 100 });
       stores.push(store);
       const nodes = [{ key: 'global', limits: { concurrent: 1 }, ephemeral: false }];
-      const result = await store.reserve({ nodes, estimate: { tokens: 10, costMicros: 0 }, now: Date.now(), enforce: true });
+      const result = await store.reserve({ nodes, estimate: { tokens: 10, costNanos: 0 }, now: Date.now(), enforce: true });
       if (!result.admitted) throw new Error('expected admission');
 
       await proxy.cut();
-      await expect(within(5_000, 'charge', store.charge(result.lease, { tokens: 50, costMicros: 0 }))).resolves.toBeUndefined();
+      await expect(within(5_000, 'charge', store.charge(result.lease, { tokens: 50, costNanos: 0 }))).resolves.toBeUndefined();
       await expect(within(5_000, 'settle', Promise.resolve(store.settle(result.lease)))).resolves.toBeUndefined();
       expect(warnings.some((message) => message.includes('charging 50 tokens'))).toBe(true);
       expect(warnings.some((message) => message.includes('settling a run failed'))).toBe(true);

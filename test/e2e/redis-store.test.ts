@@ -37,7 +37,7 @@ function createStore(options: Partial<ConstructorParameters<typeof RedisQuotaSto
 const global = (limits: BudgetNode['limits']): BudgetNode => ({ key: 'global', limits, ephemeral: false });
 
 async function reserve(store: RedisQuotaStore, nodes: BudgetNode[], tokens = 0): Promise<ReserveResult<RedisLease>> {
-  return store.reserve({ nodes, estimate: { tokens, costMicros: 0 }, now: Date.now(), enforce: true });
+  return store.reserve({ nodes, estimate: { tokens, costNanos: 0 }, now: Date.now(), enforce: true });
 }
 
 function leaseOf(result: ReserveResult<RedisLease>): RedisLease {
@@ -76,7 +76,7 @@ describe('RedisQuotaStore leases', () => {
     const other = createStore({ keyPrefix, leaseTtlMs: 1_000, timeoutMs: 200 });
     const root = global({ concurrent: 2, tokens: 1_000 });
     const held = [leaseOf(await reserve(holder, [root], 100)), leaseOf(await reserve(holder, [root], 100))];
-    expect(await holder.charge(held[0]!, { tokens: 30, costMicros: 0 })).toBeUndefined();
+    expect(await holder.charge(held[0]!, { tokens: 30, costNanos: 0 })).toBeUndefined();
     expect(await reserve(other, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent', used: 2 } });
     await holder.close(); // the holder stops renewing, as a dead replica would
 
@@ -123,13 +123,13 @@ describe('RedisQuotaStore leases', () => {
     const root = global({ tokens: 10_000 });
     // The reader has seen the scope once; from then on the refresh keeps its view current.
     await reader
-      .reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: true })
+      .reserve({ nodes: [root], estimate: { tokens: 0, costNanos: 0 }, now: Date.now(), enforce: true })
       .then((result) => reader.settle(leaseOf(result)));
     const leases = await Promise.all(Array.from({ length: 5 }, () => reserve(writer, [root], 100)));
-    await writer.charge(leaseOf(leases[0]!), { tokens: 250, costMicros: 7 });
+    await writer.charge(leaseOf(leases[0]!), { tokens: 250, costNanos: 7 });
     await writer.settle(leaseOf(leases[1]!));
     expect(writer.read('global')).toMatchObject({
-      used: { executions: 2, tokens: 250, costMicros: 7 },
+      used: { executions: 2, tokens: 250, costNanos: 7 },
       reserved: { executions: 4, tokens: 300, concurrent: 4 },
     });
     await eventually(
@@ -150,7 +150,7 @@ describe('RedisQuotaStore leases', () => {
     stores.push(store);
     const observer = createStore({ keyPrefix, refreshIntervalMs: 100 });
     const root = global({ executions: 10 });
-    await observer.reserve({ nodes: [root], estimate: { tokens: 0, costMicros: 0 }, now: Date.now(), enforce: false });
+    await observer.reserve({ nodes: [root], estimate: { tokens: 0, costNanos: 0 }, now: Date.now(), enforce: false });
     const stream = (redis as unknown as { stream: { pause(): void; resume(): void; cork(): void; uncork(): void } }).stream;
     stream.cork();
     await expect(reserve(store, [root])).rejects.toMatchObject({ name: 'QuotaStoreUnavailableError', store: 'redis' });
@@ -167,6 +167,23 @@ describe('RedisQuotaStore leases', () => {
       5_000,
       `only the observer's run counted: ${JSON.stringify(observer.read('global'))}`,
     );
+  });
+});
+
+describe('RedisQuotaStore amounts', () => {
+  // Lua numbers are doubles, and Redis formats one passed to a command with limited precision:
+  // nano-dollars near the top of the range must survive HINCRBY and come back exact.
+  it('keeps costs exact up to the largest ledger amount (2^53 nano-dollars)', async () => {
+    const store = createStore({ keyPrefix: `amounts${++prefixSerial}:` });
+    const root = global({ costNanos: Number.MAX_SAFE_INTEGER });
+    const reserved = 4_503_599_627_370_497; // 2^52 + 1: odd, so one rounding would show
+    const lease = leaseOf(await store.reserve({ nodes: [root], estimate: { tokens: 0, costNanos: reserved }, now: Date.now(), enforce: true }));
+    expect(store.read('global')?.reserved.costNanos).toBe(reserved);
+    expect(await store.charge(lease, { tokens: 0, costNanos: 1_234_567_891_234_567 })).toBeUndefined();
+    await store.settle(lease);
+    expect(store.read('global')).toMatchObject({ used: { costNanos: 1_234_567_891_234_567 }, reserved: { costNanos: 0 } });
+    const [node] = await client().keys(`amounts${prefixSerial}:*:node:global`);
+    expect(await client().hget(node!, 'uc')).toBe('1234567891234567');
   });
 });
 
@@ -227,7 +244,7 @@ describe('RedisQuotaStore on Redis Cluster', () => {
       const first = leaseOf(await reserve(store, [root, parent], 10));
       const second = leaseOf(await reserve(store, [root, parent, child], 20));
       expect(await reserve(store, [root])).toMatchObject({ admitted: false, violation: { resource: 'concurrent', key: scope } });
-      expect(await store.charge(second, { tokens: 50, costMicros: 0 })).toMatchObject({ resource: 'tokens', key: `${scope}/writer#2` });
+      expect(await store.charge(second, { tokens: 50, costNanos: 0 })).toMatchObject({ resource: 'tokens', key: `${scope}/writer#2` });
       await store.settle(second);
       // The first lease is left to expire: the sweep inside the scripts reads its node keys from the lease.
       await store.close();

@@ -67,12 +67,14 @@ describe('hostile input', () => {
       await agentmeter.run('priced', (run) => {
         run.recordUsage({ inputTokens: 500, outputTokens: 100, costUsd: Number.NaN, model: 'unpriced' });
         run.recordUsage({ inputTokens: 400, outputTokens: 200, costUsd: -1 });
+        // Beyond what a ledger holds exactly (2^53 nano-dollars): dropped like a negative cost.
+        run.recordUsage({ costUsd: 1e12 });
       });
       expect(agentmeter.quota!.snapshot().tokens.used).toBe(1200);
       expect(agentmeter.totals()).toMatchObject({ inputTokens: 900, outputTokens: 300, costUsd: 0 });
       const [span] = pipeline.finishedSpans();
       expect(span!.attributes).toMatchObject({ [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: 900, 'gen_ai.request.model': 'unpriced' });
-      expect(logged.filter((message) => message.includes('costUsd must be a non-negative finite number'))).toHaveLength(2);
+      expect(logged.filter((message) => message.includes('costUsd must be a number from 0 to 9007199'))).toHaveLength(3);
       await expect(agentmeter.run('next', () => 1)).rejects.toBeInstanceOf(QuotaExceededError);
     });
 
@@ -87,7 +89,7 @@ describe('hostile input', () => {
         }
       });
       expect(thrown).toBeInstanceOf(TypeError);
-      expect((thrown as Error).message).toContain('costUsd must be a non-negative finite number, got NaN');
+      expect((thrown as Error).message).toContain('costUsd must be a number from 0 to 9007199, got NaN');
       expect(agentmeter.quota!.snapshot().tokens.used).toBe(1200);
       expect(agentmeter.totals()).toMatchObject({ inputTokens: 700, outputTokens: 500 });
     });

@@ -332,6 +332,9 @@ describe('bad input', () => {
     await expect(agentmeter.run({ name: 'a', nmae: 'x' } as never, async () => 1)).rejects.toThrow(/nmae is not a known run option/);
     await expect(agentmeter.run({ name: 'a', timeoutMs: -1 }, async () => 1)).rejects.toThrow(/timeoutMs/);
     await expect(agentmeter.run({ name: 'a', estimate: { tokens: 1.5 } }, async () => 1)).rejects.toThrow(/estimate.tokens/);
+    await expect(agentmeter.run({ name: 'a', estimate: { costUsd: 1e7 } }, async () => 1)).rejects.toThrow(
+      'estimate.costUsd must be a number from 0 to 9007199, got 10000000',
+    );
     expect(() => new AgentMeter({ stritc: true } as never)).toThrow(/stritc is not a known option/);
     expect(() => new AgentMeter({ maxAgentNames: 0 })).toThrow(/maxAgentNames/);
     expect(() => agentmeter.wrap('', async () => 1)).toThrow(/name/);

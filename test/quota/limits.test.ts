@@ -92,12 +92,32 @@ describe('hard limits', () => {
     expect(quota.snapshot().tokens).toMatchObject({ used: 1_200, reserved: 0, remaining: 0 });
   });
 
-  it('maxCostUsd: kept in integer micro-dollars, denies past the limit', async () => {
+  it('maxCostUsd: kept in integer nano-dollars, denies past the limit', async () => {
     const { agentmeter, quota } = setup({ limits: { maxCostUsd: 0.3 } });
     for (let index = 0; index < 3; index++) await agentmeter.run('r', async (run) => run.recordUsage({ costUsd: 0.1 }));
     expect(quota.snapshot().costUsd).toEqual({ limit: 0.3, used: 0.3, reserved: 0, remaining: 0 });
     await expect(agentmeter.run('r', async () => 1)).rejects.toMatchObject({ resource: 'costUsd', limit: 0.3, used: 0.3 });
     await expect(agentmeter.run({ name: 'r', estimate: { costUsd: 0.01 } }, async () => 1)).rejects.toThrow('Quota exceeded: costUsd 0.31/0.3 (scope global)');
+  });
+
+  // Costs used to be summed in micro-dollars, each record rounded: 0.4 micro-USD counted as 0.
+  it('maxCostUsd: costs below a micro-dollar add up, across runs and within one', async () => {
+    const { pipeline, agentmeter, quota } = setup({ limits: { maxCostUsd: 0.001 } });
+    const results = await settle(Array.from({ length: 2_500 }, () => agentmeter.run('cheap', async (run) => run.recordUsage({ costUsd: 0.0000004 }))));
+    expect(results.admitted).toBe(2_500);
+    expect(quota.snapshot().costUsd.used).toBeCloseTo(0.001, 12);
+    await expect(agentmeter.run('cheap', async () => 1)).rejects.toMatchObject({ resource: 'costUsd' });
+    expect(agentmeter.totals().costUsd).toBeCloseTo(0.001, 12);
+    expect(await pipeline.sum('subagent.cost')).toBeCloseTo(0.001, 12);
+
+    // Within one run, amounts below a nano-dollar are carried from record to record.
+    const single = setup({ limits: { maxCostUsd: 1 } });
+    const costUsd = await single.agentmeter.run('tiny', async (run) => {
+      for (let index = 0; index < 1_000; index++) run.recordUsage({ costUsd: 3e-10 });
+      return run.costUsd;
+    });
+    expect(costUsd).toBeCloseTo(3e-7, 15);
+    expect(single.quota.snapshot().costUsd.used).toBeCloseTo(3e-7, 15);
   });
 
   it('maxDepth: 3 admits depth 3 and denies depth 4', async () => {
@@ -298,6 +318,7 @@ describe('invalid configuration is rejected at construction, naming the field', 
     [{ limits: { maxTokens: -1 } }, /quota.limits.maxTokens must be a non-negative integer, got -1/],
     [{ limits: { maxExecutions: 1.5 } }, /quota.limits.maxExecutions must be a non-negative integer/],
     [{ limits: { maxCostUsd: Number.POSITIVE_INFINITY } }, /quota.limits.maxCostUsd must be a non-negative finite number/],
+    [{ limits: { maxCostUsd: 1e7 } }, /quota.limits.maxCostUsd must be at most 9007199 \(counted in integer nano-dollars\), got 10000000/],
     [{ limits: { maxWallTimeMs: Number.NaN } }, /quota.limits.maxWallTimeMs/],
     [{ limits: { maxConcurrent: '3' } }, /quota.limits.maxConcurrent/],
     [{ limits: { maxTokenz: 3 } }, /quota.limits.maxTokenz is not a known limit/],

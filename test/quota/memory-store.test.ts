@@ -15,7 +15,7 @@ describe('MemoryQuotaStore conformance', () => {
 
 describe('MemoryQuotaStore run budgets', () => {
   const T0 = 1_800_000_000_000;
-  const request = (nodes: MemoryNode[], tokens = 0): ReserveRequest<MemoryNode> => ({ nodes, estimate: { tokens, costMicros: 0 }, now: T0, enforce: true });
+  const request = (nodes: MemoryNode[], tokens = 0): ReserveRequest<MemoryNode> => ({ nodes, estimate: { tokens, costNanos: 0 }, now: T0, enforce: true });
   const leaseOf = (result: ReserveResult<MemoryLease>): MemoryLease => {
     if (!result.admitted) throw new Error(`denied: ${JSON.stringify(result.violation)}`);
     return result.lease;
@@ -26,7 +26,7 @@ describe('MemoryQuotaStore run budgets', () => {
     const root = store.createNode({ key: 's', limits: {}, ephemeral: false });
     const parentBudget = store.createNode({ key: 's/parent#1', limits: { tokens: 100 }, ephemeral: true });
     const parent = leaseOf(store.reserve(request([root, parentBudget], 10)));
-    store.charge(parent, { tokens: 70, costMicros: 0 });
+    store.charge(parent, { tokens: 70, costNanos: 0 });
     store.settle(parent);
     expect(store.read('s/parent#1')).toBeUndefined();
 
@@ -37,7 +37,7 @@ describe('MemoryQuotaStore run budgets', () => {
     });
     const child = leaseOf(store.reserve(request([root, parentBudget], 20)));
     expect(store.read('s/parent#1')).toMatchObject({ used: { executions: 1, tokens: 70 }, reserved: { tokens: 20, concurrent: 1 } });
-    expect(store.charge(child, { tokens: 35, costMicros: 0 })).toMatchObject({ resource: 'tokens', key: 's/parent#1', limit: 100 });
+    expect(store.charge(child, { tokens: 35, costNanos: 0 })).toMatchObject({ resource: 'tokens', key: 's/parent#1', limit: 100 });
     store.settle(child);
     expect(store.read('s/parent#1')).toBeUndefined();
 

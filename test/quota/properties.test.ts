@@ -16,8 +16,8 @@ interface Task {
 
 const leaf = fc.record({
   estimate: fc.integer({ min: 0, max: 400 }),
-  estimateCost: fc.integer({ min: 0, max: 5000 }).map((micros) => micros / 1e6),
-  usage: fc.array(fc.record({ tokens: fc.integer({ min: 0, max: 300 }), cost: fc.integer({ min: 0, max: 3000 }).map((micros) => micros / 1e6) }), {
+  estimateCost: fc.integer({ min: 0, max: 5000 }).map((nanos) => nanos / 1e6),
+  usage: fc.array(fc.record({ tokens: fc.integer({ min: 0, max: 300 }), cost: fc.integer({ min: 0, max: 3000 }).map((nanos) => nanos / 1e6) }), {
     maxLength: 3,
   }),
   throws: fc.boolean(),
@@ -37,7 +37,7 @@ const limitsArbitrary = fc.record({
   maxExecutions: fc.integer({ min: 1, max: 40 }),
   maxTokens: fc.integer({ min: 100, max: 6000 }),
   maxConcurrent: fc.integer({ min: 1, max: 12 }),
-  maxCostUsd: fc.integer({ min: 1000, max: 100_000 }).map((micros) => micros / 1e6),
+  maxCostUsd: fc.integer({ min: 1000, max: 100_000 }).map((nanos) => nanos / 1e6),
 });
 
 describe('quota admission for any workload', () => {

@@ -13,8 +13,8 @@ describe('Redis script replies', () => {
       nodes: [
         {
           exists: true,
-          used: { executions: 2, tokens: 30, costMicros: 400, concurrent: 0 },
-          reserved: { executions: 1, tokens: 5, costMicros: 60, concurrent: 1 },
+          used: { executions: 2, tokens: 30, costNanos: 400, concurrent: 0 },
+          reserved: { executions: 1, tokens: 5, costNanos: 60, concurrent: 1 },
           startedAt: 1_700_000_000_000,
         },
       ],

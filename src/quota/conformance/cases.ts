@@ -14,17 +14,17 @@ export const T0 = 1_800_000_000_000;
 export const scope = (key: string, limits: LedgerLimits): BudgetNode => ({ key, limits, ephemeral: false });
 export const budget = (key: string, limits: LedgerLimits): BudgetNode => ({ key, limits, ephemeral: true });
 
-const NOTHING_RESERVED = { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 };
+const NOTHING_RESERVED = { executions: 0, tokens: 0, costNanos: 0, concurrent: 0 };
 
 async function reserve<Lease>(
   store: QuotaStore<Lease>,
   nodes: BudgetNode[],
   tokens = 0,
-  costMicros = 0,
+  costNanos = 0,
   now = T0,
   enforce = true,
 ): Promise<ReserveResult<Lease>> {
-  return store.reserve({ nodes: storeNodes(store, nodes), estimate: { tokens, costMicros }, now, enforce });
+  return store.reserve({ nodes: storeNodes(store, nodes), estimate: { tokens, costNanos }, now, enforce });
 }
 
 export interface ContractCase {
@@ -41,7 +41,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       assert.equal(results.filter((result) => result.admitted).length, 50);
       const denied = results.find((result) => !result.admitted);
       assertMatches(denied, { admitted: false, violation: { resource: 'executions', key: 'global', limit: 50, used: 50, requested: 1 } });
-      assert.deepEqual(store.read('global')?.reserved, { executions: 50, tokens: 0, costMicros: 0, concurrent: 50 });
+      assert.deepEqual(store.read('global')?.reserved, { executions: 50, tokens: 0, costNanos: 0, concurrent: 50 });
       await Promise.all(results.map((result) => Promise.resolve(result.admitted ? store.settle(result.lease) : undefined)));
       assert.equal(store.read('global')?.used.executions, 50);
       assert.deepEqual(store.read('global')?.reserved, NOTHING_RESERVED);
@@ -54,13 +54,13 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       const root = scope('s', { concurrent: 1, tokens: 100 });
       const first = leaseOf(await reserve(store, [root], 10));
       assertMatches(await reserve(store, [root], 10), { admitted: false, violation: { resource: 'concurrent', key: 's', used: 1 } });
-      await store.charge(first, { tokens: 10, costMicros: 0 });
+      await store.charge(first, { tokens: 10, costNanos: 0 });
       await store.settle(first);
       assertMatches(await reserve(store, [root], 91), {
         admitted: false,
         violation: { resource: 'tokens', key: 's', limit: 100, used: 10, requested: 91 },
       });
-      const child = budget('s/child#1', { costMicros: 500 });
+      const child = budget('s/child#1', { costNanos: 500 });
       assertMatches(await reserve(store, [root, child], 5, 600), {
         admitted: false,
         violation: { resource: 'costUsd', key: 's/child#1', limit: 500, used: 0, requested: 600 },
@@ -74,7 +74,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
     async run(store) {
       const root = scope('s', { tokens: 100 });
       const run = leaseOf(await reserve(store, [root]));
-      assert.equal(await store.charge(run, { tokens: 100, costMicros: 0 }), undefined);
+      assert.equal(await store.charge(run, { tokens: 100, costNanos: 0 }), undefined);
       await store.settle(run);
       assertMatches(await reserve(store, [root]), { admitted: false, violation: { resource: 'tokens', used: 100, requested: 0 } });
     },
@@ -82,16 +82,16 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
   {
     name: 'charges out of the reservation first and reports an overshoot only beyond it',
     async run(store) {
-      const root = scope('s', { tokens: 100, costMicros: 1_000 });
+      const root = scope('s', { tokens: 100, costNanos: 1_000 });
       const run = leaseOf(await reserve(store, [root], 80, 900));
-      assert.equal(await store.charge(run, { tokens: 60, costMicros: 900 }), undefined);
-      assertMatches(store.read('s'), { used: { tokens: 60, costMicros: 900 }, reserved: { tokens: 20, costMicros: 0 } });
-      assert.deepEqual(await store.charge(run, { tokens: 30, costMicros: 200 }), { resource: 'costUsd', key: 's', limit: 1_000, used: 900, requested: 200 });
-      assert.deepEqual(await store.charge(run, { tokens: 15, costMicros: 0 }), { resource: 'tokens', key: 's', limit: 100, used: 90, requested: 15 });
-      assertMatches(store.read('s'), { used: { tokens: 105, costMicros: 1_100 }, reserved: { tokens: 0, costMicros: 0 } });
+      assert.equal(await store.charge(run, { tokens: 60, costNanos: 900 }), undefined);
+      assertMatches(store.read('s'), { used: { tokens: 60, costNanos: 900 }, reserved: { tokens: 20, costNanos: 0 } });
+      assert.deepEqual(await store.charge(run, { tokens: 30, costNanos: 200 }), { resource: 'costUsd', key: 's', limit: 1_000, used: 900, requested: 200 });
+      assert.deepEqual(await store.charge(run, { tokens: 15, costNanos: 0 }), { resource: 'tokens', key: 's', limit: 100, used: 90, requested: 15 });
+      assertMatches(store.read('s'), { used: { tokens: 105, costNanos: 1_100 }, reserved: { tokens: 0, costNanos: 0 } });
       await store.settle(run);
       await store.settle(run);
-      assertMatches(store.read('s'), { used: { executions: 1, tokens: 105, costMicros: 1_100 }, reserved: { executions: 0, concurrent: 0 } });
+      assertMatches(store.read('s'), { used: { executions: 1, tokens: 105, costNanos: 1_100 }, reserved: { executions: 0, concurrent: 0 } });
     },
   },
   {
@@ -101,7 +101,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       const run = leaseOf(await reserve(store, [root], 50));
       await store.settle(run);
       assertMatches(store.read('s'), { used: { tokens: 0 }, reserved: { tokens: 0 } });
-      assertMatches(await store.charge(run, { tokens: 120, costMicros: 0 }), { resource: 'tokens', used: 0, requested: 120 });
+      assertMatches(await store.charge(run, { tokens: 120, costNanos: 0 }), { resource: 'tokens', used: 0, requested: 120 });
       assertMatches(store.read('s'), { used: { tokens: 120, executions: 1 } });
     },
   },
@@ -116,7 +116,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       assertMatches(store.read('s/parent#1')?.reserved, { concurrent: 2, tokens: 30 });
       await store.settle(parent);
       assertMatches(store.read('s/parent#1')?.reserved, { concurrent: 1, tokens: 20 });
-      await store.charge(child, { tokens: 25, costMicros: 0 });
+      await store.charge(child, { tokens: 25, costNanos: 0 });
       await store.settle(child);
       assert.equal(store.read('s/parent#1'), undefined);
       assert.equal(store.read('s/child#2'), undefined);

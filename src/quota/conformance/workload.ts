@@ -22,16 +22,16 @@ export type Step =
       /** Give the run a budget of its own (index into BUDGETS). */
       budget: number | undefined;
       tokens: number;
-      costMicros: number;
+      costNanos: number;
       enforce: boolean;
       /** Milliseconds the clock moves before this step. */
       elapse: number;
     }
-  | { kind: 'charge'; lease: number; tokens: number; costMicros: number }
+  | { kind: 'charge'; lease: number; tokens: number; costNanos: number }
   | { kind: 'settle'; lease: number };
 
-const SCOPES = [scope('a', { executions: 12, concurrent: 4, tokens: 600, costMicros: 3_000, wallTimeMs: 250 }), scope('b', { tokens: 300 })];
-const BUDGETS: LedgerLimits[] = [{ tokens: 150, concurrent: 2 }, { executions: 2, costMicros: 700 }, {}];
+const SCOPES = [scope('a', { executions: 12, concurrent: 4, tokens: 600, costNanos: 3_000, wallTimeMs: 250 }), scope('b', { tokens: 300 })];
+const BUDGETS: LedgerLimits[] = [{ tokens: 150, concurrent: 2 }, { executions: 2, costNanos: 700 }, {}];
 
 /** What the workloads should reach; checked over a full run so that a weakened generator is caught too. */
 export const PATHS = [
@@ -59,12 +59,12 @@ export function generateWorkload(random: Random, maxSteps: number): Step[] {
         parent: random.chance(1 / 6) ? undefined : random.int(0, 1_000),
         budget: random.chance(1 / 6) ? undefined : random.int(0, BUDGETS.length - 1),
         tokens: random.amount(160),
-        costMicros: random.amount(900),
+        costNanos: random.amount(900),
         enforce: random.int(0, 3) > 0,
         elapse: random.amount(40),
       });
     } else if (pick < 7) {
-      steps.push({ kind: 'charge', lease: random.int(0, 1_000), tokens: random.amount(200), costMicros: random.amount(1_000) });
+      steps.push({ kind: 'charge', lease: random.int(0, 1_000), tokens: random.amount(200), costNanos: random.amount(1_000) });
     } else {
       steps.push({ kind: 'settle', lease: random.int(0, 1_000) });
     }
@@ -106,7 +106,7 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
         let nodes: readonly BudgetNode[] = parent === undefined ? [SCOPES[step.scope]!] : parent.nodes;
         if (step.budget !== undefined) nodes = [...nodes, budget(`${nodes[0]!.key}/run#${++serial}`, BUDGETS[step.budget]!)];
         for (const node of nodes) keys.add(node.key);
-        const request = { estimate: { tokens: step.tokens, costMicros: step.costMicros }, now, enforce: step.enforce };
+        const request = { estimate: { tokens: step.tokens, costNanos: step.costNanos }, now, enforce: step.enforce };
         const wanted = await expected.store.reserve({ ...request, nodes: storeNodes(expected.store, nodes) });
         const got = await actual.store.reserve({ ...request, nodes: storeNodes(actual.store, nodes) });
         assert.deepStrictEqual(outcomeOf(got), outcomeOf(wanted), 'reserve result');
@@ -122,7 +122,7 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
         const at = step.lease % runs.length;
         const run = runs[at]!;
         if (step.kind === 'charge') {
-          const usage = { tokens: step.tokens, costMicros: step.costMicros };
+          const usage = { tokens: step.tokens, costNanos: step.costNanos };
           const wanted = await expected.store.charge(expected.leases[at]!, usage);
           const got = await actual.store.charge(actual.leases[at]!, usage);
           // Usage charged after settlement to a run budget with nothing in flight under it: the
@@ -154,7 +154,7 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
       if (final !== undefined)
         assert.deepStrictEqual(
           { ...final.reserved },
-          { executions: 0, tokens: 0, costMicros: 0, concurrent: 0 },
+          { executions: 0, tokens: 0, costNanos: 0, concurrent: 0 },
           `${root.key} reserved after every run settled`,
         );
     }

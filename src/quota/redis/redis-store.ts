@@ -53,7 +53,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
       now: request.now,
       enforce: request.enforce,
       tokens: toLedgerInteger(request.estimate.tokens),
-      costMicros: toLedgerInteger(request.estimate.costMicros),
+      costNanos: toLedgerInteger(request.estimate.costNanos),
     };
 
     let reply: ReserveReply;
@@ -80,17 +80,17 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     const { nodes, hierarchy } = lease;
     if (hierarchy === undefined) return undefined;
     const tokens = toLedgerInteger(usage.tokens);
-    const costMicros = toLedgerInteger(usage.costMicros);
-    if (tokens === 0 && costMicros === 0) return undefined;
+    const costNanos = toLedgerInteger(usage.costNanos);
+    if (tokens === 0 && costNanos === 0) return undefined;
     lease.sequence += 1;
-    const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs: this.#options.leaseTtlMs, tokens, costMicros, sequence: lease.sequence };
+    const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs: this.#options.leaseTtlMs, tokens, costNanos, sequence: lease.sequence };
     try {
       const reply = await this.#calls.charge(call, (late) => this.#applyNodes(hierarchy, nodes, late.nodes, false));
       this.#applyNodes(hierarchy, nodes, reply.nodes, false);
       return reply.status === 'charged' ? toViolation(nodes, reply.violation) : undefined;
     } catch (error) {
       log.warn(
-        `quota store redis: charging ${tokens} tokens and ${costMicros} micro-USD failed or timed out; that usage may be missing from the shared budget`,
+        `quota store redis: charging ${tokens} tokens and ${costNanos} nano-USD failed or timed out; that usage may be missing from the shared budget`,
         error,
       );
       return undefined;
@@ -221,7 +221,7 @@ function earliestDeadline(nodes: readonly BudgetNode[], replies: readonly NodeRe
   return deadline;
 }
 
-/** Redis counts in integers: tokens and micro-dollars are rounded, anything invalid counts as 0. */
+/** Redis counts in integers: tokens and nano-dollars are rounded, anything invalid counts as 0. */
 function toLedgerInteger(value: number): number {
   if (!Number.isFinite(value) || value <= 0) return 0;
   return Number.isInteger(value) ? value : Math.round(value);

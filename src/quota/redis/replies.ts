@@ -153,8 +153,8 @@ function decodeNodes(script: string, reply: RawReply, offset: number, count: num
     const startedAt = at(base + 8);
     nodes[i] = {
       exists: at(base) === 1,
-      used: { executions: at(base + 1), tokens: at(base + 2), costMicros: at(base + 3), concurrent: 0 },
-      reserved: { executions: at(base + 4), tokens: at(base + 5), costMicros: at(base + 6), concurrent: at(base + 7) },
+      used: { executions: at(base + 1), tokens: at(base + 2), costNanos: at(base + 3), concurrent: 0 },
+      reserved: { executions: at(base + 4), tokens: at(base + 5), costNanos: at(base + 6), concurrent: at(base + 7) },
       startedAt: startedAt >= 0 ? startedAt : undefined,
     };
   }

@@ -38,13 +38,13 @@ export interface ReserveCall extends LeaseCall {
   readonly enforce: boolean;
   /** The estimate, in integer ledger units. */
   readonly tokens: number;
-  readonly costMicros: number;
+  readonly costNanos: number;
 }
 
 export interface ChargeCall extends LeaseCall {
   /** Usage, in integer ledger units. */
   readonly tokens: number;
-  readonly costMicros: number;
+  readonly costNanos: number;
   /** The lease's charge number: the script applies each number once. */
   readonly sequence: number;
 }
@@ -91,14 +91,14 @@ export class ScriptCalls {
   }
 
   reserve(call: ReserveCall, onLate?: (reply: ReserveReply) => void): Promise<ReserveReply> {
-    const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costMicros, call.leaseTtlMs, call.nodes.length];
+    const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costNanos, call.leaseTtlMs, call.nodes.length];
     for (const { ephemeral, limits } of call.nodes) {
       args.push(
         flag(ephemeral),
         limitArg(limits.executions),
         limitArg(limits.concurrent),
         limitArg(limits.tokens),
-        limitArg(limits.costMicros),
+        limitArg(limits.costNanos),
         limitArg(limits.wallTimeMs),
       );
     }
@@ -107,8 +107,8 @@ export class ScriptCalls {
   }
 
   charge(call: ChargeCall, onLate?: (reply: ChargeReply) => void): Promise<ChargeReply> {
-    const args: Arg[] = [call.leaseId, call.tokens, call.costMicros, call.sequence, call.leaseTtlMs, call.nodes.length];
-    for (const { ephemeral, limits } of call.nodes) args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costMicros));
+    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.sequence, call.leaseTtlMs, call.nodes.length];
+    for (const { ephemeral, limits } of call.nodes) args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos));
     const count = call.nodes.length;
     return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, count), onLate);
   }

@@ -8,13 +8,13 @@
  *
  * Layout (`P` = key prefix, `T` = hash tag of the root scope):
  * - `P{T}:node:<key>`   hash of one scope (shared by every replica), in ledger units:
- *                       ue ut uc (used executions, tokens, micro-dollars),
- *                       re rt rc rk (reserved executions, tokens, micro-dollars, concurrency slots),
+ *                       ue ut uc (used executions, tokens, nano-dollars),
+ *                       re rt rc rk (reserved executions, tokens, nano-dollars, concurrency slots),
  *                       s (epoch ms of the first admission, set by the client's clock).
  * - `P{T}:run:<process>:<key>`  the same for a run budget, which belongs to one run in one
  *                       process; namespaced by the process because its key is unique only there.
  * - `P{T}:leases`       sorted set: lease id scored by its expiry (the server's clock, ms).
- * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and micro-dollars still held in reserve),
+ * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and nano-dollars still held in reserve),
  *                       sq (last charge applied), st (1 once settled), n, k1..kn ('0' or '1' for
  *                       ephemeral, then the node's key). A settled lease lingers one TTL as a
  *                       tombstone so that a resent charge is not applied twice.
@@ -50,12 +50,12 @@ local function add(key, field, amount)
 end
 
 -- Gives back what a lease holds on one node; its execution becomes used unless cancelled.
-local function release(key, ephemeral, tokens, micros, count_execution)
+local function release(key, ephemeral, tokens, nanos, count_execution)
   if redis.call('EXISTS', key) == 0 then return end
   add(key, 're', -1)
   local slots = redis.call('HINCRBY', key, 'rk', -1)
   add(key, 'rt', -tokens)
-  add(key, 'rc', -micros)
+  add(key, 'rc', -nanos)
   if count_execution then add(key, 'ue', 1) end
   if ephemeral and slots <= 0 then redis.call('DEL', key) end
 end
@@ -68,10 +68,10 @@ local function sweep(leases, now)
     local lease_key = leases .. ':' .. id
     local h = redis.call('HMGET', lease_key, 'ht', 'hc', 'n', 'st')
     if h[3] and h[4] ~= '1' then
-      local tokens, micros = tonumber(h[1]), tonumber(h[2])
+      local tokens, nanos = tonumber(h[1]), tonumber(h[2])
       for i = 1, tonumber(h[3]) do
         local entry = redis.call('HGET', lease_key, 'k' .. i)
-        if entry then release(string.sub(entry, 2), string.sub(entry, 1, 1) == '1', tokens, micros, true) end
+        if entry then release(string.sub(entry, 2), string.sub(entry, 1, 1) == '1', tokens, nanos, true) end
       end
     end
     redis.call('DEL', lease_key)
@@ -87,15 +87,15 @@ end
 /**
  * Checks and reserves every limit of every node at once.
  * KEYS: leases, lease, node1..nodeN.
- * ARGV: id, now, enforce (1|0), estimate tokens, estimate micro-dollars, ttl ms, N, then per node
- *       ephemeral (1|0) and the limits executions, concurrent, tokens, micro-dollars, wall ms (-1 = none).
+ * ARGV: id, now, enforce (1|0), estimate tokens, estimate nano-dollars, ttl ms, N, then per node
+ *       ephemeral (1|0) and the limits executions, concurrent, tokens, nano-dollars, wall ms (-1 = none).
  * Reply: status ('admitted' | 'denied' | 'duplicate'), violation resource ('' = none), violating
  *        node index (1-based), limit, used, requested, then node states.
  */
 export const RESERVE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, now, enforce = ARGV[1], num(ARGV[2]), ARGV[3] == '1'
-local tokens, micros, ttl, n = num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+local tokens, nanos, ttl, n = num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
 local reply
 
 if redis.call('EXISTS', lease) == 1 then
@@ -113,7 +113,7 @@ for i = 1, n do
   local _, s = read_node(key)
   if not v_resource then
     local b = 7 + (i - 1) * 6
-    local l_exec, l_conc, l_tokens, l_micros, l_wall = num(ARGV[b + 2]), num(ARGV[b + 3]), num(ARGV[b + 4]), num(ARGV[b + 5]), num(ARGV[b + 6])
+    local l_exec, l_conc, l_tokens, l_nanos, l_wall = num(ARGV[b + 2]), num(ARGV[b + 3]), num(ARGV[b + 4]), num(ARGV[b + 5]), num(ARGV[b + 6])
     local started = s[8]
     if l_wall >= 0 and started >= 0 and now - started >= l_wall then
       v_resource, v_limit, v_used, v_requested = 'wallTimeMs', l_wall, now - started, 0
@@ -123,8 +123,8 @@ for i = 1, n do
       v_resource, v_limit, v_used, v_requested = 'concurrent', l_conc, s[7], 1
     elseif l_tokens >= 0 and (s[2] + s[5] >= l_tokens or s[2] + s[5] + tokens > l_tokens) then
       v_resource, v_limit, v_used, v_requested = 'tokens', l_tokens, s[2] + s[5], tokens
-    elseif l_micros >= 0 and (s[3] + s[6] >= l_micros or s[3] + s[6] + micros > l_micros) then
-      v_resource, v_limit, v_used, v_requested = 'costUsd', l_micros, s[3] + s[6], micros
+    elseif l_nanos >= 0 and (s[3] + s[6] >= l_nanos or s[3] + s[6] + nanos > l_nanos) then
+      v_resource, v_limit, v_used, v_requested = 'costUsd', l_nanos, s[3] + s[6], nanos
     end
     if v_resource then v_index = i end
   end
@@ -136,14 +136,14 @@ if v_resource and enforce then
   return reply
 end
 
-local lease_fields = {'ht', tokens, 'hc', micros, 'sq', 0, 'st', 0, 'n', n}
+local lease_fields = {'ht', tokens, 'hc', nanos, 'sq', 0, 'st', 0, 'n', n}
 for i = 1, n do
   local key = KEYS[i + 2]
   redis.call('HSETNX', key, 's', now)
   add(key, 're', 1)
   add(key, 'rk', 1)
   add(key, 'rt', tokens)
-  add(key, 'rc', micros)
+  add(key, 'rc', nanos)
   lease_fields[#lease_fields + 1] = 'k' .. i
   lease_fields[#lease_fields + 1] = ARGV[7 + (i - 1) * 6 + 1] .. key
 end
@@ -159,16 +159,16 @@ return reply
  * Charges usage to a lease's nodes, out of what the lease still holds first, and extends the
  * lease (a charge proves its run is alive).
  * KEYS: leases, lease, node1..nodeN.
- * ARGV: id, tokens, micro-dollars, charge sequence number, ttl ms, N, then per node ephemeral
- *       (1|0) and the limits tokens, micro-dollars (-1 = none).
+ * ARGV: id, tokens, nano-dollars, charge sequence number, ttl ms, N, then per node ephemeral
+ *       (1|0) and the limits tokens, nano-dollars (-1 = none).
  * Reply: status ('charged' | 'duplicate'), overshoot resource ('' = none), node index, limit,
  *        used, requested, then node states.
  */
 export const CHARGE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
-local id, tokens, micros, seq, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
+local id, tokens, nanos, seq, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), num(ARGV[5]), num(ARGV[6])
 local reply
-local from_tokens, from_micros = 0, 0
+local from_tokens, from_nanos = 0, 0
 
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'sq', 'st')
 if h[3] then
@@ -180,15 +180,15 @@ if h[3] then
   redis.call('HSET', lease, 'sq', seq)
   if h[4] ~= '1' then
     from_tokens = math.min(num(h[1]), tokens)
-    from_micros = math.min(num(h[2]), micros)
+    from_nanos = math.min(num(h[2]), nanos)
     add(lease, 'ht', -from_tokens)
-    add(lease, 'hc', -from_micros)
+    add(lease, 'hc', -from_nanos)
     redis.call('ZADD', leases, 'XX', server_ms() + ttl, id)
   end
 end
 -- Without a lease hash the lease was settled long ago or reaped: the usage is charged directly.
 
-local beyond = tokens > from_tokens or micros > from_micros
+local beyond = tokens > from_tokens or nanos > from_nanos
 local v_resource, v_index, v_limit, v_used, v_requested
 for i = 1, n do
   local key = KEYS[i + 2]
@@ -196,18 +196,18 @@ for i = 1, n do
   -- A run budget that no longer exists (its runs all ended) is not recreated by late usage.
   if ARGV[b + 1] ~= '1' or redis.call('EXISTS', key) == 1 then
     add(key, 'rt', -from_tokens)
-    add(key, 'rc', -from_micros)
+    add(key, 'rc', -from_nanos)
     local used_tokens = redis.call('HINCRBY', key, 'ut', tokens)
-    local used_micros = redis.call('HINCRBY', key, 'uc', micros)
+    local used_nanos = redis.call('HINCRBY', key, 'uc', nanos)
     if beyond and not v_resource then
       local r = redis.call('HMGET', key, 'rt', 'rc')
       local held_tokens = used_tokens + (num(r[1]) or 0)
-      local held_micros = used_micros + (num(r[2]) or 0)
-      local l_tokens, l_micros = num(ARGV[b + 2]), num(ARGV[b + 3])
+      local held_nanos = used_nanos + (num(r[2]) or 0)
+      local l_tokens, l_nanos = num(ARGV[b + 2]), num(ARGV[b + 3])
       if l_tokens >= 0 and held_tokens > l_tokens then
         v_resource, v_index, v_limit, v_used, v_requested = 'tokens', i, l_tokens, held_tokens - tokens, tokens
-      elseif l_micros >= 0 and held_micros > l_micros then
-        v_resource, v_index, v_limit, v_used, v_requested = 'costUsd', i, l_micros, held_micros - micros, micros
+      elseif l_nanos >= 0 and held_nanos > l_nanos then
+        v_resource, v_index, v_limit, v_used, v_requested = 'costUsd', i, l_nanos, held_nanos - nanos, nanos
       end
     end
   end
@@ -233,9 +233,9 @@ local h = redis.call('HMGET', lease, 'ht', 'hc', 'st')
 if not h[1] or h[3] == '1' then
   reply = {'noop'}
 else
-  local tokens, micros = num(h[1]), num(h[2])
+  local tokens, nanos = num(h[1]), num(h[2])
   for i = 1, n do
-    release(KEYS[i + 2], ARGV[4 + i] == '1', tokens, micros, mode ~= 'cancel')
+    release(KEYS[i + 2], ARGV[4 + i] == '1', tokens, nanos, mode ~= 'cancel')
   end
   redis.call('ZREM', leases, id)
   redis.call('HSET', lease, 'ht', 0, 'hc', 0, 'st', 1)

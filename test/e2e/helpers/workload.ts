@@ -59,7 +59,7 @@ export class Tally {
   readonly errors = new Map<string, number>(); // agent|depth|error.type
   readonly denials = new Map<string, number>(); // agent|resource
   readonly tokens = new Map<string, number>(); // agent|type
-  readonly costMicros = new Map<string, number>(); // agent
+  readonly costNanos = new Map<string, number>(); // agent
   readonly turns = new Map<string, number[]>(); // agent -> turns per run
   readonly runTokens = { input: [] as number[], output: [] as number[] }; // tokens per run that recorded usage
   admitted = 0;
@@ -76,7 +76,7 @@ export class Tally {
   usage(agent: string, usage: { inputTokens: number; outputTokens: number; costUsd: number }): void {
     this.add(this.tokens, key(agent, 'input'), usage.inputTokens);
     this.add(this.tokens, key(agent, 'output'), usage.outputTokens);
-    this.add(this.costMicros, agent, Math.round(usage.costUsd * 1e6));
+    this.add(this.costNanos, agent, Math.round(usage.costUsd * 1e6));
     this.runTokens.input.push(usage.inputTokens);
     this.runTokens.output.push(usage.outputTokens);
   }
@@ -90,7 +90,7 @@ export class Tally {
     return [...this.tokens.values()].reduce((sum, count) => sum + count, 0);
   }
   get totalCostUsd(): number {
-    return [...this.costMicros.values()].reduce((sum, count) => sum + count, 0) / 1e6;
+    return [...this.costNanos.values()].reduce((sum, count) => sum + count, 0) / 1e6;
   }
   /** Executions by a subset of the labels, e.g. ['outcome'] or ['agent', 'outcome']. */
   executionsBy(labels: Array<'agent' | 'depth' | 'outcome'>): Map<string, number> {
