@@ -325,6 +325,30 @@ describe('instrumentAiSdk', () => {
       expect(pipeline.agentmeter.totals().active).toBe(0);
     });
 
+    it('runs a call unrecorded when a quota store throws a value that cannot be read', async () => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      const hostile = createAdapterPipeline({
+        quota: {
+          store: {
+            name: 'hostile',
+            reserve: () => {
+              throw proxy;
+            },
+            charge: () => undefined,
+            settle: () => undefined,
+            read: () => undefined,
+            scopes: () => [],
+          },
+        },
+      });
+      uninstall();
+      uninstall = instrumentAiSdk(hostile.agentmeter);
+      const result = await generateText({ model: new MockLanguageModelV4({ doGenerate: [text('still fine', 3, 2)] }), prompt: 'x' });
+      expect(result.text).toBe('still fine');
+      expect(hostile.agentmeter.totals().active).toBe(0);
+    });
+
     it('warns when a second install would record every run twice, and not once the first is removed', async () => {
       const logged = captureDiag();
       const doubled = () => logged.messages.filter((message) => message.includes('the Vercel AI SDK is already instrumented'));

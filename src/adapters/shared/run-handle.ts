@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import type { DiagLogger } from '@opentelemetry/api';
 import { isQuotaRefusal } from '../../errors.js';
+import { errorTypeOf } from '../../telemetry/thrown.js';
 import type { AgentMeter, Run, RunSpec } from '../../index.js';
 import { checkQuotaSpec } from './options.js';
 
@@ -46,7 +47,7 @@ export async function openRun(meter: Meter, spec: RunSpec, logger: DiagLogger): 
     return await startRun(meter, spec);
   } catch (error) {
     if (isQuotaRefusal(error)) throw error;
-    logger.warn(`run '${spec.name}' was not started (${errorName(error)}); the framework call runs unrecorded`, error);
+    logger.warn(`run '${spec.name}' was not started (${errorTypeOf(error)}); the framework call runs unrecorded`, error);
     return undefined;
   }
 }
@@ -87,8 +88,4 @@ function startRun(meter: Meter, spec: RunSpec): Promise<RunHandle> {
       if (!admitted) rejectHandle(error);
     });
   });
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }
