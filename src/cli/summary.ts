@@ -1,86 +1,49 @@
-import type { QuotaUsage } from '../index.js';
-import { OUTCOMES, type Outcome } from '../semconv.js';
+import type { AgentMeter, QuotaUsage, Totals } from '../index.js';
+import { ATTR_QUOTA_RESOURCE, METRIC_QUOTA_DENIALS } from '../semconv.js';
 
-/** The demo's numbers at one moment, as exported on `/metrics` plus the quota snapshot. */
+/**
+ * The demo's numbers at one moment, each read from where its metric is exported from, so the
+ * screen and `/metrics` agree: `agentmeter.totals()` (the `subagent.executions`, `.active` and
+ * `.cost` counters; tokens as charged, live), `agentmeter.quota.snapshot()` (the
+ * `subagent.quota.*` gauges) and `/metrics` itself for `subagent.quota.denials`, which no
+ * other API exposes.
+ */
 export interface Summary {
   elapsedS: number;
-  executions: Record<Outcome, number>;
-  active: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
+  totals: Totals;
+  /** `subagent_quota_denials_total` by `quota.resource` (admission refusals and runs stopped); `undefined` when `/metrics` could not be read. */
+  denials: Record<string, number> | undefined;
   quota: Record<'tokens' | 'costUsd' | 'concurrent', QuotaUsage> | undefined;
 }
 
-/** Reads the executions, active runs, tokens and cost from a Prometheus exposition. */
-export function parseExposition(text: string): Pick<Summary, 'executions' | 'active' | 'inputTokens' | 'outputTokens' | 'costUsd'> {
-  const executions = Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>;
-  let active = 0;
-  let inputTokens = 0;
-  let outputTokens = 0;
-  let costUsd = 0;
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (match === null) continue;
-    const [, name, labels = '', raw] = match;
-    const value = Number(raw);
-    if (!Number.isFinite(value)) continue;
-    const label = (key: string) => new RegExp(`(?:^|,)${key}="([^"]*)"`).exec(labels)?.[1];
-    if (name === 'subagent_executions_total') {
-      const outcome = label('subagent_outcome') as Outcome | undefined;
-      if (outcome !== undefined && outcome in executions) executions[outcome] += value;
-    } else if (name === 'subagent_active') {
-      active += value;
-    } else if (name === 'subagent_tokens_sum') {
-      if (label('gen_ai_token_type') === 'input') inputTokens += value;
-      else if (label('gen_ai_token_type') === 'output') outputTokens += value;
-    } else if (name !== undefined && name.startsWith('subagent_cost') && name.endsWith('_total')) {
-      costUsd += value;
-    }
+/** Reads the summary; `exposition` is a scrape of the demo's own `/metrics` (`undefined` when it failed). */
+export function readSummary(agentmeter: AgentMeter, elapsedS: number, exposition: string | undefined): Summary {
+  const snapshot = agentmeter.quota?.snapshot();
+  return {
+    elapsedS,
+    totals: agentmeter.totals(),
+    denials: exposition === undefined ? undefined : parseDenials(exposition),
+    quota: snapshot && { tokens: snapshot.tokens, costUsd: snapshot.costUsd, concurrent: snapshot.concurrent },
+  };
+}
+
+/** The Prometheus name of `subagent.quota.denials` and of its resource label. */
+const DENIALS_SERIES = `${prometheusName(METRIC_QUOTA_DENIALS)}_total`;
+const RESOURCE_LABEL = prometheusName(ATTR_QUOTA_RESOURCE);
+
+/** Sums `subagent_quota_denials_total` by `quota_resource` (over agents and modes) in a Prometheus exposition. */
+export function parseDenials(exposition: string): Record<string, number> {
+  const denials: Record<string, number> = {};
+  for (const line of exposition.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)\{(.*)\}\s+(\S+)/.exec(line);
+    if (match?.[1] !== DENIALS_SERIES) continue;
+    const resource = new RegExp(`(?:^|,)${RESOURCE_LABEL}="([^"]*)"`).exec(match[2]!)?.[1];
+    const value = Number(match[3]);
+    if (resource !== undefined && Number.isFinite(value)) denials[resource] = (denials[resource] ?? 0) + value;
   }
-  return { executions, active, inputTokens, outputTokens, costUsd };
+  return denials;
 }
 
-/** One line, for logs and pipes. */
-export function formatLine(summary: Summary): string {
-  const executions = OUTCOMES.map((outcome) => `${outcome}=${summary.executions[outcome]}`).join(' ');
-  const quota = summary.quota ? ` quota tokens=${percent(summary.quota.tokens)} cost=${percent(summary.quota.costUsd)}` : '';
-  return (
-    `t=${Math.round(summary.elapsedS)}s executions ${executions} active=${summary.active} ` +
-    `tokens=${summary.inputTokens + summary.outputTokens} cost=$${summary.costUsd.toFixed(4)}${quota}`
-  );
-}
-
-/** A block for a terminal, redrawn in place. */
-export function formatPanel(summary: Summary, title: string): string[] {
-  const total = OUTCOMES.reduce((sum, outcome) => sum + summary.executions[outcome], 0);
-  const lines = [
-    `${title}  ${Math.round(summary.elapsedS)}s`,
-    '',
-    `executions  ${total}`,
-    ...OUTCOMES.map((outcome) => `  ${outcome.padEnd(11)}${String(summary.executions[outcome]).padStart(7)}`),
-    `active      ${String(summary.active).padStart(9)}`,
-    `tokens      ${String(summary.inputTokens + summary.outputTokens).padStart(9)}  (in ${summary.inputTokens}, out ${summary.outputTokens})`,
-    `cost        ${('$' + summary.costUsd.toFixed(4)).padStart(9)}`,
-    `denials     ${String(summary.executions.denied).padStart(9)}`,
-  ];
-  if (summary.quota) {
-    lines.push('', 'quota');
-    lines.push(`  tokens     ${bar(summary.quota.tokens)}`);
-    lines.push(`  cost USD   ${bar(summary.quota.costUsd, (value) => value.toFixed(2))}`);
-    lines.push(`  concurrent ${bar(summary.quota.concurrent)}`);
-  }
-  return lines;
-}
-
-function bar(usage: QuotaUsage, format: (value: number) => string = String, width = 30): string {
-  if (usage.limit === undefined || usage.limit <= 0) return `${format(usage.used)} (no limit)`;
-  const fraction = Math.min(1, (usage.used + usage.reserved) / usage.limit);
-  const filled = Math.round(fraction * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(fraction * 100)).padStart(3)}%  ${format(usage.used)}/${format(usage.limit)}`;
-}
-
-function percent(usage: QuotaUsage): string {
-  if (usage.limit === undefined || usage.limit <= 0) return '-';
-  return `${Math.round(Math.min(1, (usage.used + usage.reserved) / usage.limit) * 100)}%`;
+function prometheusName(name: string): string {
+  return name.replace(/[^\w]/g, '_');
 }

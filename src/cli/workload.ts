@@ -1,9 +1,11 @@
 import type { AgentMeter, QuotaOptions } from '../index.js';
+import type { DemoAdapter } from './args.js';
 
-/** Prices used to give the mock usage a cost (USD per million tokens). */
+/** Prices used to give the simulated usage a cost (USD per million tokens). */
 const PRICE_INPUT_PER_M = 3;
 const PRICE_OUTPUT_PER_M = 15;
 
+/** The demo workload on one framework. */
 export interface Workload {
   /** Runs one planner to completion (or until `signal` aborts). Never rejects. */
   runPlanner(signal: AbortSignal): Promise<void>;
@@ -11,9 +13,55 @@ export interface Workload {
   uninstall(): void;
 }
 
+/** Builds the workload on a framework once its packages are loaded. */
+export type WorkloadFactory = (agentmeter: AgentMeter, speed: number) => Workload;
+
+/** A framework the demo needs and could not load: printed as one line with the command that installs it. */
+export class MissingFrameworkError extends Error {
+  override readonly name = 'MissingFrameworkError';
+}
+
+const FRAMEWORKS: Record<DemoAdapter, { title: string; packages: string[]; load: () => Promise<WorkloadFactory> }> = {
+  'ai-sdk': {
+    title: 'the Vercel AI SDK',
+    packages: ['ai'],
+    load: async () => (await import('./ai-sdk-workload.js')).createAiSdkWorkload,
+  },
+  'openai-agents': {
+    title: 'the OpenAI Agents SDK',
+    packages: ['@openai/agents'],
+    load: async () => (await import('./openai-agents-workload.js')).createOpenAIAgentsWorkload,
+  },
+};
+
+/**
+ * Loads the framework of `adapter`. Throws `MissingFrameworkError` naming the npm command
+ * when its package is not installed; other load errors pass through.
+ */
+export async function loadWorkload(adapter: DemoAdapter, load: () => Promise<WorkloadFactory> = FRAMEWORKS[adapter].load): Promise<WorkloadFactory> {
+  const framework = FRAMEWORKS[adapter];
+  try {
+    return await load();
+  } catch (error) {
+    const missing = missingPackage(error);
+    if (missing !== undefined && framework.packages.some((name) => missing === name || missing.startsWith(`${name}/`))) {
+      throw new MissingFrameworkError(`--adapter ${adapter} runs on ${framework.title}, which is not installed: npm install ${framework.packages.join(' ')}`);
+    }
+    throw error;
+  }
+}
+
+/** The package an `ERR_MODULE_NOT_FOUND` names, e.g. `ai` in "Cannot find package 'ai' imported from ...". */
+function missingPackage(error: unknown): string | undefined {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code !== 'ERR_MODULE_NOT_FOUND' || typeof message !== 'string') return undefined;
+  return /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1];
+}
+
 /**
  * Quotas for the demo, scaled by the rate so that the token budget runs out after roughly
- * fifty seconds whatever `--rate` is; runs past 10 turns end `incomplete`.
+ * fifty seconds whatever `--rate` is (fifty divided by `--speed`, which fast-forwards); runs
+ * past 10 turns are stopped (outcome `incomplete`).
  */
 export function demoQuota(rate: number): QuotaOptions {
   return {
@@ -30,140 +78,74 @@ export function demoQuota(rate: number): QuotaOptions {
 export const usageCost = ({ inputTokens, outputTokens }: { inputTokens: number; outputTokens: number }) =>
   (inputTokens * PRICE_INPUT_PER_M + outputTokens * PRICE_OUTPUT_PER_M) / 1_000_000;
 
-interface Step {
-  calls?: Array<{ tool: string; input: Record<string, string> }>;
+/** One model call of the simulated workload. */
+export interface Step {
+  /** Tools the model calls in this turn; none: it answers with `text`. */
+  calls?: Array<{ tool: 'research' | 'lookup' | 'note'; topic: string }>;
   text?: string;
   inputTokens: number;
   outputTokens: number;
   latencyMs: number;
-  /** The model call fails with this error name. */
+  /** The model call fails with an error of this name. */
   failWith?: string;
 }
 
-/**
- * The demo workload on the Vercel AI SDK with its mock model: a planner that fans researchers
- * out in parallel through a `research` tool; some researchers look facts up through a
- * `lookup` tool that runs a helper agent. Spreads of turns, tokens and latencies are random;
- * a few model calls fail.
+/*
+ * The workload, the same on every framework: a planner fans 2 to 5 researchers out in parallel
+ * through a `research` tool; a researcher takes 1 to 5 turns (now and then 11 to 14, past the
+ * turn limit), calling a `lookup` tool that runs a helper agent or a plain `note` tool; a few
+ * model calls fail. Turns, tokens and latencies are random.
  */
-export async function createAiSdkWorkload(agentmeter: AgentMeter): Promise<Workload> {
-  const ai = await import('ai');
-  const { MockLanguageModelV4 } = await import('ai/test');
-  const { instrumentAiSdk } = await import('../adapters/ai-sdk/index.js');
-  const uninstall = instrumentAiSdk(agentmeter, { costUsd: usageCost });
 
-  const model = (modelId: string, steps: Step[]) => {
-    let index = 0;
-    return new MockLanguageModelV4({
-      modelId,
-      doGenerate: async ({ abortSignal }) => {
-        const step = steps[Math.min(index++, steps.length - 1)]!;
-        await sleep(step.latencyMs, abortSignal);
-        if (step.failWith !== undefined) {
-          const error = new Error(`${modelId}: simulated ${step.failWith}`);
-          error.name = step.failWith;
-          throw error;
-        }
-        const content = step.calls
-          ? step.calls.map((call, position) => ({
-              type: 'tool-call' as const,
-              toolCallId: `${call.tool}-${index}-${position}-${Math.random().toString(36).slice(2, 8)}`,
-              toolName: call.tool,
-              input: JSON.stringify(call.input),
-            }))
-          : [{ type: 'text' as const, text: step.text ?? 'done' }];
-        return {
-          content,
-          finishReason: step.calls ? { unified: 'tool-calls' as const, raw: 'tool_calls' } : { unified: 'stop' as const, raw: 'stop' },
-          usage: {
-            inputTokens: { total: step.inputTokens, noCache: step.inputTokens, cacheRead: 0, cacheWrite: 0 },
-            outputTokens: { total: step.outputTokens, text: step.outputTokens, reasoning: 0 },
-          },
-          warnings: [],
-        };
-      },
-    });
-  };
-
-  const topicSchema = ai.jsonSchema<{ topic: string }>({ type: 'object', properties: { topic: { type: 'string' } }, required: ['topic'] });
-
-  const lookup = ai.tool({
-    description: 'Looks a fact up',
-    inputSchema: topicSchema,
-    execute: async ({ topic }, { abortSignal }) => {
-      const steps = Array.from({ length: randomInt(1, 2) }, () => modelStep(300, 1200, 40, 200));
-      const result = await ai.generateText({ model: model('helper-mini', finish(steps)), prompt: topic, abortSignal, telemetry: { functionId: 'helper' } });
-      return result.text;
-    },
-  });
-
-  const research = ai.tool({
-    description: 'Researches one topic',
-    inputSchema: topicSchema,
-    execute: async ({ topic }, { abortSignal }) => {
-      // Mostly short loops, now and then a long one that runs into maxTurnsPerRun.
-      const turns = Math.random() < 0.08 ? randomInt(11, 14) : randomInt(1, 5);
-      const steps: Step[] = [];
-      for (let turn = 0; turn < turns - 1; turn += 1) {
-        const step = modelStep(1000, 6000, 80, 600);
-        step.calls = [{ tool: Math.random() < 0.25 ? 'lookup' : 'note', input: { topic: `${topic} #${turn}` } }];
-        steps.push(step);
-      }
-      steps.push(modelStep(1500, 8000, 200, 1500));
-      if (Math.random() < 0.05) steps[randomInt(0, steps.length - 1)]!.failWith = Math.random() < 0.5 ? 'RateLimitError' : 'APICallError';
-      const result = await ai.generateText({
-        model: model('research-large', finish(steps)),
-        prompt: topic,
-        tools: { lookup, note },
-        stopWhen: ai.isStepCount(20),
-        abortSignal,
-        telemetry: { functionId: 'researcher' },
-      });
-      return result.text;
-    },
-  });
-
-  const note = ai.tool({
-    description: 'Takes a note',
-    inputSchema: topicSchema,
-    execute: ({ topic }) => Promise.resolve(`noted ${topic}`),
-  });
-
-  return {
-    uninstall,
-    async runPlanner(signal) {
-      const topics = Array.from({ length: randomInt(2, 5) }, (_, index) => ({ tool: 'research', input: { topic: `topic ${index + 1}` } }));
-      const plan = modelStep(800, 2500, 100, 400);
-      plan.calls = topics;
-      try {
-        await ai.generateText({
-          model: model('planner-large', [plan, modelStep(2000, 9000, 300, 1200)]),
-          prompt: 'Plan and delegate the research',
-          tools: { research },
-          stopWhen: ai.isStepCount(4),
-          abortSignal: signal,
-          telemetry: { functionId: 'planner' },
-        });
-      } catch {
-        // Denials, failures and aborts are what the demo shows; agentmetry has recorded them.
-      }
-    },
-  };
+/** The planner's turns: one fanning researchers out, one writing the answer. */
+export function plannerSteps(speed: number): Step[] {
+  const plan = modelStep(speed, 800, 2500, 100, 400);
+  plan.calls = Array.from({ length: randomInt(2, 5) }, (_, index) => ({ tool: 'research' as const, topic: `topic ${index + 1}` }));
+  return [plan, answer(modelStep(speed, 2000, 9000, 300, 1200))];
 }
 
-function modelStep(minInput: number, maxInput: number, minOutput: number, maxOutput: number): Step {
+/** A researcher's turns on `topic`. */
+export function researcherSteps(speed: number, topic: string): Step[] {
+  // Mostly short loops, now and then a long one that runs into maxTurnsPerRun.
+  const turns = Math.random() < 0.08 ? randomInt(11, 14) : randomInt(1, 5);
+  const steps: Step[] = [];
+  for (let turn = 0; turn < turns - 1; turn += 1) {
+    const step = modelStep(speed, 1000, 6000, 80, 600);
+    step.calls = [{ tool: Math.random() < 0.25 ? 'lookup' : 'note', topic: `${topic} #${turn}` }];
+    steps.push(step);
+  }
+  steps.push(answer(modelStep(speed, 1500, 8000, 200, 1500)));
+  if (Math.random() < 0.05) steps[randomInt(0, steps.length - 1)]!.failWith = Math.random() < 0.5 ? 'RateLimitError' : 'APICallError';
+  return steps;
+}
+
+/** A helper's one turn. */
+export function helperSteps(speed: number): Step[] {
+  return [answer(modelStep(speed, 300, 1200, 40, 200))];
+}
+
+/** Most turns a researcher takes, for the frameworks' own turn caps (above the quota's). */
+export const MAX_RESEARCHER_TURNS = 20;
+
+/** The error a step that fails throws, named like a provider's. */
+export function stepError(model: string, step: Step): Error | undefined {
+  if (step.failWith === undefined) return undefined;
+  const error = new Error(`${model}: simulated ${step.failWith}`);
+  error.name = step.failWith;
+  return error;
+}
+
+function modelStep(speed: number, minInput: number, maxInput: number, minOutput: number, maxOutput: number): Step {
   return {
     inputTokens: logUniformInt(minInput, maxInput),
     outputTokens: logUniformInt(minOutput, maxOutput),
-    latencyMs: logUniformInt(60, 1200),
+    latencyMs: logUniformInt(60, 1200) / speed,
   };
 }
 
-/** Marks the last step as the final answer. */
-function finish(steps: Step[]): Step[] {
-  const last = steps[steps.length - 1]!;
-  if (last.calls === undefined) last.text = 'findings';
-  return steps;
+function answer(step: Step): Step {
+  step.text = 'findings';
+  return step;
 }
 
 function randomInt(min: number, max: number): number {
@@ -174,7 +156,8 @@ function logUniformInt(min: number, max: number): number {
   return Math.round(Math.exp(Math.log(min) + Math.random() * (Math.log(max) - Math.log(min))));
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
