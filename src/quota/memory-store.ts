@@ -128,13 +128,22 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   }
 
   settle(lease: MemoryLease): void {
+    this.#release(lease, true);
+  }
+
+  cancel(lease: MemoryLease): void {
+    this.#release(lease, false);
+  }
+
+  /** Gives back what the lease holds and its slot; its execution becomes used unless cancelled. */
+  #release(lease: MemoryLease, countExecution: boolean): void {
     if (lease.settled) return;
     lease.settled = true;
     for (const node of lease.nodes) {
       node.reservedTokens -= lease.heldTokens;
       node.reservedCostNanos -= lease.heldCostNanos;
       node.reservedExecutions -= 1;
-      node.usedExecutions += 1;
+      if (countExecution) node.usedExecutions += 1;
       node.inFlight -= 1;
       // A budget whose runs all ended is forgotten by key; a late child of it (which passes the same node) still counts against it.
       if (node.ephemeral && node.inFlight === 0) this.#unlist(node);

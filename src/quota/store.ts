@@ -38,6 +38,12 @@ export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNod
   charge(lease: Lease, usage: LedgerUsage): ChargeResult | Promise<ChargeResult>;
   /** Releases what the lease still holds and its concurrency slot; its execution becomes used. Idempotent. */
   settle(lease: Lease): void | Promise<void>;
+  /**
+   * Optional. Gives back everything a lease holds, its execution included, for a run admitted but
+   * cancelled before it started (its signal fired while an asynchronous `reserve` was in flight).
+   * Once cancelled, `settle` changes nothing. Without it the lease is settled: the execution counts.
+   */
+  cancel?(lease: Lease): void | Promise<void>;
   /** The current state of a node, as far as this process knows it (exact for the in-memory store). */
   read(key: string): LedgerState | undefined;
   /** The keys of every scope (root node) this store knows. */

@@ -36,6 +36,8 @@ export interface QuotaRunEvents {
  * and reports its turns and usage to it.
  */
 export class QuotaTicket {
+  /** Settled or cancelled: the store has been told once. */
+  #finished = false;
   /** Armed only for a run with a duration limit. */
   #timers: Timers | undefined;
 
@@ -82,12 +84,26 @@ export class QuotaTicket {
     }
   }
 
-  /** Releases what the run did not use, and its timers. Never throws. */
+  /** Releases what the run did not use, and its timers; the execution counts. Never throws. */
   settle(): void {
+    this.#finish('settle');
+  }
+
+  /**
+   * Gives back everything the ticket holds, its execution included: the run was admitted but
+   * never started. A store without `cancel` settles instead. Never throws.
+   */
+  cancel(): void {
+    this.#finish(this.quota.store.cancel === undefined ? 'settle' : 'cancel');
+  }
+
+  #finish(operation: 'settle' | 'cancel'): void {
+    if (this.#finished) return;
+    this.#finished = true;
     this.#timers?.clear();
     if (this.deadline !== undefined) this.quota.deadlines.remove(this, this.deadline);
     const store = this.quota.store;
-    const result = safeCall(logger, 'quota store settle', () => store.settle(this.lease));
-    if (isPromise(result)) result.catch((error: unknown) => logger.error('quota store settle failed', error));
+    const result = safeCall(logger, `quota store ${operation}`, () => (operation === 'cancel' ? store.cancel!(this.lease) : store.settle(this.lease)));
+    if (isPromise(result)) result.catch((error: unknown) => logger.error(`quota store ${operation} failed`, error));
   }
 }

@@ -57,12 +57,23 @@ export class AgentMeter {
       this.#end(run, cancellation(cancelled.reason));
       throw cancelled.reason;
     }
+    let admission: void | Promise<void>;
     try {
-      const admission = this.#admit(run, runSpec);
+      admission = this.#admit(run, runSpec);
       if (admission !== undefined) await admission;
     } catch (error) {
       this.#end(run, refusal(error));
       throw error;
+    }
+    if (admission !== undefined) {
+      // The signal fired while an asynchronous store (Redis) was reserving: the run never starts,
+      // and its reservation goes back whole, execution included.
+      const cancelledWhileAdmitted = run.cancelledBeforeStart(runSpec.signal);
+      if (cancelledWhileAdmitted !== undefined) {
+        run.ticket?.cancel();
+        this.#end(run, cancellation(cancelledWhileAdmitted.reason));
+        throw cancelledWhileAdmitted.reason;
+      }
     }
     run.start(runSpec.signal, runSpec.timeoutMs);
     this.#telemetry.activate(run.series);

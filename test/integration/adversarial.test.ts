@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createAiSdkIntegration } from '../../src/adapters/ai-sdk/index.js';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
 import { AgentMeter, QuotaExceededError } from '../../src/index.js';
+import { MemoryQuotaStore, type MemoryLease, type MemoryNode, type QuotaStore } from '../../src/quota-store/index.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
@@ -255,6 +256,36 @@ describe('hostile input', () => {
       expect(agentmeter.totals()).toMatchObject({ active: 0, executions: { aborted: 3 } });
       expect(pipeline.finishedSpans().map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME])).toEqual(['aborted', 'aborted', 'aborted']);
       await expect(agentmeter.run('real', () => 'ran')).resolves.toBe('ran');
+    });
+
+    // With an asynchronous store (Redis), the signal may fire while the reservation is in flight.
+    it('gives its reservation back whole when the signal fires while an asynchronous store reserves', async () => {
+      const inner = new MemoryQuotaStore();
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const store: QuotaStore<MemoryLease, MemoryNode> = {
+        name: 'async-memory',
+        createNode: (node) => inner.createNode(node),
+        reserve: async (request) => {
+          await gate;
+          return inner.reserve(request);
+        },
+        charge: (lease, usage) => inner.charge(lease, usage),
+        settle: (lease) => inner.settle(lease),
+        cancel: (lease) => inner.cancel(lease),
+        read: (key) => inner.read(key),
+        scopes: () => inner.scopes(),
+      };
+      const { agentmeter } = createMeter({ quota: { limits: { maxExecutions: 1, maxTokens: 100 }, store } });
+      const controller = new AbortController();
+      let called = false;
+      const pending = agentmeter.run({ name: 'slow-admission', signal: controller.signal, estimate: { tokens: 40 } }, () => (called = true));
+      controller.abort('gave up');
+      release();
+      await expect(pending).rejects.toBe('gave up');
+      expect(called).toBe(false);
+      expect(agentmeter.quota!.snapshot()).toMatchObject({ executions: { used: 0, reserved: 0 }, tokens: { reserved: 0 }, concurrent: { used: 0 } });
+      await expect(agentmeter.run('next', () => 'ran')).resolves.toBe('ran');
     });
 
     it('is not admitted when its parent was already cancelled', async () => {

@@ -137,4 +137,20 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
       });
     },
   },
+  {
+    name: 'cancel (where implemented) gives a lease back whole, its execution included; settle then changes nothing',
+    async run(store) {
+      if (store.cancel === undefined) return;
+      const root = scope('c', { executions: 1, concurrent: 1, tokens: 100 });
+      const child = budget('c/child#1', { tokens: 50 });
+      const cancelled = leaseOf(await reserve(store, [root, child], 40, 7));
+      await store.cancel(cancelled);
+      assertMatches(store.read('c'), { used: { executions: 0, tokens: 0, costNanos: 0 }, reserved: NOTHING_RESERVED });
+      await store.settle(cancelled);
+      assert.equal(store.read('c')?.used.executions, 0);
+      const next = leaseOf(await reserve(store, [root]));
+      await store.settle(next);
+      assertMatches(store.read('c'), { used: { executions: 1 }, reserved: NOTHING_RESERVED });
+    },
+  },
 ];

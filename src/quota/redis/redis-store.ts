@@ -97,12 +97,21 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     }
   }
 
-  async settle(lease: RedisLease): Promise<void> {
+  settle(lease: RedisLease): Promise<void> {
+    return this.#finish(lease, 'settle');
+  }
+
+  /** Gives back everything the lease holds, its execution included: the run never started. */
+  cancel(lease: RedisLease): Promise<void> {
+    return this.#finish(lease, 'cancel');
+  }
+
+  async #finish(lease: RedisLease, mode: 'settle' | 'cancel'): Promise<void> {
     if (lease.settled) return;
     lease.settled = true;
     if (lease.hierarchy === undefined || lease.unaccounted) return;
     this.#leases.release(lease);
-    if (!(await this.#sendSettle(lease, 'settle'))) this.#leases.settlementFailed(lease, 'settle', Date.now());
+    if (!(await this.#sendSettle(lease, mode))) this.#leases.settlementFailed(lease, mode, Date.now());
   }
 
   read(key: string): LedgerState | undefined {
