@@ -21,7 +21,7 @@ export interface DemoOptions {
   rate: number;
   /** Fast-forward: planners start this many times as often and models answer this many times sooner. Default 1. */
   speed: number;
-  /** Redraw a live panel (TTY) instead of one line per second. Default: whether stdout is a TTY. */
+  /** Redraw a live panel instead of printing one line per second. Default: whether stdout is a terminal and the demo is in its foreground. */
   live: boolean;
 }
 
@@ -70,7 +70,7 @@ const VALUE_FLAGS = Object.keys(EXPECTED) as ValueFlag[];
  * Parses `agentmetry demo` arguments (`--flag value` or `--flag=value`; a later flag wins).
  * Throws `UsageError` naming the flag, the value given and what it takes.
  */
-export function parseDemoArgs(argv: readonly string[], isTty: boolean): DemoOptions | 'help' {
+export function parseDemoArgs(argv: readonly string[], live: boolean): DemoOptions | 'help' {
   const values: Partial<Record<ValueFlag, string>> = {};
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index]!;
@@ -103,7 +103,7 @@ export function parseDemoArgs(argv: readonly string[], isTty: boolean): DemoOpti
   const adapter = values.adapter ?? 'ai-sdk';
   if (!isAdapter(adapter)) throw invalid('adapter', adapter);
 
-  return { adapter, port, host, otlp, duration, rate, speed, live: isTty };
+  return { adapter, port, host, otlp, duration, rate, speed, live };
 }
 
 function isValueFlag(name: string): name is ValueFlag {

@@ -3,8 +3,8 @@ import { DEMO_HELP, MAIN_HELP, UsageError, parseDemoArgs } from './args.js';
 import { PREFIX, runDemo, type DemoIo } from './demo.js';
 
 export interface CliIo extends DemoIo {
-  /** Whether stdout is a terminal (a live panel) or a pipe or file (a line per second). */
-  isTty: boolean;
+  /** A live panel (stdout a terminal, the demo in its foreground) or a line per second. */
+  live: boolean;
 }
 
 /**
@@ -24,7 +24,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (command !== 'demo') throw new UsageError(`unknown command '${command}' (commands: demo)`);
-    const options = parseDemoArgs(rest, io.isTty);
+    const options = parseDemoArgs(rest, io.live);
     if (options === 'help') {
       io.stdout.write(`${DEMO_HELP}\n`);
       return 0;

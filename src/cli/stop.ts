@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
 /** The process as far as stopping the demo goes. */
 export interface StopHost {
   on(signal: 'SIGINT' | 'SIGTERM', listener: () => void): unknown;
@@ -20,7 +23,8 @@ export interface StopRequests {
   dispose(): void;
 }
 
-const CTRL_C = 0x03;
+const CTRL_C = '\x03';
+const CTRL_BACKSLASH = '\x1c';
 /** How often the demo checks that the process that started it is still there. */
 const PARENT_CHECK_MS = 500;
 
@@ -33,10 +37,12 @@ const PARENT_CHECK_MS = 500;
  * to the whole foreground process group: under `npx`, npm runs the command through `sh -c`,
  * and that shell (dash on Debian and Ubuntu) dies of the SIGINT, so npm reports 130 even when
  * the demo stops cleanly. With the key, only the demo hears it, exits 0, and so do the shell
- * and npm. For the same reason the demo watches its parent: npm forwards a SIGTERM only to that
- * shell, which dies of it and leaves the demo running on, orphaned, unless it notices.
+ * and npm (Ctrl-\ quits at once; Ctrl-Z does nothing). Only from the terminal's foreground:
+ * a background job that changes the terminal's settings is stopped (SIGTTOU). For the same
+ * reason the demo watches its parent: npm forwards a SIGTERM only to that shell, which dies of
+ * it and leaves the demo running on, orphaned, unless it notices.
  */
-export function listenForStop(host: StopHost, onRepeat: () => void): StopRequests {
+export function listenForStop(host: StopHost, onRepeat: () => void, foreground: () => boolean = inForeground): StopRequests {
   let resolveFirst!: (what: string) => void;
   const first = new Promise<string>((resolve) => (resolveFirst = resolve));
   let requested = false;
@@ -55,10 +61,11 @@ export function listenForStop(host: StopHost, onRepeat: () => void): StopRequest
   host.on('SIGTERM', onSigterm);
 
   const stdin = host.stdin;
-  const raw = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
+  const raw = stdin.isTTY === true && typeof stdin.setRawMode === 'function' && foreground();
   const onKey = (chunk: Buffer | string) => {
     const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-    if (text.includes(String.fromCharCode(CTRL_C))) request('Ctrl-C');
+    if (text.includes(CTRL_BACKSLASH)) onRepeat();
+    else if (text.includes(CTRL_C)) request('Ctrl-C');
     else if (/q/i.test(text)) request('q');
   };
   if (raw) {
@@ -89,4 +96,30 @@ export function listenForStop(host: StopHost, onRepeat: () => void): StopRequest
       }
     },
   };
+}
+
+/**
+ * Whether this process is in its terminal's foreground process group (`pgrp` = `tpgid`), from
+ * /proc on Linux and `ps` elsewhere; `false` when that cannot be told. Windows has no background
+ * jobs of that kind.
+ */
+export function inForeground(platform: NodeJS.Platform = process.platform, pid: number = process.pid): boolean {
+  if (platform === 'win32') return true;
+  try {
+    let pgrp: number;
+    let tpgid: number;
+    if (platform === 'linux') {
+      // pid (comm) state ppid pgrp session tty_nr tpgid ...; comm may hold spaces and parentheses.
+      const stat = readFileSync('/proc/self/stat', 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      pgrp = Number(fields[2]);
+      tpgid = Number(fields[5]);
+    } else {
+      const output = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(pid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] });
+      [pgrp = Number.NaN, tpgid = Number.NaN] = output.trim().split(/\s+/).map(Number);
+    }
+    return pgrp > 0 && pgrp === tpgid;
+  } catch {
+    return false;
+  }
 }

@@ -9,7 +9,7 @@ async function runCli(argv: string[]): Promise<{ code: number; stdout: string; s
   const code = await main(argv, {
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
-    isTty: false,
+    live: false,
     terminal: undefined,
     stop: new Promise(() => {}),
   });

@@ -60,6 +60,23 @@ describe('agentmetry demo on a terminal (built)', () => {
     for (const row of screen) expect(row.length).toBeLessThan(80);
   }, 60_000);
 
+  it('runs as a background job of a shell with job control to its end, a line per second, the terminal left alone', async () => {
+    const port = await freePort();
+    const demo = [process.execPath, CLI, 'demo', '--duration', '2', '--speed', '10', '--port', String(port)].map((word) => `"${word}"`).join(' ');
+    // `set -m`: the job gets its own process group, not the terminal's foreground one, and keeps
+    // the terminal as stdin and stdout. Changing the terminal's settings from there stops it
+    // (SIGTTOU): `wait` then reports 150 (128 + SIGTTOU).
+    const run = start('script', ['-qec', `stty cols 80 rows 24; sh -c 'set -m; ${demo} & wait $!; echo background exit $?'`, '/dev/null'], {
+      env: { ...CHILD_ENV, SHELL: '/bin/sh' },
+    });
+    await run.exit;
+    const { stdout } = run.output();
+    expect(stdout).toContain('background exit 0');
+    expect(stdout).toMatch(/^t=1s executions /m);
+    expect(stdout).toContain('final summary after');
+    expect(stdout).not.toContain('\x1b[?1049h'); // no alternate screen over the shell
+  }, 60_000);
+
   it('redraws at the new width when the terminal is resized, and q stops it', async () => {
     const port = await freePort();
     const ttyFile = join(folder, 'tty');
