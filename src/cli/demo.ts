@@ -3,7 +3,7 @@ import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { AgentMeter } from '../index.js';
 import { startTelemetry } from '../setup/index.js';
 import type { DemoOptions } from './args.js';
-import { renderLine, renderPanel, type PanelHeading } from './render.js';
+import { pace, renderLine, renderPanel, type PanelHeading } from './render.js';
 import { DEFAULT_SIZE, LiveScreen, type Output, type Terminal } from './screen.js';
 import { readSummary, type Summary } from './summary.js';
 import { MissingFrameworkError, demoQuota, loadWorkload, type WorkloadFactory } from './workload.js';
@@ -45,8 +45,8 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   const warnings = new Warnings(io.stderr);
   diag.setLogger(
     {
-      error: (message) => warnings.add(message),
-      warn: (message) => warnings.add(message),
+      error: (message, ...args) => warnings.add(diagLine(message, args)),
+      warn: (message, ...args) => warnings.add(diagLine(message, args)),
       info: () => {},
       debug: () => {},
       verbose: () => {},
@@ -76,14 +76,14 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   const startedAt = performance.now();
   const url = metricsUrl;
   const summarize = async (): Promise<Summary> => readSummary(agentmeter, (performance.now() - startedAt) / 1000, await scrape(url));
-  const heading = (status: string): PanelHeading => ({
+  const heading = (status: string, warning?: string): PanelHeading => ({
     adapter: options.adapter,
     rate: options.rate,
     speed: options.speed,
     metricsUrl: url,
     otlp: options.otlp,
     status,
-    warning: warnings.latest,
+    warning,
   });
 
   const abort = new AbortController();
@@ -97,7 +97,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
 
   const screen = options.live && io.terminal !== undefined ? new LiveScreen(io.stdout, io.terminal) : undefined;
   let latest = readSummary(agentmeter, 0, '');
-  const draw = () => screen?.draw(renderPanel(latest, heading('Ctrl-C or q: stop with a final summary'), screen.width));
+  const draw = () => screen?.draw(renderPanel(latest, heading('Ctrl-C or q: stop with a final summary', warnings.latest), screen.width));
   const report = async () => {
     latest = await summarize();
     if (screen !== undefined) draw();
@@ -115,7 +115,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       stopListening = io.terminal?.onResize(draw);
     } else {
       const otlpNote = options.otlp !== undefined ? `, pushing OTLP to ${options.otlp}` : '';
-      io.stdout.write(`${PREFIX}: ${options.adapter} workload, ${options.rate} planners/s, metrics on ${url}${otlpNote}\n`);
+      io.stdout.write(`${PREFIX}: ${[`${options.adapter} workload`, ...pace(options.rate, options.speed), `metrics on ${url}`].join(', ')}${otlpNote}\n`);
     }
     launch();
     // --speed fast-forwards: planners start that many times as often and their models answer that much sooner.
@@ -163,9 +163,10 @@ class Warnings {
 
   constructor(private readonly stderr: Output) {}
 
-  add(message: string): void {
+  add(text: string): void {
+    const message = text.replace(/\s+/g, ' ').trim(); // one line each, on the panel too
     if (this.#mode === 'print') {
-      this.stderr.write(`agentmetry: ${message}\n`);
+      this.stderr.write(`${message}\n`);
       return;
     }
     this.latest = message;
@@ -175,10 +176,36 @@ class Warnings {
   release(mode: 'hold' | 'print'): void {
     this.#mode = mode;
     if (mode === 'hold') return;
-    for (const [message, count] of this.#held) this.stderr.write(`agentmetry: ${message}${count > 1 ? ` (${count} times)` : ''}\n`);
+    for (const [message, count] of this.#held) this.stderr.write(`${message}${count > 1 ? ` (${count} times)` : ''}\n`);
     this.#held.clear();
     this.latest = undefined;
   }
+}
+
+/**
+ * A diag message as one line: `agentmetry/<component>: ...` from agentmetry's component loggers
+ * (their namespace comes first), `agentmetry demo: ...` for the OpenTelemetry SDK's (whose
+ * error handler passes an exception serialized as JSON: its message is kept).
+ */
+export function diagLine(message: string, args: unknown[]): string {
+  const describeArg = (arg: unknown) => {
+    if (typeof arg !== 'object' || arg === null || arg instanceof Error) return describe(arg);
+    try {
+      return JSON.stringify(arg);
+    } catch {
+      return '[unserializable object]'; // a cycle, say
+    }
+  };
+  if (/^agentmetry(\/[\w-]+)?$/.test(message) && args.length > 0) return `${message}: ${args.map(describeArg).join(' ')}`;
+  let text = message;
+  try {
+    const parsed: unknown = JSON.parse(message);
+    if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { message?: unknown }).message === 'string')
+      text = (parsed as { message: string }).message;
+  } catch {
+    // Not JSON: the message as it is.
+  }
+  return `${PREFIX}: ${[text, ...args.map(describeArg)].join(' ')}`;
 }
 
 /** Why the metrics port could not be bound, in words: from the error's code, or its message. */

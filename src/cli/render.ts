@@ -35,9 +35,7 @@ const OUTCOME_NOTES: Partial<Record<Outcome, string>> = {
 export function renderPanel(summary: Summary, heading: PanelHeading, width: number): string[] {
   const { totals } = summary;
   const lines: string[] = [];
-  const titleParts = ['agentmetry demo', heading.adapter, `${formatNumber(heading.rate)} planner${heading.rate === 1 ? '' : 's'}/s`];
-  if (heading.speed !== 1) titleParts.push(`${formatNumber(heading.speed)}x speed`);
-  lines.push(spread(titleParts.join(' · '), `${Math.round(summary.elapsedS)}s`, width));
+  lines.push(spread(['agentmetry demo', heading.adapter, ...pace(heading.rate, heading.speed)].join(' · '), `${Math.round(summary.elapsedS)}s`, width));
   const endpoints = [`metrics ${heading.metricsUrl}`];
   if (heading.otlp !== undefined) endpoints.push(`OTLP ${heading.otlp}`);
   lines.push(...wrap(endpoints, width), ...wrap([heading.status], width));
@@ -97,6 +95,13 @@ export function renderLine(summary: Summary): string {
     `t=${Math.round(summary.elapsedS)}s executions ${executions} active=${totals.active} ` +
     `tokens=${totals.inputTokens + totals.outputTokens} cost=$${totals.costUsd.toFixed(4)} ${denialText}${quotaText}`
   );
+}
+
+/** `1 planner/s`, and `10x speed` when fast-forwarded. */
+export function pace(rate: number, speed: number): string[] {
+  const parts = [`${formatNumber(rate)} planner${rate === 1 ? '' : 's'}/s`];
+  if (speed !== 1) parts.push(`${formatNumber(speed)}x speed`);
+  return parts;
 }
 
 /** `text` cut to `width` columns, ending in `…` when cut. */

@@ -40,7 +40,7 @@ describe('agentmetry demo (built, without a terminal)', () => {
     const run = startCli(['demo', '--duration', '4', '--speed', '20', '--port', String(port), '--otlp', sink.url]);
     const { stdout: early } = await run.until('a first per-second line', ({ stdout }) => perSecondLines(stdout).length >= 1);
     expect(early.split('\n')[0]).toBe(
-      `agentmetry demo: ai-sdk workload, 1 planners/s, metrics on http://127.0.0.1:${port}/metrics, pushing OTLP to ${sink.url}`,
+      `agentmetry demo: ai-sdk workload, 1 planner/s, 20x speed, metrics on http://127.0.0.1:${port}/metrics, pushing OTLP to ${sink.url}`,
     );
     const scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(scraped).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="researcher"/);
