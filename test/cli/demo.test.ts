@@ -90,7 +90,8 @@ describe('agentmetry demo (built, without a terminal)', () => {
 
   it('on SIGINT prints the final summary once, exits 0 and frees its port', async () => {
     const port = await freePort();
-    const run = startCli(['demo', '--speed', '10', '--port', String(port)]);
+    // --duration only bounds the run should the test fail before its SIGINT.
+    const run = startCli(['demo', '--duration', '60', '--speed', '10', '--port', String(port)]);
     await run.until('a first per-second line', ({ stdout }) => perSecondLines(stdout).length >= 1);
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);

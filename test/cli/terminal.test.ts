@@ -39,7 +39,8 @@ describe('agentmetry demo on a terminal (built)', () => {
 
   it('Ctrl-C prints the final summary once and everything exits 0, the shell npx runs it under included', async () => {
     const port = await freePort();
-    const run = startInTerminal('stty cols 80 rows 24', ['--speed', '10', '--port', String(port)]);
+    // --duration only bounds the run should the test fail before its Ctrl-C.
+    const run = startInTerminal('stty cols 80 rows 24', ['--duration', '60', '--speed', '10', '--port', String(port)]);
     await run.until('the live panel', ({ stdout }) => frames(stdout).length >= 2);
     // Typed Ctrl-C: the demo reads it as a key. As a SIGINT it would also reach the shell, which
     // dies of it (npx then exits 130).
