@@ -8,6 +8,7 @@ import { QUOTA_LIMIT_VARIABLES, readRegisterConfig } from '../../src/adapters/en
 import { registerFromEnv } from '../../src/adapters/register-from-env.js';
 import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
 import { docBlocks } from '../helpers/doc-blocks.js';
+import { runNode } from '../helpers/node.js';
 
 const usage = (input: number, output: number) => ({
   inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
@@ -305,7 +306,7 @@ await setup.shutdown();
         writeFileSync(`${dir}/app.mjs`, app);
         const env: Record<string, string | undefined> = { ...process.env, ...BAD, AGENTMETRY_PROMETHEUS: 'false', OTEL_LOG_LEVEL: level };
         if (level === undefined) delete env.OTEL_LOG_LEVEL;
-        const { code, stdout, stderr } = await spawnNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], env);
+        const { code, stdout, stderr } = await runNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], env);
         rmSync(dir, { recursive: true, force: true });
         expect(code, stderr).toBe(0);
         expect(JSON.parse(stdout)).toEqual({ limits: { maxConcurrent: 3, maxCostUsd: 2.5 }, mode: 'enforce' });
@@ -317,13 +318,3 @@ await setup.shutdown();
   });
 });
 
-/** Runs Node with `args` and `env`, and resolves its exit code and output. */
-async function spawnNode(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return { code, stdout, stderr };
-}

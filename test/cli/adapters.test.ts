@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadWorkload, MissingFrameworkError } from '../../src/cli/workload.js';
 import { ROOT, ensureBuilt, freePort } from '../helpers/build.js';
 import { startOtlpSink, type OtlpSink } from '../helpers/net.js';
-import { attribute, parseLine, perSecondLines, spans, start, startCli, sumBy, type OtlpMetricsRequest } from './helpers.js';
+import { attribute, parseLine, perSecondLines, spans, start, startCli, executionsByOutcome, sumBy, type OtlpMetricsRequest } from './helpers.js';
 
 describe('agentmetry demo --adapter (built)', () => {
   let sink: OtlpSink | undefined;
@@ -53,15 +53,7 @@ describe('agentmetry demo --adapter (built)', () => {
     expect(executions.helper).toBeGreaterThan(0);
     const final = parseLine(perSecondLines(stdout).at(-1)!);
     expect(final.tokens).toBeGreaterThan(0);
-    expect(final.executions).toEqual({
-      ok: 0,
-      incomplete: 0,
-      error: 0,
-      timeout: 0,
-      aborted: 0,
-      denied: 0,
-      ...sumBy(exported, 'subagent.executions', 'subagent.outcome'),
-    });
+    expect(final.executions).toEqual(executionsByOutcome(exported));
     expect(final.denials).toEqual(sumBy(exported, 'subagent.quota.denials', 'quota.resource'));
   }, 60_000);
 

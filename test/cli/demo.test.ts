@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, freePort } from '../helpers/build.js';
 import { startOtlpSink, type OtlpSink } from '../helpers/net.js';
-import { CHILD_ENV, CLI, parseLine, perSecondLines, start, startCli, sumBy, type OtlpMetricsRequest } from './helpers.js';
+import { CHILD_ENV, CLI, parseLine, perSecondLines, start, startCli, executionsByOutcome, sumBy, type OtlpMetricsRequest } from './helpers.js';
 
 /** The demo's token budget at --rate 1 (src/cli/workload.ts). */
 const TOKEN_LIMIT_AT_RATE_1 = 2_400_000;
@@ -65,15 +65,7 @@ describe('agentmetry demo (built, without a terminal)', () => {
     const final = parseLine(lines.at(-1)!);
     const exported = sink.received.get('/v1/metrics')!.at(-1) as OtlpMetricsRequest;
     expect(final.active).toBe(0);
-    expect(final.executions).toEqual({
-      ok: 0,
-      incomplete: 0,
-      error: 0,
-      timeout: 0,
-      aborted: 0,
-      denied: 0,
-      ...sumBy(exported, 'subagent.executions', 'subagent.outcome'),
-    });
+    expect(final.executions).toEqual(executionsByOutcome(exported));
     const tokens = sumBy(exported, 'subagent.tokens', 'gen_ai.token.type');
     expect(final.tokens).toBe((tokens.input ?? 0) + (tokens.output ?? 0));
     expect(final.tokens).toBe(sumBy(exported, 'subagent.quota.used', undefined, { 'quota.resource': 'tokens', 'quota.scope': 'global' })['']);

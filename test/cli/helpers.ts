@@ -154,3 +154,8 @@ export function spans(requests: unknown[]): OtlpSpan[] {
     request.resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)),
   );
 }
+
+/** Executions by outcome in an export, every outcome present (0 when it has no series). */
+export function executionsByOutcome(request: OtlpMetricsRequest): Record<string, number> {
+  return { ok: 0, incomplete: 0, error: 0, timeout: 0, aborted: 0, denied: 0, ...sumBy(request, 'subagent.executions', 'subagent.outcome') };
+}

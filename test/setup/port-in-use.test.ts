@@ -3,12 +3,12 @@
  * `ready` rejects, yet an app that never awaits it runs to its end under
  * `--unhandled-rejections=strict`, and the register entry says so on stderr exactly once.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 import { freePort } from '../helpers/net.js';
+import { runNode } from '../helpers/node.js';
 
 let port: number;
 let occupant: Server;
@@ -31,15 +31,6 @@ afterAll(async () => {
 
 const message = () => `agentmetry: the Prometheus endpoint cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)`;
 
-async function runNode(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return { code, stdout, stderr };
-}
 
 describe('a Prometheus port held by another process', () => {
   it('an app that never awaits ready runs to its end under --unhandled-rejections=strict, and recording goes on', async () => {
