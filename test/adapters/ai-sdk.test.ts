@@ -333,7 +333,7 @@ describe('instrumentAiSdk', () => {
           store: {
             name: 'hostile',
             reserve: () => {
-              throw proxy;
+              throw proxy as unknown;
             },
             charge: () => undefined,
             settle: () => undefined,

@@ -317,4 +317,3 @@ await setup.shutdown();
     );
   });
 });
-

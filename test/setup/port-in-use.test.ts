@@ -31,7 +31,6 @@ afterAll(async () => {
 
 const message = () => `agentmetry: the Prometheus endpoint cannot listen on 127.0.0.1:${port}: address already in use (EADDRINUSE)`;
 
-
 describe('a Prometheus port held by another process', () => {
   it('an app that never awaits ready runs to its end under --unhandled-rejections=strict, and recording goes on', async () => {
     writeFileSync(
