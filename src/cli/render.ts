@@ -167,10 +167,11 @@ function quotaBar(label: string, usage: QuotaUsage, format: (value: number) => s
   return { suffix, line };
 }
 
-/** Consumed as a share of the limit, not capped at 100 %. */
+/** Consumed as a share of the limit, rounded down and not capped at 100 %; past the limit it reads at least 101. */
 function percent(usage: QuotaUsage): string {
   if (usage.limit === undefined || usage.limit <= 0) return '-';
-  return `${Math.floor((usage.used / usage.limit) * 100)}%`;
+  const share = Math.floor((usage.used / usage.limit) * 100);
+  return `${usage.used > usage.limit ? Math.max(101, share) : share}%`;
 }
 
 function formatNumber(value: number): string {

@@ -71,6 +71,9 @@ describe('renderPanel', () => {
     expect(cost).toMatch(/^ {2}cost USD +\[#+\.+\] {2}94% {2}11\.34\/12\.00$/);
     const concurrent = lines.find((line) => line.startsWith('  concurrent '))!;
     expect(concurrent).toMatch(/^ {2}concurrent +\[#+\.+\] {2}35% {2}7\/20$/);
+    // Less than 1 % over still reads above 100 (it read 100 % beside 'over the limit').
+    const barelyOver = renderPanel(summary({ quota: { ...summary().quota, tokens: usage(2_423_383, 2_400_000) } }), heading, 79);
+    expect(barelyOver.find((line) => line.startsWith('  tokens '))).toMatch(/\] 101% {2}2423383\/2400000 {2}over the limit$/);
   });
 
   it('says when /metrics could not be read rather than showing a number of its own', () => {
