@@ -96,7 +96,7 @@ describe('replicas sharing a Redis quota', () => {
       expect({ trial, admitted, denied }).toEqual({ trial, admitted: 100, denied: 900 });
       // Nothing leaked: every admitted run settled, its usage charged once.
       const node = await redis.hgetall(`${keyPrefix}{global}:node:global`);
-      expect(node).toMatchObject({ ue: '100', re: '0', rk: '0', rt: '0', ut: '1000', uc: '1000' });
+      expect(node).toMatchObject({ ue: '100', re: '0', rk: '0', rt: '0', ut: '1000', uc: '1000000' }); // 100 × $0.00001 in nano-dollars
       expect(await redis.zcard(`${keyPrefix}{global}:leases`)).toBe(0);
       await Promise.all(replicas.map((replica) => replica.request({ type: 'exit' }).catch(() => undefined)));
     }
