@@ -6,14 +6,16 @@
 #                                          of collector/builder-config.yaml
 #   .cache/otelcol/otelcol-agentmetry      the collector built from that manifest; rebuilt
 #                                          only when the manifest (or builder version) changes
+#   .cache/bin/helm                        Helm, built from the Go module proxy at HELM_VERSION
+#                                          below (for the Kubernetes chart under deploy/)
 #   prometheus, promtool                   Debian's prometheus package, if missing
 #   redis-server                           Debian's redis-server package, if missing
 #                                          (for the Redis quota store suite)
 #
 # Needs Go (for the builder and the collector build) and apt-get (as root or via
 # sudo) when a package is missing. Safe to run concurrently: runs hold a lock.
-# Prints `KEY=value` lines (OTELCOL_BIN, PROMETHEUS_BIN, PROMTOOL_BIN,
-# REDIS_SERVER_BIN) on stdout for callers; progress goes to stderr.
+# Prints `KEY=value` lines (OTELCOL_BIN, HELM_BIN, PROMETHEUS_BIN, PROMTOOL_BIN,
+# REDIS_SERVER_BIN, REDIS_CLI_BIN) on stdout for callers; progress goes to stderr.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,11 +72,30 @@ if [ ! -x "$OTELCOL_BIN" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT_HASH" ];
   log "collector built in $(( $(date +%s) - started ))s"
 fi
 
+# --- Helm ---------------------------------------------------------------------
+# `helm lint` and `helm template` check deploy/helm/agentmetry without a cluster.
+HELM_VERSION="v3.22.0"
+HELM_BIN="$CACHE/bin/helm"
+HELM_STAMP="$CACHE/bin/helm.version"
+if [ ! -x "$HELM_BIN" ] || [ "$(cat "$HELM_STAMP" 2>/dev/null)" != "$HELM_VERSION" ]; then
+  command -v go >/dev/null 2>&1 || { log "Go is required to build helm"; exit 1; }
+  log "installing helm.sh/helm/v3/cmd/helm@$HELM_VERSION (first run: a few minutes)"
+  started=$(date +%s)
+  GOBIN="$CACHE/bin" CGO_ENABLED=0 go install -trimpath -ldflags="-s -w" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$CACHE/helm-build.log" 2>&1 || {
+    tail -n 40 "$CACHE/helm-build.log" >&2
+    log "helm build failed (full log: .cache/helm-build.log)"; exit 1
+  }
+  echo "$HELM_VERSION" >"$HELM_STAMP"
+  log "helm built in $(( $(date +%s) - started ))s"
+fi
+
 # --- Debian packages ---------------------------------------------------------
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -87,6 +108,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 echo "OTELCOL_BIN=$OTELCOL_BIN"
+echo "HELM_BIN=$HELM_BIN"
 echo "PROMETHEUS_BIN=$(command -v prometheus)"
 echo "PROMTOOL_BIN=$(command -v promtool)"
 echo "REDIS_SERVER_BIN=$(command -v redis-server)"
+echo "REDIS_CLI_BIN=$(command -v redis-cli)"
