@@ -32,7 +32,9 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
   constructor(options: RedisQuotaStoreOptions) {
     this.#options = resolveRedisOptions(options);
-    this.#calls = new ScriptCalls(this.#options.redis, this.#options.timeoutMs);
+    const { redis, timeoutMs, leaseTtlMs } = this.#options;
+    // However busy the loop, a reply comes in while its lease still lives (renewals need the other half).
+    this.#calls = new ScriptCalls(redis, { timeoutMs, maxWaitMs: leaseTtlMs / 2 });
     this.#keys = new KeyLayout(this.#options.keyPrefix);
   }
 

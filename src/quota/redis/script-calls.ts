@@ -64,6 +64,14 @@ export interface SyncCall {
   readonly leaseTtlMs: number;
 }
 
+/** How long a call waits for Redis (see `#call`). */
+export interface CallTiming {
+  /** Time Redis has to answer, counted while this process's event loop is free. */
+  readonly timeoutMs: number;
+  /** The longest a call waits however busy the loop was, in wall-clock milliseconds. */
+  readonly maxWaitMs: number;
+}
+
 /** Redis did not answer within the store's `timeoutMs`. */
 export class RedisTimeoutError extends Error {
   constructor(timeoutMs: number) {
@@ -74,13 +82,13 @@ export class RedisTimeoutError extends Error {
 
 export class ScriptCalls {
   readonly #redis: Redis | Cluster;
-  readonly #timeoutMs: number;
+  readonly #timing: CallTiming;
   readonly #commands: Record<Script, Command>;
 
   /** Defines the scripts as commands on the client, unless another store on the same client already did. */
-  constructor(redis: Redis | Cluster, timeoutMs: number) {
+  constructor(redis: Redis | Cluster, timing: CallTiming) {
     this.#redis = redis;
-    this.#timeoutMs = timeoutMs;
+    this.#timing = timing;
     const client = redis as unknown as Record<string, unknown> & { defineCommand(name: string, definition: { lua: string }): void };
     const command = (script: Script): Command => {
       const { lua, command: name } = SCRIPTS[script];
@@ -126,7 +134,20 @@ export class ScriptCalls {
     return this.#call('sync', [call.leasesKey, ...call.nodeKeys], args, (reply) => decodeSync(reply, count));
   }
 
-  /** Runs one script within `timeoutMs`. A reply that arrives after the timeout goes to `onLate`. */
+  /**
+   * Runs one script and waits for its reply until Redis is late. Redis is late when no reply has
+   * been read `timeoutMs` after the command could be sent, counting only time in which this
+   * process's event loop was free to send and read:
+   *
+   * - When the timer fires, the decision waits one macrotask turn (`setImmediate`, after the poll
+   *   phase), so that a reply already received but not yet read wins over the timeout.
+   * - When the timer fires late by more than `LOOP_LAG_MS(timeoutMs)`, the loop was blocked (a
+   *   CPU spike): commands queued behind the block may not even have been written yet. The wait
+   *   starts again, a full `timeoutMs` from the moment the loop ran again.
+   * - Whatever the loop does, the wait ends `maxWaitMs` after the call.
+   *
+   * A reply that arrives after the caller gave up goes to `onLate`.
+   */
   #call<T>(script: Script, keys: readonly string[], args: readonly Arg[], decode: (reply: unknown) => T, onLate?: (reply: T) => void): Promise<T> {
     if (this.#redis.status === 'end') return Promise.reject(new Error('the Redis client is closed'));
     let pending: Promise<unknown>;
@@ -135,16 +156,34 @@ export class ScriptCalls {
     } catch (error) {
       return Promise.reject(error);
     }
-    const timeoutMs = this.#timeoutMs;
+    const { timeoutMs, maxWaitMs } = this.#timing;
+    const calledAt = performance.now();
     return new Promise<T>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new RedisTimeoutError(timeoutMs));
-      }, timeoutMs);
+      let gaveUp = false;
+      let answered = false;
+      let timer: NodeJS.Timeout | undefined;
+      const wait = (waitMs: number): void => {
+        const armedAt = performance.now();
+        timer = setTimeout(() => {
+          const lateMs = performance.now() - armedAt - waitMs;
+          // Replies that arrived while the loop was busy are read in the poll phase, before this runs.
+          setImmediate(() => {
+            if (answered) return;
+            const left = calledAt + maxWaitMs - performance.now();
+            if (lateMs > loopLagMs(timeoutMs) && left > 0) {
+              wait(Math.min(timeoutMs, left));
+              return;
+            }
+            gaveUp = true;
+            reject(new RedisTimeoutError(timeoutMs));
+          });
+        }, waitMs);
+      };
+      wait(timeoutMs);
       pending.then(
         (reply) => {
-          if (!timedOut) {
+          answered = true;
+          if (!gaveUp) {
             clearTimeout(timer);
             try {
               resolve(decode(reply));
@@ -156,13 +195,22 @@ export class ScriptCalls {
           }
         },
         (error: unknown) => {
-          if (timedOut) return;
+          answered = true;
+          if (gaveUp) return;
           clearTimeout(timer);
           reject(error);
         },
       );
     });
   }
+}
+
+/**
+ * How late a timer may fire before the wait counts as interrupted by a blocked event loop: a
+ * tenth of `timeoutMs`, at least 10 ms (ordinary timer jitter on a loaded machine stays below).
+ */
+export function loopLagMs(timeoutMs: number): number {
+  return Math.max(10, timeoutMs / 10);
 }
 
 /** ioredis command names, versioned by the script's hash so two package versions on one client never clash. */
