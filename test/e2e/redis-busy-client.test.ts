@@ -100,4 +100,31 @@ describe('RedisQuotaStore under a busy client', () => {
     // Cancelled, not settled: its execution is given back too.
     expect((await admin.hget('busy-paused:{global}:node:global', 'ue')) ?? '0').toBe('0');
   });
+
+  it('a reservation that reaches Redis after its caller gave up reserves nothing there', async () => {
+    const keyPrefix = 'busy-expired:';
+    const store = createStore({ keyPrefix, timeoutMs: 100 });
+    const nodes = [scope({ executions: 10 })];
+    // Longer than timeoutMs plus the clock tolerance (1 s): Redis runs the script past the deadline.
+    await admin.client('PAUSE', 1_500, 'ALL');
+    const outcome = await settle(reserve(store, nodes));
+    expect(!outcome.ok && QuotaStoreUnavailableError.isInstance(outcome.error)).toBe(true);
+    await new Promise((done) => setTimeout(done, 1_600));
+    // Neither a reservation given back later nor a lease: the script refused it as expired.
+    expect(await admin.keys(`${keyPrefix}*`)).toEqual([]);
+    const again = await reserve(store, nodes);
+    expect(again.admitted).toBe(true);
+  });
+
+  it('a reservation refused as expired while its caller still waits (a blocked loop) is sent again', async () => {
+    const keyPrefix = 'busy-resent:';
+    const store = createStore({ keyPrefix, timeoutMs: 100 });
+    const nodes = [scope({ executions: 10 })];
+    await admin.client('PAUSE', 1_300, 'ALL');
+    const pending = settle(reserve(store, nodes));
+    busyWait(1_400); // the caller's loop is blocked past its deadline; Redis runs the script after it
+    const outcome = await pending;
+    expect(outcome.ok && outcome.value.admitted).toBe(true);
+    expect(await admin.hget(`${keyPrefix}{global}:node:global`, 're')).toBe('1');
+  });
 });

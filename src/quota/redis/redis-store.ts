@@ -5,10 +5,19 @@ import { KeyLayout, leaseScriptKeys, type HierarchyKeys } from './keys.js';
 import { LeaseKeeper, nextLeaseId, RedisLease } from './leases.js';
 import { resolveRedisOptions, type RedisQuotaStoreOptions, type ResolvedRedisOptions } from './options.js';
 import type { NodeReply, ReplyViolation, ReserveReply } from './replies.js';
-import { ScriptCalls } from './script-calls.js';
+import { ScriptCalls, type ReserveCall } from './script-calls.js';
 import { LocalView } from './view.js';
 
 const log = createLogger('redis');
+
+/**
+ * How far Redis's clock may run ahead of this host's before a reservation that arrives in time is
+ * refused as expired. It is also how long after its caller's deadline a reservation may still be
+ * granted (and then given back at once).
+ */
+export const CLOCK_TOLERANCE_MS = 1_000;
+/** Sends of one reservation that Redis may refuse as expired before the store counts Redis as unavailable. */
+const EXPIRED_ATTEMPTS = 3;
 
 /**
  * A `QuotaStore` shared by every replica that points at the same Redis and key prefix. Admission,
@@ -60,7 +69,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
     let reply: ReserveReply;
     try {
-      reply = await this.#calls.reserve(call, (late) => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false), late));
+      reply = await this.#reserveInTime(call, (late) => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false), late));
     } catch (error) {
       if (this.#options.onUnavailable === 'deny') throw new QuotaStoreUnavailableError(this.name, error);
       log.warn(`quota store redis unavailable; run admitted unaccounted (onUnavailable: 'allow')`, error);
@@ -130,6 +139,24 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     return Promise.resolve();
+  }
+
+  /**
+   * Sends a reservation that Redis refuses once its caller's deadline (plus `CLOCK_TOLERANCE_MS`)
+   * has passed on Redis's clock. A refusal that reaches a caller still waiting (its loop was
+   * blocked, so it waits longer: see `ScriptCalls`) is resent with a new deadline.
+   */
+  async #reserveInTime(call: Omit<ReserveCall, 'refuseAfter'>, onLate: (reply: ReserveReply) => void): Promise<ReserveReply> {
+    for (let attempt = 1; ; attempt++) {
+      const refuseAfter = Date.now() + this.#options.timeoutMs + CLOCK_TOLERANCE_MS;
+      const reply = await this.#calls.reserve({ ...call, refuseAfter }, onLate);
+      if (reply.status !== 'expired') return reply;
+      if (attempt === EXPIRED_ATTEMPTS) {
+        throw new Error(
+          `Redis refused the reservation as past its deadline ${attempt} times in a row; is Redis's clock more than ${CLOCK_TOLERANCE_MS} ms ahead of this host's?`,
+        );
+      }
+    }
   }
 
   /** A reservation that Redis applied after its caller gave up: give everything back, execution included. */

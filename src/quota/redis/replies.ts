@@ -28,8 +28,11 @@ export interface ReplyViolation {
 }
 
 export interface ReserveReply {
-  /** `duplicate`: the same reservation was delivered twice and applied once. */
-  readonly status: 'admitted' | 'denied' | 'duplicate';
+  /**
+   * `duplicate`: the same reservation was delivered twice and applied once. `expired`: it reached
+   * Redis after its caller's deadline and reserved nothing.
+   */
+  readonly status: 'admitted' | 'denied' | 'duplicate' | 'expired';
   readonly violation: ReplyViolation | undefined;
   readonly nodes: readonly NodeReply[];
 }
@@ -57,7 +60,7 @@ export interface SyncReply {
 const NODE_WIDTH = 9;
 /** Header of reserve and charge replies: status, resource, node index (1-based), limit, used, requested. */
 const VERDICT_WIDTH = 6;
-const RESERVE_STATUSES = ['admitted', 'denied', 'duplicate'] as const;
+const RESERVE_STATUSES = ['admitted', 'denied', 'duplicate', 'expired'] as const;
 const CHARGE_STATUSES = ['charged', 'duplicate'] as const;
 const SETTLE_STATUSES = ['settled', 'noop'] as const;
 const RESOURCES: ReadonlyArray<LedgerViolation['resource']> = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent'];

@@ -39,6 +39,11 @@ export interface ReserveCall extends LeaseCall {
   /** The estimate, in integer ledger units. */
   readonly tokens: number;
   readonly costNanos: number;
+  /**
+   * Epoch ms (this process's clock) after which Redis refuses the reservation as `expired`: the
+   * caller's deadline plus the tolerance for clock skew. `-1`: never.
+   */
+  readonly refuseAfter: number;
 }
 
 export interface ChargeCall extends LeaseCall {
@@ -99,7 +104,7 @@ export class ScriptCalls {
   }
 
   reserve(call: ReserveCall, onLate?: (reply: ReserveReply) => void): Promise<ReserveReply> {
-    const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costNanos, call.leaseTtlMs, call.nodes.length];
+    const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costNanos, call.leaseTtlMs, call.nodes.length, call.refuseAfter];
     for (const { ephemeral, limits } of call.nodes) {
       args.push(
         flag(ephemeral),

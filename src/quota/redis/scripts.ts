@@ -87,15 +87,17 @@ end
 /**
  * Checks and reserves every limit of every node at once.
  * KEYS: leases, lease, node1..nodeN.
- * ARGV: id, now, enforce (1|0), estimate tokens, estimate nano-dollars, ttl ms, N, then per node
- *       ephemeral (1|0) and the limits executions, concurrent, tokens, nano-dollars, wall ms (-1 = none).
- * Reply: status ('admitted' | 'denied' | 'duplicate'), violation resource ('' = none), violating
- *        node index (1-based), limit, used, requested, then node states.
+ * ARGV: id, now, enforce (1|0), estimate tokens, estimate nano-dollars, ttl ms, N, refuse after
+ *       (epoch ms on the server's clock; -1 = never), then per node ephemeral (1|0) and the limits
+ *       executions, concurrent, tokens, nano-dollars, wall ms (-1 = none).
+ * Reply: status ('admitted' | 'denied' | 'duplicate' | 'expired'), violation resource ('' = none),
+ *        violating node index (1-based), limit, used, requested, then node states. 'expired': the
+ *        reservation arrived after its caller's deadline and changed nothing.
  */
 export const RESERVE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, now, enforce = ARGV[1], num(ARGV[2]), ARGV[3] == '1'
-local tokens, nanos, ttl, n = num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7])
+local tokens, nanos, ttl, n, refuse_after = num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
 local reply
 
 if redis.call('EXISTS', lease) == 1 then
@@ -105,14 +107,22 @@ if redis.call('EXISTS', lease) == 1 then
   return reply
 end
 
-sweep(leases, server_ms())
+local arrived = server_ms()
+if refuse_after >= 0 and arrived > refuse_after then
+  -- Its caller has given up by now: reserve nothing, so that no budget is held for nobody.
+  reply = {'expired', '', 0, 0, 0, 0}
+  for i = 1, n do push_node(reply, KEYS[i + 2]) end
+  return reply
+end
+
+sweep(leases, arrived)
 
 local v_resource, v_index, v_limit, v_used, v_requested
 for i = 1, n do
   local key = KEYS[i + 2]
   local _, s = read_node(key)
   if not v_resource then
-    local b = 7 + (i - 1) * 6
+    local b = 8 + (i - 1) * 6
     local l_exec, l_conc, l_tokens, l_nanos, l_wall = num(ARGV[b + 2]), num(ARGV[b + 3]), num(ARGV[b + 4]), num(ARGV[b + 5]), num(ARGV[b + 6])
     local started = s[8]
     if l_wall >= 0 and started >= 0 and now - started >= l_wall then
@@ -145,7 +155,7 @@ for i = 1, n do
   add(key, 'rt', tokens)
   add(key, 'rc', nanos)
   lease_fields[#lease_fields + 1] = 'k' .. i
-  lease_fields[#lease_fields + 1] = ARGV[7 + (i - 1) * 6 + 1] .. key
+  lease_fields[#lease_fields + 1] = ARGV[8 + (i - 1) * 6 + 1] .. key
 end
 redis.call('HSET', lease, unpack(lease_fields))
 redis.call('ZADD', leases, server_ms() + ttl, id)
