@@ -1,0 +1,267 @@
+import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
+import type { Serialized } from '@langchain/core/load/serializable';
+import type { LLMResult } from '@langchain/core/outputs';
+import { createLogger, safeCall } from '../../log.js';
+import type { RunSpec } from '../../index.js';
+import { priceUsage } from '../shared/pricing.js';
+import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
+import type { LangChainInstrumentationOptions, LangChainRunInfo } from './options.js';
+
+const logger = createLogger('langchain');
+
+/** The name LangGraph gives a compiled graph that was not named. */
+const DEFAULT_GRAPH_NAME = 'LangGraph';
+
+/** One graph run that is an agent run: recorded (`handle`) or not (topLevel off, or the core left it unrecorded). */
+interface AgentRun {
+  handle: RunHandle | undefined;
+}
+
+/** A LangChain run (chain, tool or model call) in progress, and the agent run it belongs to. */
+interface Entry {
+  readonly kind: 'chain' | 'tool' | 'model';
+  readonly name: string | undefined;
+  /** The innermost agent run at or above this run; `undefined` outside any graph run. */
+  readonly owner: AgentRun | undefined;
+  /** For a graph run that is an agent run: that run. */
+  readonly agent: AgentRun | undefined;
+  /** For a model call: the model's name, from the run's `ls_model_name` metadata. */
+  readonly model: string | undefined;
+}
+
+/**
+ * The callback handler behind `instrumentLangChain`.
+ *
+ * A graph run (a `createAgent` agent or any compiled LangGraph graph, `Pregel` in its serialized
+ * id) is an agent run. It nests under the agent run that contains it: the run of the agent whose
+ * tool started it, or of the graph that runs it as a node. Turns are the model calls inside it
+ * (nested agent runs excluded), tokens their `usage_metadata`.
+ *
+ * Admission happens in `handleChainStart`, which LangChain awaits (`awaitHandlers`) and whose
+ * error it raises into the run (`raiseError`): a quota refusal makes the graph's `invoke` throw
+ * before its first node, so its model is never called; a tool that started it hands the error
+ * to the parent model as the tool's result. Every other callback logs its failures and never
+ * throws, so that raising is only ever a refusal.
+ */
+export class AgentMeterCallbackHandler extends BaseCallbackHandler {
+  readonly name: string;
+  readonly #meter: Meter;
+  readonly #options: LangChainInstrumentationOptions;
+  readonly #runs = new Map<string, Entry>();
+  #active = true;
+
+  constructor(meter: Meter, options: LangChainInstrumentationOptions, name: string) {
+    super();
+    this.name = name;
+    this.#meter = meter;
+    this.#options = options;
+    this.raiseError = true;
+    this.awaitHandlers = true;
+  }
+
+  /** Stops recording: LangChain has no way to remove a configure hook. Runs in flight are ended as they finish. */
+  disable(): void {
+    this.#active = false;
+  }
+
+  // LangChain calls this with the parent run's id in fourth place (its declared signature lists
+  // runType there), and runType and runName after the metadata.
+  override async handleChainStart(
+    chain: Serialized,
+    _inputs: unknown,
+    runId: string,
+    parentRunId?: string,
+    _tags?: string[],
+    metadata?: Record<string, unknown>,
+    _runType?: string,
+    runName?: string,
+  ): Promise<void> {
+    if (!this.#active) return;
+    let agentInfo: LangChainRunInfo | undefined;
+    let parent: Entry | undefined;
+    try {
+      parent = parentRunId === undefined ? undefined : this.#runs.get(parentRunId);
+      if (isGraph(chain)) {
+        agentInfo = {
+          runName: runName ?? DEFAULT_GRAPH_NAME,
+          toolName: parent?.kind === 'tool' ? parent.name : undefined,
+          nodeName: parent?.kind === 'chain' && typeof metadata?.langgraph_node === 'string' ? metadata.langgraph_node : undefined,
+        };
+      }
+      if (agentInfo === undefined) {
+        this.#runs.set(runId, { kind: 'chain', name: runName, owner: parent?.owner, agent: undefined, model: undefined });
+        return;
+      }
+    } catch (error) {
+      logger.error('handleChainStart failed', error);
+      return;
+    }
+    const agent: AgentRun = { handle: undefined };
+    this.#runs.set(runId, { kind: 'chain', name: runName, owner: agent, agent, model: undefined });
+    if (parent === undefined && this.#options.topLevel === false) return;
+    // A refusal is thrown on: LangChain raises it into the graph run, which never starts.
+    agent.handle = await this.#admit(agentInfo, parent?.owner?.handle).catch((refusal: unknown) => {
+      this.#runs.delete(runId);
+      throw refusal;
+    });
+  }
+
+  override handleChainEnd(_outputs: unknown, runId: string): void {
+    safeCall(logger, 'handleChainEnd', () => this.#end(runId, undefined));
+  }
+
+  override handleChainError(error: unknown, runId: string): void {
+    safeCall(logger, 'handleChainError', () => this.#end(runId, error));
+  }
+
+  override handleToolStart(
+    _tool: Serialized,
+    _input: string,
+    runId: string,
+    parentRunId?: string,
+    _tags?: string[],
+    _metadata?: Record<string, unknown>,
+    runName?: string,
+  ): void {
+    if (!this.#active) return;
+    safeCall(logger, 'handleToolStart', () => {
+      const owner = parentRunId === undefined ? undefined : this.#runs.get(parentRunId)?.owner;
+      this.#runs.set(runId, { kind: 'tool', name: runName, owner, agent: undefined, model: undefined });
+    });
+  }
+
+  override handleToolEnd(_output: unknown, runId: string): void {
+    this.#runs.delete(runId);
+  }
+
+  override handleToolError(_error: unknown, runId: string): void {
+    this.#runs.delete(runId);
+  }
+
+  override handleChatModelStart(
+    _llm: Serialized,
+    _messages: unknown,
+    runId: string,
+    parentRunId?: string,
+    _extraParams?: Record<string, unknown>,
+    _tags?: string[],
+    metadata?: Record<string, unknown>,
+  ): void {
+    this.#modelStarted(runId, parentRunId, metadata);
+  }
+
+  override handleLLMStart(
+    _llm: Serialized,
+    _prompts: string[],
+    runId: string,
+    parentRunId?: string,
+    _extraParams?: Record<string, unknown>,
+    _tags?: string[],
+    metadata?: Record<string, unknown>,
+  ): void {
+    this.#modelStarted(runId, parentRunId, metadata);
+  }
+
+  override handleLLMEnd(output: LLMResult, runId: string): void {
+    safeCall(logger, 'handleLLMEnd', () => {
+      const entry = this.#runs.get(runId);
+      this.#runs.delete(runId);
+      const run = entry?.owner?.handle?.run;
+      if (run === undefined) return;
+      const { inputTokens, outputTokens } = usageOf(output);
+      const costUsd = priceUsage(logger, this.#options.costUsd, { inputTokens, outputTokens, model: entry!.model });
+      run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(entry!.model ? { model: entry!.model } : {}) });
+    });
+  }
+
+  override handleLLMError(_error: unknown, runId: string): void {
+    this.#runs.delete(runId);
+  }
+
+  /**
+   * Counts a turn for the agent run the model call belongs to. Throws when a quota, a timeout or
+   * the caller has stopped that run: the model call then fails with the reason, and the run ends
+   * at its next model call instead of running on.
+   */
+  #modelStarted(runId: string, parentRunId: string | undefined, metadata: Record<string, unknown> | undefined): void {
+    if (!this.#active) return;
+    let stopped: { reason: unknown } | undefined;
+    safeCall(logger, 'handleChatModelStart', () => {
+      const owner = parentRunId === undefined ? undefined : this.#runs.get(parentRunId)?.owner;
+      const model = typeof metadata?.ls_model_name === 'string' && metadata.ls_model_name !== '' ? metadata.ls_model_name : undefined;
+      this.#runs.set(runId, { kind: 'model', name: undefined, owner, agent: undefined, model });
+      const run = owner?.handle?.run;
+      if (run === undefined) return;
+      if (run.signal.aborted) {
+        this.#runs.delete(runId);
+        stopped = { reason: run.signal.reason };
+        return;
+      }
+      run.recordTurn();
+    });
+    if (stopped !== undefined) throw stopped.reason;
+  }
+
+  async #admit(info: LangChainRunInfo, parent: RunHandle | undefined): Promise<RunHandle | undefined> {
+    const spec: RunSpec = {
+      ...safeCall(logger, 'options.spec', () => this.#options.spec?.(info), 'warn'),
+      name: safeCall(logger, 'options.name', () => this.#options.name?.(info), 'warn') ?? defaultName(info),
+    };
+    // The parent's context makes the new run its child; outside any recorded run, the caller's
+    // context (the app's own agentmeter.run, if any) is the parent.
+    return parent === undefined ? openRun(this.#meter, spec, logger) : parent.enter(() => openRun(this.#meter, spec, logger));
+  }
+
+  #end(runId: string, error: unknown): void {
+    const entry = this.#runs.get(runId);
+    this.#runs.delete(runId);
+    const handle = entry?.agent?.handle;
+    if (handle === undefined) return;
+    if (error === undefined || isBubbleUp(error)) handle.end();
+    else if (isAbortError(error)) handle.abort(error);
+    else handle.end(error);
+  }
+}
+
+/** Whether a chain run is a compiled LangGraph graph (`createAgent` builds one). */
+function isGraph(chain: Serialized | undefined): boolean {
+  const id = chain?.id;
+  return Array.isArray(id) && id[0] === 'langgraph' && id[1] === 'pregel';
+}
+
+function defaultName(info: LangChainRunInfo): string {
+  if (info.runName !== DEFAULT_GRAPH_NAME) return info.runName;
+  return info.toolName ?? info.nodeName ?? info.runName;
+}
+
+/** A model call's tokens: `usage_metadata` of its message, else the provider's legacy `llmOutput.tokenUsage`. */
+function usageOf(output: LLMResult): { inputTokens: number; outputTokens: number } {
+  let input = 0;
+  let output_ = 0;
+  let found = false;
+  for (const generations of output.generations) {
+    for (const generation of generations) {
+      const usage = (generation as { message?: { usage_metadata?: { input_tokens?: unknown; output_tokens?: unknown } } }).message?.usage_metadata;
+      if (usage === undefined) continue;
+      found = true;
+      input += count(usage.input_tokens);
+      output_ += count(usage.output_tokens);
+    }
+  }
+  if (found) return { inputTokens: input, outputTokens: output_ };
+  const legacy = (output.llmOutput as { tokenUsage?: { promptTokens?: unknown; completionTokens?: unknown } } | undefined)?.tokenUsage;
+  return { inputTokens: count(legacy?.promptTokens), outputTokens: count(legacy?.completionTokens) };
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/** LangGraph's control-flow errors (an interrupt, a handoff to the parent graph): the run paused or handed over, it did not fail. */
+function isBubbleUp(error: unknown): boolean {
+  return (error as { is_bubble_up?: unknown } | null | undefined)?.is_bubble_up === true;
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
