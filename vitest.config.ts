@@ -9,8 +9,18 @@ export default defineConfig({
           // (or a spawned Node), with no external service.
           name: 'in-process',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/e2e/**'],
+          exclude: ['test/e2e/**', 'test/claude-agent-sdk/**'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          // The Claude Agent SDK adapter against the real Claude Code CLI (the SDK's native binary,
+          // installed by npm) and a loopback fake of the Anthropic Messages API: offline, about a
+          // second per query, so kept apart from the in-process project.
+          name: 'claude-agent-sdk',
+          include: ['test/claude-agent-sdk/**/*.test.ts'],
+          testTimeout: 60_000,
         },
       },
       {
