@@ -23,6 +23,7 @@ type Install = (meter: Meter, options: { topLevel: boolean }) => () => void;
 const ADAPTERS: Record<AdapterName, { framework: string; load: () => Promise<Install> }> = {
   'ai-sdk': { framework: 'ai', load: async () => (await import('./ai-sdk/index.js')).instrumentAiSdk },
   'openai-agents': { framework: '@openai/agents', load: async () => (await import('./openai-agents/index.js')).instrumentOpenAIAgents },
+  langchain: { framework: '@langchain/core', load: async () => (await import('./langchain/index.js')).instrumentLangChain },
 };
 
 /**

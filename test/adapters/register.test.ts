@@ -20,7 +20,7 @@ describe('readRegisterConfig', () => {
     expect(readRegisterConfig({})).toEqual({
       enabled: true,
       prometheus: { host: '127.0.0.1', port: 9464 },
-      adapters: ['ai-sdk', 'openai-agents'],
+      adapters: ['ai-sdk', 'openai-agents', 'langchain'],
       topLevel: true,
       quota: undefined,
       logLevel: undefined,
@@ -85,7 +85,7 @@ describe('readRegisterConfig', () => {
       AGENTMETRY_MAX_TOKENS: 'lots',
       AGENTMETRY_MAX_EXECUTIONS: '10',
       AGENTMETRY_QUOTA_MODE: 'strict',
-      AGENTMETRY_ADAPTERS: 'ai-sdk,langchain',
+      AGENTMETRY_ADAPTERS: 'ai-sdk,crewai',
       AGENTMETRY_ENABLED: 'maybe',
       OTEL_LOG_LEVEL: 'loud',
     });
@@ -177,7 +177,7 @@ describe('registerFromEnv', () => {
     const registration = await registerFromEnv({ AGENTMETRY_PROMETHEUS_PORT: String(port), AGENTMETRY_MAX_EXECUTIONS: '2' });
     expect(registration).toBeDefined();
     try {
-      expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents']);
+      expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents', 'langchain']);
       await registration!.telemetry.ready;
       const research = tool({
         description: 'research',
@@ -267,6 +267,52 @@ process.exit(0);
     expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="Boss"[^}]*subagent_depth="0"[^}]*subagent_outcome="ok"[^}]*\} 1/);
     expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="Helper"[^}]*subagent_depth="1"[^}]*subagent_outcome="ok"[^}]*\} 1/);
     expect(metrics).toMatch(/subagent_tokens_sum\{[^}]*gen_ai_agent_name="Helper"[^}]*gen_ai_token_type="input"[^}]*\} 7/);
+  }, 120_000);
+
+  // The install happens in the preloaded module's async context, which on Node 24 does not reach
+  // the app's: the adapter's storage makes LangChain see it all the same.
+  it('instruments an unmodified LangChain app, subagent tools and the quota refusal included', async () => {
+    await ensureBuilt();
+    const port = await freePort();
+    mkdirSync(`${ROOT}.cache`, { recursive: true });
+    const dir = mkdtempSync(`${ROOT}.cache/register-langchain-`);
+    writeFileSync(
+      `${dir}/app.mjs`,
+      `import { AIMessage, createAgent, tool } from 'langchain';
+import { fakeModel } from '@langchain/core/testing';
+import { z } from 'zod';
+const usage = (i, o) => ({ input_tokens: i, output_tokens: o, total_tokens: i + o });
+const agentTool = (name, agent) => tool(async ({ task }) => (await agent.invoke({ messages: [{ role: 'user', content: task }] })).messages.at(-1).text,
+  { name, description: name, schema: z.object({ task: z.string() }) });
+const helperModel = fakeModel().respond(new AIMessage({ content: 'fact', usage_metadata: usage(7, 3) }));
+const helper = createAgent({ name: 'helper', model: helperModel, tools: [] });
+const spareModel = fakeModel().respond(new AIMessage({ content: 'never', usage_metadata: usage(1, 1) }));
+const spare = createAgent({ name: 'spare', model: spareModel, tools: [] });
+const call = (name, id) => new AIMessage({ content: '', tool_calls: [{ name, args: { task: 'x' }, id, type: 'tool_call' }], usage_metadata: usage(10, 2) });
+const bossModel = fakeModel().respond(call('helper', 'c1')).respond(call('spare', 'c2')).respond(new AIMessage({ content: 'done', usage_metadata: usage(20, 4) }));
+const boss = createAgent({ name: 'boss', model: bossModel, tools: [agentTool('helper', helper), agentTool('spare', spare)] });
+const result = await boss.invoke({ messages: [{ role: 'user', content: 'go' }] });
+const metrics = await (await fetch('http://127.0.0.1:${port}/metrics')).text();
+console.log(JSON.stringify({ output: result.messages.at(-1).text, spareCalls: spareModel.calls.length, sawRefusal: JSON.stringify(bossModel.calls[2].messages).includes('Quota exceeded'), metrics }));
+process.exit(0);
+`,
+    );
+    // maxExecutions 2: the boss and the helper; the spare subagent is refused.
+    const { code, stdout, stderr } = await runNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], {
+      ...process.env,
+      NODE_ENV: 'production',
+      AGENTMETRY_PROMETHEUS_PORT: String(port),
+      AGENTMETRY_MAX_EXECUTIONS: '2',
+      OTEL_SERVICE_NAME: 'register-test',
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(code, stderr).toBe(0);
+    const { output, spareCalls, sawRefusal, metrics } = JSON.parse(stdout) as { output: string; spareCalls: number; sawRefusal: boolean; metrics: string };
+    expect([output, spareCalls, sawRefusal]).toEqual(['done', 0, true]);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="boss"[^}]*subagent_depth="0"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="helper"[^}]*subagent_depth="1"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="spare"[^}]*subagent_outcome="denied"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_tokens_sum\{[^}]*gen_ai_agent_name="helper"[^}]*gen_ai_token_type="input"[^}]*\} 7/);
   }, 120_000);
 
   // A budget that silently does not apply is the worst failure of a budget package: every invalid
