@@ -18,3 +18,5 @@ export type { RedisLease } from '../quota/redis/leases.js';
 export type { RedisQuotaStoreOptions } from '../quota/redis/options.js';
 /** Rejects `reserve` when Redis cannot answer and `onUnavailable` is `'deny'`. */
 export { QuotaStoreUnavailableError } from '../errors.js';
+/** A kind of `QuotaStoreUnavailableError`: the store's admission queue refused the run without asking Redis. */
+export { QuotaStoreOverloadedError, type OverloadReason } from '../quota/redis/overloaded-error.js';

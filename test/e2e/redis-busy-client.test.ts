@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetNode, ReserveResult } from '../../src/quota-store/index.js';
 import { QuotaStoreUnavailableError } from '../../src/index.js';
-import { RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
+import { QuotaStoreOverloadedError, RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 
@@ -126,5 +126,39 @@ describe('RedisQuotaStore under a busy client', () => {
     const outcome = await pending;
     expect(outcome.ok && outcome.value.admitted).toBe(true);
     expect(await admin.hget(`${keyPrefix}{global}:node:global`, 're')).toBe('1');
+  });
+
+  it('smooths a burst larger than Redis answers within timeoutMs instead of refusing it', async () => {
+    // Redis runs about 10,000 reservations a second: sent at once, the last of 6,000 would wait
+    // longer than 250 ms for their reply.
+    const store = createStore({ keyPrefix: 'busy-burst:', timeoutMs: 250 });
+    const nodes = [scope({ executions: 100_000 })];
+    const outcomes = await Promise.all(Array.from({ length: 6_000 }, () => settle(reserve(store, nodes))));
+    const refused = outcomes.filter((outcome) => !outcome.ok).map((outcome) => (outcome as { error: Error }).error.name);
+    expect({ admitted: outcomes.length - refused.length, refused: [...new Set(refused)] }).toEqual({ admitted: 6_000, refused: [] });
+  });
+
+  it('refuses runs beyond maxQueueDepth or maxQueueAgeMs with QuotaStoreOverloadedError, naming the bound', async () => {
+    const nodes = [scope({ executions: 100_000 })];
+    const reasons = (outcomes: Array<Awaited<ReturnType<typeof settle>>>): Record<string, number> => {
+      const counts: Record<string, number> = {};
+      for (const outcome of outcomes) {
+        const key = outcome.ok ? 'admitted' : QuotaStoreOverloadedError.isInstance(outcome.error) ? outcome.error.reason : String(outcome.error);
+        counts[key] = (counts[key] ?? 0) + 1;
+      }
+      return counts;
+    };
+
+    const shallow = createStore({ keyPrefix: 'busy-deep:', maxQueueDepth: 10 });
+    const full = await Promise.all(Array.from({ length: 64 + 10 + 5 }, () => settle(reserve(shallow, nodes))));
+    expect(reasons(full)).toEqual({ admitted: 74, 'queue-full': 5 });
+    const refusal = full.find((outcome) => !outcome.ok) as { error: QuotaStoreOverloadedError };
+    expect(refusal.error.name).toBe('QuotaStoreOverloadedError');
+    expect(refusal.error.message).toMatch(/maxQueueDepth 10/);
+
+    const impatient = createStore({ keyPrefix: 'busy-old:', maxQueueAgeMs: 50 });
+    const pending = Array.from({ length: 200 }, () => settle(reserve(impatient, nodes)));
+    busyWait(200); // every queued run is older than 50 ms by the time its turn comes
+    expect(reasons(await Promise.all(pending))).toEqual({ admitted: 64, 'queue-timeout': 136 });
   });
 });

@@ -26,6 +26,19 @@ export interface RedisQuotaStoreOptions {
    * replies still update the view. Default `5_000`.
    */
   refreshIntervalMs?: number;
+  /**
+   * How many reservations may wait in this store's admission queue while 64 are in flight to
+   * Redis. A run arriving when the queue is full is refused with `QuotaStoreOverloadedError`
+   * (reason `queue-full`), or admitted unaccounted under `onUnavailable: 'allow'`. Integer, at
+   * least 0. Default `10_000`.
+   */
+  maxQueueDepth?: number;
+  /**
+   * How long a reservation may wait in the admission queue, in milliseconds (wall clock, checked
+   * when its turn comes). Past it the run is refused with `QuotaStoreOverloadedError` (reason
+   * `queue-timeout`), or admitted unaccounted under `onUnavailable: 'allow'`. Default `10_000`.
+   */
+  maxQueueAgeMs?: number;
 }
 
 export interface ResolvedRedisOptions {
@@ -35,9 +48,11 @@ export interface ResolvedRedisOptions {
   leaseTtlMs: number;
   timeoutMs: number;
   refreshIntervalMs: number;
+  maxQueueDepth: number;
+  maxQueueAgeMs: number;
 }
 
-const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'onUnavailable', 'leaseTtlMs', 'timeoutMs', 'refreshIntervalMs']);
+const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'onUnavailable', 'leaseTtlMs', 'timeoutMs', 'refreshIntervalMs', 'maxQueueDepth', 'maxQueueAgeMs']);
 
 /** Validates options at construction; every error names the field and what it expects. */
 export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRedisOptions {
@@ -77,5 +92,13 @@ export function resolveRedisOptions(options: RedisQuotaStoreOptions): ResolvedRe
       `RedisQuotaStore: options.refreshIntervalMs must be a non-negative finite number (milliseconds, 0 = off), got ${String(refreshIntervalMs)}`,
     );
   }
-  return { redis, keyPrefix, onUnavailable, leaseTtlMs, timeoutMs, refreshIntervalMs };
+  const maxQueueDepth = options.maxQueueDepth ?? 10_000;
+  if (!Number.isInteger(maxQueueDepth) || maxQueueDepth < 0) {
+    throw new TypeError(`RedisQuotaStore: options.maxQueueDepth must be an integer of at least 0 (reservations), got ${String(maxQueueDepth)}`);
+  }
+  const maxQueueAgeMs = options.maxQueueAgeMs ?? 10_000;
+  if (typeof maxQueueAgeMs !== 'number' || !Number.isFinite(maxQueueAgeMs) || maxQueueAgeMs <= 0) {
+    throw new TypeError(`RedisQuotaStore: options.maxQueueAgeMs must be a positive finite number (milliseconds), got ${String(maxQueueAgeMs)}`);
+  }
+  return { redis, keyPrefix, onUnavailable, leaseTtlMs, timeoutMs, refreshIntervalMs, maxQueueDepth, maxQueueAgeMs };
 }

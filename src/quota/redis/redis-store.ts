@@ -1,8 +1,10 @@
 import { createLogger } from '../../log.js';
 import { QuotaStoreUnavailableError } from '../../errors.js';
 import type { BudgetNode, ChargeResult, LedgerState, LedgerUsage, LedgerViolation, QuotaStore, ReserveRequest, ReserveResult } from '../store.js';
+import { AdmissionQueue } from './admission-queue.js';
 import { KeyLayout, leaseScriptKeys, type HierarchyKeys } from './keys.js';
 import { LeaseKeeper, nextLeaseId, RedisLease } from './leases.js';
+import { QuotaStoreOverloadedError } from './overloaded-error.js';
 import { resolveRedisOptions, type RedisQuotaStoreOptions, type ResolvedRedisOptions } from './options.js';
 import type { NodeReply, ReplyViolation, ReserveReply } from './replies.js';
 import { ScriptCalls, type ReserveCall } from './script-calls.js';
@@ -16,6 +18,8 @@ const log = createLogger('redis');
  * granted (and then given back at once).
  */
 export const CLOCK_TOLERANCE_MS = 1_000;
+/** Reservations one store has in flight to Redis at once; the rest wait in its admission queue. */
+export const IN_FLIGHT_RESERVATIONS = 64;
 /** Sends of one reservation that Redis may refuse as expired before the store counts Redis as unavailable. */
 const EXPIRED_ATTEMPTS = 3;
 
@@ -34,6 +38,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
   readonly #keys: KeyLayout;
   readonly #leases = new LeaseKeeper();
   readonly #view = new LocalView();
+  readonly #admission: AdmissionQueue;
   #timer: NodeJS.Timeout | undefined;
   #syncing = false;
   #lastRefresh = 0;
@@ -45,6 +50,8 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     // However busy the loop, a reply comes in while its lease still lives (renewals need the other half).
     this.#calls = new ScriptCalls(redis, { timeoutMs, maxWaitMs: leaseTtlMs / 2 });
     this.#keys = new KeyLayout(this.#options.keyPrefix);
+    const { maxQueueDepth: maxDepth, maxQueueAgeMs: maxAgeMs } = this.#options;
+    this.#admission = new AdmissionQueue(this.name, { maxInFlight: IN_FLIGHT_RESERVATIONS, maxDepth, maxAgeMs });
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult<RedisLease>> {
@@ -69,10 +76,12 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
     let reply: ReserveReply;
     try {
-      reply = await this.#reserveInTime(call, (late) => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false), late));
+      const onLate = (late: ReserveReply): void => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false), late);
+      reply = await this.#admission.run(() => this.#reserveInTime(call, onLate));
     } catch (error) {
-      if (this.#options.onUnavailable === 'deny') throw new QuotaStoreUnavailableError(this.name, error);
-      log.warn(`quota store redis unavailable; run admitted unaccounted (onUnavailable: 'allow')`, error);
+      const overloaded = QuotaStoreOverloadedError.isInstance(error);
+      if (this.#options.onUnavailable === 'deny') throw overloaded ? error : new QuotaStoreUnavailableError(this.name, error);
+      log.warn(`quota store redis ${overloaded ? 'overloaded' : 'unavailable'}; run admitted unaccounted (onUnavailable: 'allow')`, error);
       const lease = new RedisLease(id, nodes, hierarchy, keys, true);
       return { admitted: true, lease, deadline: undefined, violation: undefined, unaccounted: true };
     }
