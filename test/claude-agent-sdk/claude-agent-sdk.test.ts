@@ -131,6 +131,27 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
+  // Hooks run as the CLI asks, messages as the app reads them: a slow reader must not move tokens between runs.
+  it('splits the usage the same when the app reads the messages slowly', async () => {
+    const options = await setUp(scenario());
+    const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
+    cleanups.push(uninstall);
+    let result: sdk.SDKResultMessage | undefined;
+    for await (const message of query({ prompt: 'go', options })) {
+      if (message.type === 'result') result = message;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const spans = pipeline.agentSpans();
+    expect(['claude-agent', 'deep', 'wide', 'helper'].map((name) => tokens(byName(spans, name)))).toEqual([
+      [300, 78],
+      [100, 20],
+      [30, 12],
+      [7, 3],
+    ]);
+    expect(reportedTokens(result!)).toEqual({ input: 437, output: 113 });
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
   it('records a failing subagent as an error; the parent model gets the failure and the query completes', async () => {
     const options = await setUp(scenario({ spawn: { content: [agentCall('toolu_broken', 'broken')], usage: usage(10, 2) } }));
     const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);

@@ -76,6 +76,15 @@ interface Subagent {
   ended: boolean;
   /** A quota stopped it before its task id was known: stop it once the id arrives. */
   stopPending: boolean;
+  /** How its tool call ended, kept until the message stream shows the tool's result (`observing`). */
+  ending: Ending | undefined;
+}
+
+/** How an `Agent` tool call ended: its error, whether it was interrupted, the usage its response reports. */
+interface Ending {
+  readonly error: unknown;
+  readonly aborted: boolean;
+  readonly usage: ClaudeAgentSdkUsage | undefined;
 }
 
 /** Tokens recorded so far, per model (`''` when the model is unknown). */
@@ -97,9 +106,10 @@ export interface TrackerSettings {
  * `PreToolUse` on `Agent|Task` admits the run (a quota refusal becomes the hook's `deny`
  * decision, which the parent model receives as the tool's error); `SubagentStart` and the
  * `task_started` message tie the tool use to the subagent's `agent_id`, which later hooks fired
- * inside the subagent carry (a nested subagent's parent); `PostToolUse`/`PostToolUseFailure` end
- * a foreground run, the `task_notification` message (or, with hooks alone, `SubagentStop`) a
- * background one.
+ * inside the subagent carry (a nested subagent's parent); `PostToolUse`/`PostToolUseFailure` say
+ * how a foreground run ends (in a wrapped query it ends when the stream shows the tool's result,
+ * after the subagent's last response), the `task_notification` message (or, with hooks alone,
+ * `SubagentStop`) ends a background one.
  */
 export class SubagentTracker {
   readonly #meter: Meter;
@@ -183,7 +193,10 @@ export class SubagentTracker {
 
   /** Ends every subagent still open when the query is over: the query ended before they did. */
   finish(reason: unknown): void {
-    for (const subagent of this.#byToolUse.values()) this.#end(subagent, reason, true);
+    for (const subagent of this.#byToolUse.values()) {
+      if (subagent.ending !== undefined) this.#close(subagent, subagent.ending);
+      else this.#end(subagent, reason, true);
+    }
   }
 
   async #admit(input: ToolHookInput): Promise<HookOutput> {
@@ -222,6 +235,7 @@ export class SubagentTracker {
       turns: new Set(),
       ended: false,
       stopPending: false,
+      ending: undefined,
     };
     this.#byToolUse.set(toolUseId, subagent);
     handle.run.signal.addEventListener('abort', () => this.#stop(subagent), { once: true });
@@ -250,27 +264,34 @@ export class SubagentTracker {
     return {};
   }
 
-  async #toolEnded(input: ToolHookInput, failed: boolean): Promise<HookOutput> {
+  #toolEnded(input: ToolHookInput, failed: boolean): HookOutput {
     const subagent = this.#byToolUse.get(input.tool_use_id ?? '');
     if (subagent === undefined || subagent.ended) return {};
-    if (this.#settings.observing) {
-      // Let the message stream deliver the subagent's last response before the run ends.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
     const response = input.tool_response ?? {};
     if (typeof response.agentId === 'string') this.#bind(subagent, response.agentId);
-    if (failed) {
-      const error = subagentError(typeof input.error === 'string' ? input.error : 'the subagent failed');
-      this.#end(subagent, error, input.is_interrupt === true);
-      return {};
-    }
-    if (response.status === 'async_launched') {
+    if (!failed && response.status === 'async_launched') {
       // A background subagent: it ends with its task notification.
       subagent.background = true;
       return {};
     }
-    const usage = readUsage(response.usage, typeof response.resolvedModel === 'string' ? response.resolvedModel : subagent.info.model);
-    if (usage !== undefined) {
+    const model = typeof response.resolvedModel === 'string' ? response.resolvedModel : subagent.info.model;
+    const ending: Ending = failed
+      ? { error: subagentError(typeof input.error === 'string' ? input.error : 'the subagent failed'), aborted: input.is_interrupt === true, usage: undefined }
+      : {
+          error: response.status === 'completed' ? undefined : subagentError(`the subagent ended with status ${String(response.status)}`),
+          aborted: false,
+          usage: readUsage(response.usage, model),
+        };
+    // The message stream shows the subagent's responses before the tool's result: its run ends
+    // there, once every turn has been counted.
+    if (this.#settings.observing) subagent.ending = ending;
+    else this.#close(subagent, ending);
+    return {};
+  }
+
+  #close(subagent: Subagent, ending: Ending): void {
+    const { usage } = ending;
+    if (usage !== undefined && !subagent.ended) {
       // The tool's usage is the subagent's last model response. Its input was recorded with the
       // turn when the message stream showed that response; its output only arrives here.
       if (subagent.turns.size === 0) {
@@ -280,8 +301,7 @@ export class SubagentTracker {
         this.record(subagent.handle, { ...usage, inputTokens: 0, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 });
       }
     }
-    this.#end(subagent, response.status === 'completed' ? undefined : subagentError(`the subagent ended with status ${String(response.status)}`), false);
-    return {};
+    this.#end(subagent, ending.error, ending.aborted);
   }
 
   #notified(message: MessageLike): void {
@@ -305,10 +325,10 @@ export class SubagentTracker {
 
   #toolResult(toolUseId: string): void {
     const subagent = this.#byToolUse.get(toolUseId);
-    // The tool call ended without a subagent (another PreToolUse hook denied it): nothing will end the run.
-    if (subagent !== undefined && !subagent.ended && subagent.agentId === undefined) {
-      this.#end(subagent, abortError('the Agent tool call ended before the subagent started'), true);
-    }
+    if (subagent === undefined || subagent.ended) return;
+    if (subagent.ending !== undefined) this.#close(subagent, subagent.ending);
+    // The tool call ended without a subagent (another PreToolUse hook denied it): nothing else will end the run.
+    else if (subagent.agentId === undefined) this.#end(subagent, abortError('the Agent tool call ended before the subagent started'), true);
   }
 
   #bind(subagent: Subagent, agentId: string): void {
