@@ -13,10 +13,15 @@ import { RedisQuotaStore } from '../dist/redis/index.js';
 const PROCESSES = 4;
 const IN_FLIGHT = 32;
 const quick = process.argv.includes('--quick');
+/** Late grants: Redis paused longer than timeoutMs, shorter than timeoutMs + the 1 s clock tolerance. */
+const LATE = { count: 50, timeoutMs: 300, pauseMs: 1_000 };
+/** The burst of issue 15: every run started in one synchronous loop, then (second pass) a CPU spike. */
+const BURST = { scopes: 8, runsPerScope: 250, busyMs: 1_500, timeoutMs: 500 };
 const PER_PROCESS = quick ? 2_000 : 10_000;
 const COUNTED_PER_PROCESS = quick ? 250 : 1_000;
 const LIMITS = { maxConcurrent: 1_000_000, maxTokens: 1_000_000_000_000 };
 const ROOT = { key: 'global', limits: { concurrent: 1_000_000, tokens: 1_000_000_000_000 }, ephemeral: false };
+const LATE_ROOT = { key: 'late', limits: { executions: 1_000_000 }, ephemeral: false };
 
 if (process.argv[2] === '--worker') await worker(JSON.parse(process.argv[3]));
 else await main();
@@ -66,6 +71,26 @@ async function main() {
     console.log(`redis: round trips per admission: ${format(admissions, counted)}`);
     console.log(`redis: round trips per settlement: ${format(settlements, counted)}`);
     console.log(`redis: round trips per agentmeter.run: ${format(runs, counted)}`);
+    for (const busyMs of [0, BURST.busyMs]) {
+      const startAt = Date.now() + 300;
+      const results = await all(workers, { type: 'burst', scopes: BURST.scopes, runsPerScope: BURST.runsPerScope, busyMs, startAt });
+      const latencies = results.flatMap((result) => result.latencies).sort((a, b) => a - b);
+      const admitted = results.reduce((sum, result) => sum + result.admitted, 0);
+      const refused = {};
+      for (const result of results) for (const [name, count] of Object.entries(result.refused)) refused[name] = (refused[name] ?? 0) + count;
+      const seconds = Math.max(...results.map((result) => result.endedAt)) / 1000 - startAt / 1000;
+      const spike = busyMs > 0 ? `, then each event loop blocked ${busyMs} ms (timeoutMs ${BURST.timeoutMs})` : '';
+      console.log(
+        `redis: burst of ${PROCESSES} processes × ${BURST.scopes} scopes × ${BURST.runsPerScope} runs started synchronously${spike}: ` +
+          `${Math.round(admitted / seconds)} admissions per second, p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms ` +
+          `admission latency (run() called → decided), refused: ${JSON.stringify(refused)}`,
+      );
+    }
+    const windows = await lateGrantWindows(admin, workers[0]);
+    console.log(
+      `redis: a reservation granted after its caller gave up (Redis paused ${LATE.pauseMs} ms, timeoutMs ${LATE.timeoutMs}) held budget ` +
+        `${percentile(windows, 0.5)} ms at p50, ${percentile(windows, 1)} ms at most, until its cancellation landed (${windows.length} of ${LATE.count} measured)`,
+    );
     const cpu = await admin.info('cpu');
     const redisCpu = Number(cpu.match(/used_cpu_user:([\d.]+)/)?.[1]) + Number(cpu.match(/used_cpu_sys:([\d.]+)/)?.[1]);
     console.log(`redis: redis-server CPU over the whole benchmark: ${redisCpu.toFixed(2)} s`);
@@ -107,6 +132,34 @@ async function roundTrips(admin, work) {
   byCommand.set('ping', (byCommand.get('ping') ?? 0) - 1);
   if (byCommand.get('ping') === 0) byCommand.delete('ping');
   return byCommand;
+}
+
+/**
+ * The window in which a late grant holds budget: Redis is paused past the callers' timeoutMs but
+ * within their deadline's clock tolerance, so it grants reservations whose callers gave up; MONITOR
+ * times each grant and the cancellation that gives it back (Redis's clock, both).
+ */
+async function lateGrantWindows(admin, worker) {
+  const monitor = await admin.monitor();
+  const granted = new Map();
+  const windows = [];
+  monitor.on('monitor', (time, args, source) => {
+    if (source === 'lua' || !/^eval/i.test(String(args[0]))) return;
+    const rest = args.slice(3 + Number(args[2]));
+    const [leaseId, second] = rest;
+    if (second === 'cancel' && granted.has(leaseId)) windows.push(Number(time) * 1000 - granted.get(leaseId));
+    else if (rest.length >= 8 && rest.length % 6 === 2) granted.set(leaseId, Number(time) * 1000);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await admin.call('CLIENT', 'PAUSE', String(LATE.pauseMs), 'ALL');
+  await all([worker], { type: 'late', count: LATE.count });
+  await new Promise((resolve) => setTimeout(resolve, LATE.pauseMs + 500));
+  monitor.disconnect();
+  return windows.sort((a, b) => a - b);
+}
+
+function percentile(sorted, fraction) {
+  return sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]);
 }
 
 function format(byCommand, operations) {
@@ -163,6 +216,9 @@ async function worker({ port }) {
     scopes: () => store.scopes(),
   };
   const agentmeter = new AgentMeter({ quota: { limits: LIMITS, store: countingStore } });
+  const burstStore = new RedisQuotaStore({ redis, keyPrefix: 'burst:', refreshIntervalMs: 0, leaseTtlMs: 600_000, timeoutMs: BURST.timeoutMs });
+  const lateStore = new RedisQuotaStore({ redis, keyPrefix: 'late:', refreshIntervalMs: 0, leaseTtlMs: 600_000, timeoutMs: LATE.timeoutMs });
+  const burstMeter = new AgentMeter({ quota: { limits: LIMITS, scopeBy: 'conversation', store: burstStore } });
   let leases = [];
   const request = () => ({ nodes: [ROOT], estimate: { tokens: 100, costNanos: 50 }, now: Date.now(), enforce: true });
   const handlers = {
@@ -195,16 +251,50 @@ async function worker({ port }) {
       await pool(count, () => agentmeter.run({ name: 'bench', estimate: { tokens: 100 } }, async () => undefined));
       while (settled < target) await new Promise((resolve) => setTimeout(resolve, 1));
     },
+    burst: async ({ scopes, runsPerScope, busyMs, startAt }) => {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
+      const latencies = [];
+      const refused = {};
+      const runs = [];
+      for (let i = 0; i < runsPerScope; i++) {
+        for (let scope = 0; scope < scopes; scope++) {
+          const calledAt = performance.now();
+          const run = burstMeter
+            .run({ name: 'burst', conversationId: `b${scope}`, estimate: { tokens: 10 } }, async () => {
+              latencies.push(performance.now() - calledAt);
+            })
+            .catch((error) => {
+              latencies.push(performance.now() - calledAt);
+              refused[error.name] = (refused[error.name] ?? 0) + 1;
+            });
+          runs.push(run);
+        }
+      }
+      const spikeEnd = performance.now() + busyMs;
+      while (performance.now() < spikeEnd) {
+        // A CPU spike: the event loop is blocked.
+      }
+      await Promise.all(runs);
+      const endedAt = Date.now();
+      const refusals = Object.values(refused).reduce((sum, count) => sum + count, 0);
+      return { latencies, admitted: latencies.length - refusals, refused, endedAt };
+    },
+    late: async ({ count }) => {
+      // Each caller gives up after timeoutMs; Redis grants the reservations later, and the store cancels them.
+      await Promise.allSettled(Array.from({ length: count }, () => lateStore.reserve({ ...request(), nodes: [LATE_ROOT] })));
+    },
     exit: async () => {
       await store.close();
+      await burstStore.close();
+      await lateStore.close();
       redis.disconnect();
       setImmediate(() => process.exit(0));
     },
   };
   process.on('message', async (message) => {
     try {
-      await handlers[message.type](message);
-      process.send({ type: 'done' });
+      const result = await handlers[message.type](message);
+      process.send({ type: 'done', ...result });
     } catch (error) {
       process.send({ type: 'error', message: String(error?.stack ?? error) });
     }
