@@ -269,6 +269,20 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(byName(pipeline.agentSpans(), 'claude-agent').attributes[ATTR_SUBAGENT_OUTCOME]).toBe('denied');
   });
 
+  it('runs the query unrecorded when the AgentMeter fails: the app gets its result all the same', async () => {
+    const options = await setUp(scenario());
+    const broken = {
+      run: () => {
+        throw new Error('broken meter');
+      },
+    };
+    const { query, uninstall } = instrumentClaudeAgentSdk(broken, sdk);
+    cleanups.push(uninstall);
+    const { result } = await drain(query({ prompt: 'go', options }));
+    expect(result).toMatchObject({ subtype: 'success', result: 'report' });
+    expect(fake.requests.filter(({ request }) => request.system.includes('AGENT_HELPER'))).toHaveLength(1);
+  });
+
   it('stops recording after uninstall: the query runs as the SDK own', async () => {
     const options = await setUp(scenario());
     const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
