@@ -5,11 +5,12 @@
  * and Prometheus Operator CRD schemas, from kubernetes-models), the PrometheusRule, ServiceMonitor,
  * PodMonitor and collector config proven equal to the files under collector/ they come from, and
  * the scaling query of the ScaledObject (and of prometheus-adapter's rule for the HPA) executed by
- * real Prometheus on a workload with runs held in flight, through the collector and the app's
- * own /metrics.
+ * real Prometheus on runs held in flight: one app's, through the collector and its own /metrics,
+ * and a fleet of two replica processes configured by environment as docs/kubernetes.md shows.
  */
-import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
@@ -26,6 +27,7 @@ import { CHART_DIR, CHART_EXAMPLES, findObject, helm, parseManifests, PLAIN_MANI
 import { startPipelineStack, type PipelineStack } from './helpers/pipeline-stack.js';
 import { makeTempDir, waitFor } from './helpers/processes.js';
 import { ALERT_RULES, PROMETHEUS_CONFIG, total } from './helpers/prometheus.js';
+import { buildPackage, ROOT } from './helpers/redis-server.js';
 import { tools } from './helpers/tools.js';
 
 /** One model class per apiVersion/kind the chart renders: `validate()` checks the object against its schema. */
@@ -51,6 +53,8 @@ function schemaErrors(object: K8sObject): string {
     return `${object.kind} ${object.metadata.name}: ${(error as Error).message}`;
   }
 }
+
+const TELEMETRY_REPLICA = join(ROOT, 'test/e2e/fixtures/telemetry-replica.mjs');
 
 const kinds = (objects: K8sObject[]) => objects.map((object) => object.kind).sort();
 
@@ -174,23 +178,44 @@ describe('the scaling query on real Prometheus, with runs held in flight', () =>
   const SERVICE = 'agentmetry-deploy';
   /** The direct path's scrape job in collector/prometheus.yml (in Kubernetes, the PodMonitor's jobLabel sets it). */
   const DIRECT_JOB = 'agentmetry-app';
+  /** A fleet of two replicas (child processes), configured by environment as docs/kubernetes.md shows. */
+  const FLEET = 'agentmetry-fleet';
+  const FLEET_RUNS = [7, 16];
   const IN_FLIGHT = 23;
   let stack: PipelineStack | undefined;
+  let dist: string | undefined;
   const release: Array<() => void> = [];
   let runs: Array<Promise<unknown>> = [];
+  const fleet: ChildProcess[] = [];
 
   beforeAll(async () => {
+    dist = buildPackage();
     stack = await startPipelineStack({ name: 'deploy', serviceName: SERVICE, directJob: DIRECT_JOB });
-    const agentmeter = new AgentMeter();
+    // Its quota is full while the runs are held: the walk-through's firing alert.
+    const agentmeter = new AgentMeter({ quota: { limits: { maxConcurrent: IN_FLIGHT } } });
     runs = Array.from({ length: IN_FLIGHT }, () => agentmeter.run('worker', () => new Promise<void>((resolve) => release.push(resolve))));
+    for (const [index, count] of FLEET_RUNS.entries()) {
+      const env = {
+        ...process.env,
+        OTEL_SERVICE_NAME: FLEET,
+        OTEL_EXPORTER_OTLP_ENDPOINT: stack.collector.otlpEndpoint,
+        OTEL_RESOURCE_ATTRIBUTES: `service.instance.id=my-agent-app-${index}`,
+        OTEL_METRIC_EXPORT_INTERVAL: '500',
+      };
+      const child = fork(TELEMETRY_REPLICA, [JSON.stringify({ dist, runs: count })], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      fleet.push(child);
+      await once(child, 'message');
+    }
   });
 
   afterAll(async () => {
     for (const resolve of release) resolve();
+    for (const child of fleet) child.kill('SIGKILL');
     await Promise.allSettled(runs);
     await stack?.telemetry.shutdown();
     await Promise.allSettled([stack?.prometheus.stop(), stack?.collector.stop()]);
     await stack?.sink.stop();
+    if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
   });
 
   /** The rendered ScaledObject's trigger, and prometheus-adapter's query for the HPA's external metric, for one job. */
@@ -220,8 +245,8 @@ describe('the scaling query on real Prometheus, with runs held in flight', () =>
     });
   }
 
-  it('returns the runs in flight on both paths, and KEDA and the HPA agree on the replicas', async () => {
-    for (const job of [SERVICE, DIRECT_JOB]) {
+  it('returns the runs in flight of one app on both paths, and of a fleet of replicas added up; KEDA and the HPA agree on the replicas', async () => {
+    for (const job of [SERVICE, DIRECT_JOB, FLEET]) {
       const queries = await scalingQueries(job);
       expect(queries.keda.query).toBe(`sum(subagent_active{job="${job}"})`);
       await waitForValue(queries.keda.query!, IN_FLIGHT);
@@ -231,11 +256,38 @@ describe('the scaling query on real Prometheus, with runs held in flight', () =>
       expect(Math.ceil(IN_FLIGHT / queries.hpaTarget)).toBe(3);
       expect(IN_FLIGHT).toBeGreaterThan(Number(queries.keda.activationThreshold));
     }
+    // The fleet's two replicas are two series (one instance each), not one written over by both.
+    expect((await stack!.prometheus.query(`subagent_active{job="${FLEET}"}`)).map((sample) => Number(sample.value[1])).sort((a, b) => a - b)).toEqual(
+      FLEET_RUNS,
+    );
+  });
+
+  it('fires AgentmetryQuotaExhausted while a full quota holds the runs (the alert docs/kubernetes.md walks to)', async () => {
+    // Both paths carry the app's quota gauges: the rule fires once per job.
+    const firing = await waitFor(
+      'AgentmetryQuotaExhausted to fire on both paths',
+      async () => {
+        const response = await fetch(`${stack!.prometheus.url}/api/v1/alerts`);
+        const { data } = (await response.json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
+        const alerts = data.alerts.filter((alert) => alert.labels.alertname === 'AgentmetryQuotaExhausted' && alert.state === 'firing');
+        return alerts.length === 2 ? alerts : undefined;
+      },
+      { timeoutMillis: 60_000 },
+    );
+    expect(firing.map((alert) => alert.labels.job).sort()).toEqual([DIRECT_JOB, SERVICE].sort());
+    for (const alert of firing) expect(alert.labels).toMatchObject({ quota_resource: 'concurrent', severity: 'critical' });
   });
 
   it('falls back to 0 once the runs end', async () => {
     for (const resolve of release.splice(0)) resolve();
     await Promise.all(runs);
-    for (const job of [SERVICE, DIRECT_JOB]) await waitForValue((await scalingQueries(job)).keda.query!, 0);
+    await Promise.all(
+      fleet.map(async (child) => {
+        const released = once(child, 'message');
+        child.send({ type: 'release' });
+        await released;
+      }),
+    );
+    for (const job of [SERVICE, DIRECT_JOB, FLEET]) await waitForValue((await scalingQueries(job)).keda.query!, 0);
   });
 });
