@@ -1,9 +1,9 @@
 // First, as agentmetry/register does: the adapter gives LangChain its process-wide storage before LangChain makes one.
 import { instrumentLangChain } from '../../src/adapters/langchain/index.js';
 import { AsyncResource } from 'node:async_hooks';
-import { AIMessage, createAgent, tool } from 'langchain';
+import { AIMessage, ToolMessage, createAgent, tool } from 'langchain';
 import { fakeModel } from '@langchain/core/testing';
-import { END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
+import { Command, END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -207,6 +207,38 @@ describe('instrumentLangChain', () => {
     expect(byName('researcher').attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(10);
   });
 
+  it('records a handoff between the agents of a swarm graph as siblings, the one handing over ending ok', async () => {
+    setUp();
+    // The swarm's handoff: a tool that sends the parent graph to the other agent's node.
+    const transfer = tool(
+      (_args, config: { toolCall?: { id?: string } }) =>
+        new Command({
+          goto: 'bob',
+          graph: Command.PARENT,
+          update: { messages: [new ToolMessage({ content: 'to bob', tool_call_id: config.toolCall?.id ?? '' })] },
+        }),
+      { name: 'transfer_to_bob', description: 'hand over to bob', schema: z.object({}) },
+    );
+    const alice = createAgent({ name: 'alice', model: fakeModel().respond(call([['transfer_to_bob', 't1']], 10, 2)), tools: [transfer] });
+    const bob = createAgent({ name: 'bob', model: fakeModel().respond(say('bob here', 20, 4)), tools: [] });
+    const swarm = new StateGraph(MessagesAnnotation)
+      .addNode('alice', alice.graph, { ends: ['bob'] })
+      .addNode('bob', bob.graph)
+      .addEdge(START, 'alice')
+      .addEdge('bob', END)
+      .compile({ name: 'swarm' });
+    const result = await swarm.invoke(ask('hi'));
+    expect(result.messages.at(-1)!.text).toBe('bob here');
+
+    const spans = pipeline.agentSpans();
+    const byName = (name: string) => spans.find((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] === name)!;
+    expect(spans.map((span) => span.name).sort()).toEqual(['invoke_agent alice', 'invoke_agent bob', 'invoke_agent swarm']);
+    expect(parentOf(byName('alice'), spans)).toBe(byName('swarm'));
+    expect(parentOf(byName('bob'), spans)).toBe(byName('swarm'));
+    expect(['swarm', 'alice', 'bob'].map((name) => outcomeOf(spans, name))).toEqual(['ok', 'ok', 'ok']);
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
   // LangChain keeps its configure hooks in an AsyncLocalStorage context: an install made in an
   // async function or a preloaded module (agentmetry/register on Node 24) reached no context but its own.
   it('records runs started from an async context older than the install', async () => {
@@ -215,6 +247,52 @@ describe('instrumentLangChain', () => {
     const agent = createAgent({ name: 'solo', model: fakeModel().respond(say('x', 1, 1)), tools: [] });
     await older.runInAsyncScope(() => agent.invoke(ask('x')));
     expect(pipeline.agentSpans().map((span) => span.name)).toEqual(['invoke_agent solo']);
+  });
+
+  it('ends the runs as aborted, not failed, when the app cancels the run while a subagent works', async () => {
+    setUp();
+    const controller = new AbortController();
+    const cancel = tool(
+      () => {
+        controller.abort();
+        return 'cancelled';
+      },
+      { name: 'cancel', description: 'cancel', schema },
+    );
+    const worker = createAgent({
+      name: 'worker',
+      model: fakeModel()
+        .respond(call([['cancel', 'x1']], 5, 1))
+        .respond(say('never', 1, 1)),
+      tools: [cancel],
+    });
+    const orchestrator = createAgent({
+      name: 'orchestrator',
+      model: fakeModel()
+        .respond(call([['work', 'c1']], 10, 2))
+        .respond(say('never', 1, 1)),
+      tools: [agentTool('work', worker, [], { passConfig: true })],
+    });
+    await expect(orchestrator.invoke(ask('go'), { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(['orchestrator', 'worker'].map((name) => outcomeOf(pipeline.agentSpans(), name))).toEqual(['aborted', 'aborted']);
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
+  it('records subagents only with topLevel false', async () => {
+    pipeline = createAdapterPipeline();
+    uninstall = instrumentLangChain(pipeline.agentmeter, { topLevel: false });
+    const helper = createAgent({ name: 'helper', model: fakeModel().respond(say('a fact', 7, 3)), tools: [] });
+    const orchestrator = createAgent({
+      name: 'orchestrator',
+      model: fakeModel()
+        .respond(call([['helper', 'c1']], 10, 2))
+        .respond(say('done', 20, 4)),
+      tools: [agentTool('helper', helper, [])],
+    });
+    await orchestrator.invoke(ask('go'));
+    const spans = pipeline.agentSpans();
+    expect(spans.map((span) => span.name)).toEqual(['invoke_agent helper']);
+    expect(spans[0]!.attributes[ATTR_SUBAGENT_DEPTH]).toBe(0);
   });
 
   it('stops recording after uninstall', async () => {
@@ -269,6 +347,20 @@ describe('instrumentLangChain', () => {
       expect(['orchestrator', 'alpha', 'beta', 'gamma'].map((name) => outcomeOf(spans, name))).toEqual(['ok', 'ok', 'ok', 'denied']);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
+    it('stops a run at the model call past maxTurnsPerRun: that call never reaches the model, the run ends incomplete', async () => {
+      setUp({ quota: { limits: { maxTurnsPerRun: 1 } } });
+      const lookup = tool(async () => 'looked up', { name: 'lookup', description: 'lookup', schema });
+      const model = fakeModel()
+        .respond(call([['lookup', 'l1']], 10, 2))
+        .respond(say('never', 1, 1));
+      const agent = createAgent({ name: 'solo', model, tools: [lookup] });
+      await expect(agent.invoke(ask('x'))).rejects.toMatchObject({ name: 'QuotaExceededError', resource: 'turns' });
+      expect(model.calls).toHaveLength(1);
+      const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent solo')!;
+      expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('incomplete');
       expect(pipeline.agentmeter.totals().active).toBe(0);
     });
 

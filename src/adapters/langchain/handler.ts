@@ -179,9 +179,9 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
   }
 
   /**
-   * Counts a turn for the agent run the model call belongs to. Throws when a quota, a timeout or
-   * the caller has stopped that run: the model call then fails with the reason, and the run ends
-   * at its next model call instead of running on.
+   * Counts a turn for the agent run the model call belongs to. Throws when a quota (this turn
+   * past `maxTurnsPerRun` included), a timeout or the caller has stopped that run: the model call
+   * then fails with the reason, and the run ends instead of running on.
    */
   #modelStarted(runId: string, parentRunId: string | undefined, metadata: Record<string, unknown> | undefined): void {
     if (!this.#active) return;
@@ -192,12 +192,12 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
       this.#runs.set(runId, { kind: 'model', name: undefined, owner, agent: undefined, model });
       const run = owner?.handle?.run;
       if (run === undefined) return;
+      // The turn past maxTurnsPerRun stops the run as it is recorded: that call is refused too.
+      run.recordTurn();
       if (run.signal.aborted) {
         this.#runs.delete(runId);
         stopped = { reason: run.signal.reason };
-        return;
       }
-      run.recordTurn();
     });
     if (stopped !== undefined) throw stopped.reason;
   }
@@ -262,6 +262,11 @@ function isBubbleUp(error: unknown): boolean {
   return (error as { is_bubble_up?: unknown } | null | undefined)?.is_bubble_up === true;
 }
 
+/**
+ * A cancellation: an `AbortError` or `TimeoutError` (a DOMException, which is not always an
+ * `instanceof Error`), or the `Error('Abort')` that LangGraph's runner throws when its signal fires.
+ */
 function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+  const { name, message } = (error ?? {}) as { name?: unknown; message?: unknown };
+  return name === 'AbortError' || name === 'TimeoutError' || (name === 'Error' && message === 'Abort');
 }
