@@ -295,6 +295,19 @@ describe('instrumentLangChain', () => {
     expect(spans[0]!.attributes[ATTR_SUBAGENT_DEPTH]).toBe(0);
   });
 
+  it('records a streamed run when its stream ends, and prices each model call with costUsd', async () => {
+    pipeline = createAdapterPipeline();
+    uninstall = instrumentLangChain(pipeline.agentmeter, { costUsd: ({ inputTokens, outputTokens }) => (inputTokens + outputTokens) / 1000 });
+    const agent = createAgent({ name: 'streamer', model: fakeModel().respond(say('streamed', 300, 200)), tools: [] });
+    const chunks = [];
+    for await (const chunk of await agent.stream(ask('x'))) chunks.push(chunk);
+    expect(chunks.length).toBeGreaterThan(0);
+    const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent streamer')!;
+    expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+    expect(span.attributes[ATTR_SUBAGENT_TURNS]).toBe(1);
+    expect(pipeline.agentmeter.totals().costUsd).toBeCloseTo(0.5);
+  });
+
   it('stops recording after uninstall', async () => {
     setUp();
     uninstall();
