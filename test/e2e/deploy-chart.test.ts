@@ -98,6 +98,17 @@ describe('helm lint and helm template', () => {
     for (const object of [...keda, ...hpa]) expect(schemaErrors(object)).toBe('');
   });
 
+  it('the values of docs/kubernetes.md render valid objects, scaling my-agent-app with KEDA', async () => {
+    const page = readFileSync(join(REPO_ROOT, 'docs/kubernetes.md'), 'utf8');
+    const values = /cat > my-values\.yaml <<'EOF'\n([\s\S]*?)\nEOF\n/.exec(page);
+    expect(values, 'the my-values.yaml heredoc of docs/kubernetes.md').not.toBeNull();
+    const file = join(makeTempDir('docs-values'), 'my-values.yaml');
+    writeFileSync(file, values![1]!);
+    const objects = parseManifests(await templateChart({ valuesFiles: [file] }));
+    for (const object of objects) expect(schemaErrors(object)).toBe('');
+    expect(findObject(objects, 'ScaledObject').spec).toMatchObject({ scaleTargetRef: { name: 'my-agent-app' }, minReplicaCount: 2, maxReplicaCount: 20 });
+  });
+
   it('the schema check catches a broken manifest (it can fail)', async () => {
     const scaledObject = findObject(parseManifests(await templateChart({ valuesFiles: [CHART_EXAMPLES.keda] })), 'ScaledObject');
     const trigger = (scaledObject.spec!.triggers as Array<{ metadata: Record<string, unknown> }>)[0]!;
