@@ -1,6 +1,7 @@
 import { createLogger } from '../../log.js';
 import type { BudgetNode } from '../store.js';
 import { PROCESS_ID, type HierarchyKeys } from './keys.js';
+import type { ChargeCall } from './script-calls.js';
 
 /**
  * Lease keeping for the Redis store: lease ids, the leases this process must keep renewing,
@@ -43,6 +44,13 @@ export interface PendingSettlement {
   readonly since: number;
 }
 
+/** A charge that failed or timed out, resent with the same charge number until it lands. */
+export interface PendingCharge {
+  readonly call: ChargeCall;
+  readonly hierarchy: HierarchyKeys;
+  readonly since: number;
+}
+
 export class LeaseKeeper {
   /** Leases of this process in flight, per hierarchy: renewed by the background sync. */
   readonly #live = new Map<HierarchyKeys, Set<RedisLease>>();
@@ -51,6 +59,9 @@ export class LeaseKeeper {
    * renewed since the failure, has expired.
    */
   readonly #pending = new Map<RedisLease, PendingSettlement>();
+
+  /** Charges that failed or timed out, by call: resent until one lands (the script applies each number once). */
+  readonly #charges = new Map<ChargeCall, PendingCharge>();
 
   /** Renews `lease` from now on. */
   keep(lease: RedisLease): void {
@@ -96,6 +107,33 @@ export class LeaseKeeper {
 
   settlementLanded(lease: RedisLease): void {
     this.#pending.delete(lease);
+  }
+
+  chargeFailed(call: ChargeCall, hierarchy: HierarchyKeys, now: number): void {
+    if (!this.#charges.has(call)) this.#charges.set(call, { call, hierarchy, since: now });
+  }
+
+  /** The charge reached Redis (its reply came, late or not). */
+  chargeLanded(call: ChargeCall): void {
+    this.#charges.delete(call);
+  }
+
+  /**
+   * The failed charges to resend now. Those failing for longer than `maxAgeMs` are dropped (and
+   * logged): by then a settled lease's tombstone, which stops a resent charge from counting twice,
+   * may be gone.
+   */
+  chargeRetries(now: number, maxAgeMs: number): PendingCharge[] {
+    const due: PendingCharge[] = [];
+    for (const [call, pending] of this.#charges) {
+      if (now - pending.since <= maxAgeMs) {
+        due.push(pending);
+        continue;
+      }
+      this.#charges.delete(call);
+      log.warn(`quota store redis: gave up charging ${call.tokens} tokens and ${call.costNanos} nano-USD to lease ${call.leaseId}; that usage is missing`);
+    }
+    return due;
   }
 
   /**

@@ -3,11 +3,11 @@ import { QuotaStoreUnavailableError } from '../../errors.js';
 import type { BudgetNode, ChargeResult, LedgerState, LedgerUsage, LedgerViolation, QuotaStore, ReserveRequest, ReserveResult } from '../store.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { KeyLayout, leaseScriptKeys, type HierarchyKeys } from './keys.js';
-import { LeaseKeeper, nextLeaseId, RedisLease } from './leases.js';
+import { LeaseKeeper, nextLeaseId, RedisLease, type PendingCharge } from './leases.js';
 import { QuotaStoreOverloadedError } from './overloaded-error.js';
 import { resolveRedisOptions, type RedisQuotaStoreOptions, type ResolvedRedisOptions } from './options.js';
-import type { NodeReply, ReplyViolation, ReserveReply } from './replies.js';
-import { ScriptCalls, type ReserveCall } from './script-calls.js';
+import type { ChargeReply, NodeReply, ReplyViolation, ReserveReply } from './replies.js';
+import { ScriptCalls, type ChargeCall, type ReserveCall } from './script-calls.js';
 import { LocalView } from './view.js';
 
 const log = createLogger('redis');
@@ -105,15 +105,31 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     lease.sequence += 1;
     const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs: this.#options.leaseTtlMs, tokens, costNanos, sequence: lease.sequence };
     try {
-      const reply = await this.#calls.charge(call, (late) => this.#applyNodes(hierarchy, nodes, late.nodes, false));
+      const reply = await this.#calls.charge(call, (late) => this.#chargeLanded(call, hierarchy, late));
       this.#applyNodes(hierarchy, nodes, reply.nodes, false);
       return reply.status === 'charged' ? toViolation(nodes, reply.violation) : undefined;
     } catch (error) {
       log.warn(
-        `quota store redis: charging ${tokens} tokens and ${costNanos} nano-USD failed or timed out; that usage may be missing from the shared budget`,
+        `quota store redis: charging ${tokens} tokens and ${costNanos} nano-USD failed or timed out; resending it in the background (Redis applies it once)`,
         error,
       );
+      this.#startTimer();
+      this.#leases.chargeFailed(call, hierarchy, Date.now());
       return undefined;
+    }
+  }
+
+  #chargeLanded(call: ChargeCall, hierarchy: HierarchyKeys, reply: ChargeReply): void {
+    this.#leases.chargeLanded(call);
+    this.#applyNodes(hierarchy, call.nodes, reply.nodes, false);
+  }
+
+  /** Resends a charge that failed, with its charge number: Redis applies it once, whichever send lands first. Never rejects. */
+  async #resendCharge({ call, hierarchy }: PendingCharge): Promise<void> {
+    try {
+      this.#chargeLanded(call, hierarchy, await this.#calls.charge(call, (late) => this.#chargeLanded(call, hierarchy, late)));
+    } catch (error) {
+      log.warn('quota store redis: resending a charge failed; trying again in the background', error);
     }
   }
 
@@ -213,6 +229,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
       for (const hierarchy of this.#keys.hierarchies()) {
         if (refresh || this.#leases.hasLive(hierarchy)) work.push(this.#syncHierarchy(hierarchy));
       }
+      for (const pending of this.#leases.chargeRetries(now, leaseTtlMs / 2)) work.push(this.#resendCharge(pending));
       for (const { lease, mode } of this.#leases.retries(now, leaseTtlMs)) {
         work.push(this.#sendSettle(lease, mode).then((done) => done && this.#leases.settlementLanded(lease)));
       }

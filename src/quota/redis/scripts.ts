@@ -15,7 +15,8 @@
  *                       process; namespaced by the process because its key is unique only there.
  * - `P{T}:leases`       sorted set: lease id scored by its expiry (the server's clock, ms).
  * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and nano-dollars still held in reserve),
- *                       sq (last charge applied), st (1 once settled), n, k1..kn ('0' or '1' for
+ *                       sq (highest charge applied), g<seq> (a lower charge not applied yet:
+ *                       a later one landed first), st (1 once settled), n, k1..kn ('0' or '1' for
  *                       ephemeral, then the node's key). A settled lease lingers one TTL as a
  *                       tombstone so that a resent charge is not applied twice.
  *
@@ -167,7 +168,7 @@ return reply
 
 /**
  * Charges usage to a lease's nodes, out of what the lease still holds first, and extends the
- * lease (a charge proves its run is alive).
+ * lease (a charge proves its run is alive). Each charge number is applied once, in any order.
  * KEYS: leases, lease, node1..nodeN.
  * ARGV: id, tokens, nano-dollars, charge sequence number, ttl ms, N, then per node ephemeral
  *       (1|0) and the limits tokens, nano-dollars (-1 = none).
@@ -182,12 +183,18 @@ local from_tokens, from_nanos = 0, 0
 
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'sq', 'st')
 if h[3] then
-  if num(h[3]) >= seq then
-    reply = {'duplicate', '', 0, 0, 0, 0}
-    for i = 1, n do push_node(reply, KEYS[i + 2]) end
-    return reply
+  local last = num(h[3])
+  if seq <= last then
+    -- Applied already, unless it was skipped (a later charge landed first): then its gap mark is here.
+    if redis.call('HDEL', lease, 'g' .. seq) == 0 then
+      reply = {'duplicate', '', 0, 0, 0, 0}
+      for i = 1, n do push_node(reply, KEYS[i + 2]) end
+      return reply
+    end
+  else
+    for skipped = last + 1, seq - 1 do redis.call('HSET', lease, 'g' .. skipped, 1) end
+    redis.call('HSET', lease, 'sq', seq)
   end
-  redis.call('HSET', lease, 'sq', seq)
   if h[4] ~= '1' then
     from_tokens = math.min(num(h[1]), tokens)
     from_nanos = math.min(num(h[2]), nanos)
