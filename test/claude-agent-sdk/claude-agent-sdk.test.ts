@@ -30,6 +30,7 @@ const AGENTS = {
 };
 
 const usage = (input: number, output: number) => ({ input_tokens: input, output_tokens: output });
+const tokens = (span: ReadableSpan) => [span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS], span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]];
 
 /**
  * The scripted models: the orchestrator spawns `deep` and `wide` in parallel (or what `spawn`
@@ -76,7 +77,6 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     return offline.options;
   };
   const byName = (spans: ReadableSpan[], name: string) => spans.find((span) => span.attributes[ATTR_GEN_AI_AGENT_NAME] === name)!;
-  const tokens = (span: ReadableSpan) => [span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS], span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]];
 
   it('records the query and its subagents as nested runs, two in parallel and one deeper, with the usage the SDK reports', async () => {
     // The two subagents' runs are open at the same time: neither model answers until both asked.
@@ -325,5 +325,41 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(() => createSubagentHooks(pipeline.agentmeter, { topLevel: false } as never)).toThrow(
       'agentmetry: createSubagentHooks options.topLevel is not a known option (expected one of name, spec, costUsd, denialMessage)',
     );
+  });
+});
+
+describe('createSubagentHooks, called as the CLI calls them', () => {
+  it('opens a run for an Agent or Task tool use only, whatever tool the matcher lets through', async () => {
+    const pipeline = createAdapterPipeline();
+    try {
+      const hooks = createSubagentHooks(pipeline.agentmeter);
+      const preToolUse = hooks.PreToolUse[0]!;
+      expect(preToolUse.matcher).toBe('Agent|Task');
+      const signal = new AbortController().signal;
+      for (const [tool, id] of [
+        ['TaskCreate', 'toolu_1'],
+        ['Agent', 'toolu_2'],
+        ['Task', 'toolu_3'],
+      ] as const) {
+        await preToolUse.hooks[0]!({ tool_name: tool, tool_use_id: id, tool_input: { subagent_type: 'researcher' } }, id, { signal });
+      }
+      expect(pipeline.agentmeter.totals().active).toBe(2);
+      for (const id of ['toolu_2', 'toolu_3']) {
+        await hooks.PostToolUse[0]!.hooks[0]!(
+          { tool_name: 'Agent', tool_use_id: id, tool_response: { status: 'completed', usage: { input_tokens: 5, output_tokens: 1 } } },
+          id,
+          {
+            signal,
+          },
+        );
+      }
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+      expect(pipeline.agentSpans().map((span) => [span.name, span.attributes[ATTR_SUBAGENT_TURNS], ...tokens(span)])).toEqual([
+        ['invoke_agent researcher', 1, 5, 1],
+        ['invoke_agent researcher', 1, 5, 1],
+      ]);
+    } finally {
+      await pipeline.shutdown();
+    }
   });
 });

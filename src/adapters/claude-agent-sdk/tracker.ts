@@ -8,6 +8,7 @@ const logger = createLogger('claude-agent-sdk');
 
 /** The tools that spawn a subagent: `Agent`, and `Task` in older versions of Claude Code. */
 export const AGENT_TOOLS = 'Agent|Task';
+const SPAWNING_TOOLS = new Set(['Agent', 'Task']);
 const DEFAULT_SUBAGENT_TYPE = 'general-purpose';
 
 // Loose views of the SDK's hook inputs and messages: only the fields read here.
@@ -27,6 +28,7 @@ export interface SubagentHooks {
   SubagentStop: HookMatcher[];
 }
 interface ToolHookInput {
+  tool_name?: string;
   tool_use_id?: string;
   tool_input?: { subagent_type?: unknown; run_in_background?: unknown; model?: unknown };
   tool_response?: { status?: unknown; agentId?: unknown; resolvedModel?: unknown; usage?: AnthropicUsage };
@@ -202,6 +204,8 @@ export class SubagentTracker {
   async #admit(input: ToolHookInput): Promise<HookOutput> {
     const toolUseId = input.tool_use_id;
     if (this.#settings.isActive?.() === false || typeof toolUseId !== 'string' || this.#byToolUse.has(toolUseId)) return {};
+    // The matcher selects these tools already; a CLI that read it as a pattern would also match TaskCreate and the like.
+    if (!SPAWNING_TOOLS.has(input.tool_name ?? '')) return {};
     const toolInput = input.tool_input ?? {};
     const info: ClaudeAgentSdkRunInfo = {
       subagentType: typeof toolInput.subagent_type === 'string' && toolInput.subagent_type !== '' ? toolInput.subagent_type : DEFAULT_SUBAGENT_TYPE,
