@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BudgetNode } from '../../src/quota-store/index.js';
 import { ScriptCalls } from '../../src/quota/redis/script-calls.js';
@@ -26,7 +26,7 @@ afterAll(async () => {
   await (server as RedisServer | undefined)?.stop();
 });
 
-function client(options: ConstructorParameters<typeof Redis>[2] = {}): Redis {
+function client(options: RedisOptions = {}): Redis {
   const redis = new Redis(server.port, '127.0.0.1', options);
   redis.on('error', () => {}); // the link is cut on purpose here
   clients.push(redis);
