@@ -17,7 +17,7 @@ import {
   METRIC_EXECUTIONS,
   METRIC_TOKENS,
 } from '../../src/semconv.js';
-import { createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
+import { captureDiag, createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
 
 /** What the tests read of a message. */
 interface Message {
@@ -306,6 +306,40 @@ describe('instrumentLangChain', () => {
     expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
     expect(span.attributes[ATTR_SUBAGENT_TURNS]).toBe(1);
     expect(pipeline.agentmeter.totals().costUsd).toBeCloseTo(0.5);
+  });
+
+  it("nests a top-level run under the app's own agentmeter.run", async () => {
+    setUp();
+    const agent = createAgent({ name: 'solo', model: fakeModel().respond(say('x', 1, 1)), tools: [] });
+    await pipeline.agentmeter.run('app', () => agent.invoke(ask('x')));
+    const spans = pipeline.agentSpans();
+    const solo = spans.find((span) => span.name === 'invoke_agent solo')!;
+    expect(parentOf(solo, spans)?.name).toBe('invoke_agent app');
+    expect(solo.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
+  });
+
+  it('runs the agent as usual, with the default name, when an option callback throws', async () => {
+    const logged = captureDiag();
+    try {
+      pipeline = createAdapterPipeline();
+      uninstall = instrumentLangChain(pipeline.agentmeter, {
+        name: () => {
+          throw new Error('bad name hook');
+        },
+        costUsd: () => {
+          throw new Error('bad price hook');
+        },
+      });
+      const agent = createAgent({ name: 'solo', model: fakeModel().respond(say('fine', 3, 2)), tools: [] });
+      const result = await agent.invoke(ask('x'));
+      expect(result.messages.at(-1)!.text).toBe('fine');
+      const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent solo')!;
+      expect(span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(3);
+      expect(logged.messages.some((message) => message.includes('options.name threw'))).toBe(true);
+      expect(logged.messages.some((message) => message.includes('options.costUsd threw'))).toBe(true);
+    } finally {
+      logged.stop();
+    }
   });
 
   it('stops recording after uninstall', async () => {
