@@ -210,6 +210,37 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
+  it('interrupts a query that a quota stops, and the query still ends with its result', async () => {
+    // The orchestrator spawns wide, then wide again in its second turn, one past the limit.
+    const options = await setUp(
+      async (request) => {
+        if (!request.tools.includes('Agent') || request.system.includes('AGENT_')) return scenario()(request);
+        const answered = request.toolResults.length;
+        if (answered < 2) return { content: [agentCall(`toolu_wide${answered + 1}`, 'wide')], usage: usage(100, 20) };
+        return { content: [text('report')], usage: usage(200, 50) };
+      },
+      { quota: { limits: { maxTurnsPerRun: 1 } } },
+    );
+    const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
+    cleanups.push(uninstall);
+
+    const messages: sdk.SDKMessage[] = [];
+    const ended = await (async () => {
+      for await (const message of query({ prompt: 'go', options })) messages.push(message);
+    })().catch((error: unknown) => error);
+    // The SDK ends an interrupted query with an error result, then throws, as for any error result.
+    expect(messages.at(-1)).toMatchObject({ type: 'result', subtype: 'error_during_execution' });
+    expect(String(ended)).toContain('Claude Code returned an error result');
+    // Interrupted in its second turn: the second wide never reached its model, and no third turn followed.
+    const orchestrator = fake.requests.filter(({ request }) => request.tools.includes('Agent') && !request.system.includes('AGENT_'));
+    expect(orchestrator).toHaveLength(2);
+    expect(fake.requests.filter(({ request }) => request.system.includes('AGENT_WIDE'))).toHaveLength(1);
+    const spans = pipeline.agentSpans();
+    expect(byName(spans, 'claude-agent').attributes[ATTR_SUBAGENT_OUTCOME]).toBe('incomplete');
+    expect(byName(spans, 'claude-agent').attributes[ATTR_ERROR_TYPE]).toBe('quota_exceeded');
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
   it('closes background subagents with their task notification', async () => {
     pipeline = createAdapterPipeline();
     fake = await startFakeAnthropic(scenario({ spawn: { content: [agentCall('toolu_wide', 'wide', { run_in_background: true })], usage: usage(100, 20) } }));
