@@ -10,7 +10,7 @@
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
@@ -20,6 +20,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { ensureBuilt } from '../helpers/build.js';
 import { AgentMeter } from '../../src/index.js';
 import { COLLECTOR_CONFIG } from './helpers/collector.js';
 import { REPO_ROOT } from './helpers/dashboards.js';
@@ -27,7 +28,7 @@ import { CHART_DIR, CHART_EXAMPLES, findObject, helm, parseManifests, PLAIN_MANI
 import { startPipelineStack, type PipelineStack } from './helpers/pipeline-stack.js';
 import { makeTempDir, waitFor } from './helpers/processes.js';
 import { ALERT_RULES, PROMETHEUS_CONFIG, total } from './helpers/prometheus.js';
-import { buildPackage, ROOT } from './helpers/redis-server.js';
+import { ROOT } from './helpers/redis-server.js';
 import { tools } from './helpers/tools.js';
 
 /** One model class per apiVersion/kind the chart renders: `validate()` checks the object against its schema. */
@@ -55,6 +56,8 @@ function schemaErrors(object: K8sObject): string {
 }
 
 const TELEMETRY_REPLICA = join(ROOT, 'test/e2e/fixtures/telemetry-replica.mjs');
+/** The package as users import it: dist/, built once per test run (ensureBuilt). */
+const dist = join(ROOT, 'dist');
 
 const kinds = (objects: K8sObject[]) => objects.map((object) => object.kind).sort();
 
@@ -194,13 +197,12 @@ describe('the scaling query on real Prometheus, with runs held in flight', () =>
   const FLEET_RUNS = [7, 16];
   const IN_FLIGHT = 23;
   let stack: PipelineStack | undefined;
-  let dist: string | undefined;
   const release: Array<() => void> = [];
   let runs: Array<Promise<unknown>> = [];
   const fleet: ChildProcess[] = [];
 
   beforeAll(async () => {
-    dist = buildPackage();
+    await ensureBuilt();
     stack = await startPipelineStack({ name: 'deploy', serviceName: SERVICE, directJob: DIRECT_JOB });
     // Its quota is full while the runs are held: the walk-through's firing alert.
     const agentmeter = new AgentMeter({ quota: { limits: { maxConcurrent: IN_FLIGHT } } });
@@ -226,7 +228,6 @@ describe('the scaling query on real Prometheus, with runs held in flight', () =>
     await stack?.telemetry.shutdown();
     await Promise.allSettled([stack?.prometheus.stop(), stack?.collector.stop()]);
     await stack?.sink.stop();
-    if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
   });
 
   /** The rendered ScaledObject's trigger, and prometheus-adapter's query for the HPA's external metric, for one job. */

@@ -12,16 +12,19 @@
  * burst admits exactly the limit again in every scope.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../helpers/build.js';
 import { sleep, waitFor } from './helpers/processes.js';
 import { startRedisCluster, type ClusterNode, type RedisCluster } from './helpers/redis-cluster.js';
-import { buildPackage, ROOT } from './helpers/redis-server.js';
+import { ROOT } from './helpers/redis-server.js';
 import { tools } from './helpers/tools.js';
 
 const REPLICA = resolve(ROOT, 'test/e2e/fixtures/redis-cluster-replica.mjs');
+/** The package as users import it: dist/, built once per test run (ensureBuilt). */
+const dist = resolve(ROOT, 'dist');
 const PROCESSES = 4;
 const RUNS_PER_SCOPE = 250;
 const LIMIT = 20;
@@ -50,7 +53,6 @@ interface Replica {
   request(message: Message): Promise<Message>;
 }
 
-let dist: string | undefined;
 let cluster: RedisCluster | undefined;
 let admin: Cluster | undefined;
 const children = new Set<ChildProcess>();
@@ -59,7 +61,7 @@ const held: string[] = [];
 const probes: string[] = [];
 
 beforeAll(async () => {
-  dist = buildPackage();
+  await ensureBuilt();
   cluster = await startRedisCluster({
     redisServer: tools().REDIS_SERVER_BIN,
     redisCli: tools().REDIS_CLI_BIN ?? 'redis-cli',
@@ -91,7 +93,6 @@ afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   admin?.disconnect();
   await cluster?.stop();
-  if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
 });
 
 async function startReplica(options: { keyPrefix: string; onUnavailable: 'deny' | 'allow' }): Promise<Replica> {
