@@ -161,4 +161,12 @@ describe('RedisQuotaStore under a busy client', () => {
     busyWait(200); // every queued run is older than 50 ms by the time its turn comes
     expect(reasons(await Promise.all(pending))).toEqual({ admitted: 64, 'queue-timeout': 136 });
   });
+
+  it("under onUnavailable: 'allow', admits a run beyond the queue's bound unaccounted instead", async () => {
+    const store = createStore({ keyPrefix: 'busy-allow:', maxQueueDepth: 0, onUnavailable: 'allow' });
+    const nodes = [scope({ executions: 100_000 })];
+    const outcomes = await Promise.all(Array.from({ length: 64 + 3 }, () => reserve(store, nodes)));
+    const unaccounted = outcomes.filter((outcome) => outcome.admitted && outcome.unaccounted === true).length;
+    expect({ admitted: outcomes.filter((outcome) => outcome.admitted).length, unaccounted }).toEqual({ admitted: 67, unaccounted: 3 });
+  });
 });

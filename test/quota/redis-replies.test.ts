@@ -19,6 +19,7 @@ describe('Redis script replies', () => {
         },
       ],
     });
+    expect(decodeReserve([...verdict('expired'), ...node], 1).status).toBe('expired');
     expect(decodeCharge([...verdict('charged'), ...node, ...node], 2).nodes).toHaveLength(2);
     expect(decodeSettle(['noop', ...node.slice(0, 8), -1], 1).nodes[0]!.startedAt).toBeUndefined();
     expect(decodeSync([2, 'lease-a', 'lease-b', ...node], 1).missingLeases).toEqual(['lease-a', 'lease-b']);
