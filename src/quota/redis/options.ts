@@ -8,8 +8,9 @@ export interface RedisQuotaStoreOptions {
   /** Prefix of every key the store writes; must not contain `{` or `}`. Default `'agentmetry:'`. */
   keyPrefix?: string;
   /**
-   * What `reserve` does when Redis cannot answer within `timeoutMs`: `'deny'` (default) rejects
-   * with `QuotaStoreUnavailableError`; `'allow'` admits the run as unaccounted.
+   * What `reserve` does when Redis cannot answer within `timeoutMs`, or the admission queue
+   * refuses the run: `'deny'` (default) rejects with `QuotaStoreUnavailableError` (its subclass
+   * `QuotaStoreOverloadedError` for the queue); `'allow'` admits the run as unaccounted.
    */
   onUnavailable?: 'deny' | 'allow';
   /**
