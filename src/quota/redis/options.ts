@@ -19,7 +19,11 @@ export interface RedisQuotaStoreOptions {
    * Integer milliseconds, at least 1000. Default `60_000`.
    */
   leaseTtlMs?: number;
-  /** Upper bound on every Redis call the store makes, in milliseconds. Default `2_000`. */
+  /**
+   * How long Redis has to answer each call, in milliseconds, counted from when the call is sent
+   * and only while this process's event loop is free: time the loop spent blocked restarts the
+   * wait, up to `leaseTtlMs / 2` in all. Default `2_000`.
+   */
   timeoutMs?: number;
   /**
    * How often the local view behind `read()` (and so the quota instruments) is refreshed from
