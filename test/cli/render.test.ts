@@ -72,7 +72,11 @@ describe('renderPanel', () => {
     const concurrent = lines.find((line) => line.startsWith('  concurrent '))!;
     expect(concurrent).toMatch(/^ {2}concurrent +\[#+\.+\] {2}35% {2}7\/20$/);
     // Less than 1 % over still reads above 100 (it read 100 % beside 'over the limit').
-    const barelyOver = renderPanel(summary({ quota: { ...summary().quota, tokens: usage(2_423_383, 2_400_000) } }), heading, 79);
+    const barelyOver = renderPanel(
+      summary({ quota: { tokens: usage(2_423_383, 2_400_000), costUsd: usage(11.34, 12), concurrent: usage(7, 20) } }),
+      heading,
+      79,
+    );
     expect(barelyOver.find((line) => line.startsWith('  tokens '))).toMatch(/\] 101% {2}2423383\/2400000 {2}over the limit$/);
   });
 
