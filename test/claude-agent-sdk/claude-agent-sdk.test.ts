@@ -314,6 +314,17 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(fake.requests.filter(({ request }) => request.system.includes('AGENT_HELPER'))).toHaveLength(1);
   });
 
+  // The query forwarded every property to the SDK's, `then` included: awaiting it rejected.
+  it('returns a query that an async function can return: it is no thenable', async () => {
+    const options = await setUp(scenario());
+    const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
+    cleanups.push(uninstall);
+    const start = async () => query({ prompt: 'go', options });
+    const { result } = await drain(await start());
+    expect(result).toMatchObject({ subtype: 'success', result: 'report' });
+    expect(pipeline.agentSpans()).toHaveLength(4);
+  });
+
   it('stops recording after uninstall: the query runs as the SDK own', async () => {
     const options = await setUp(scenario());
     const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);

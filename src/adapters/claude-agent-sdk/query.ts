@@ -150,12 +150,14 @@ class InstrumentedQuery {
     const proxy = new Proxy(target, {
       get: (object, property, receiver) => {
         if (Reflect.has(object, property)) return Reflect.get(object, property, receiver) as unknown;
+        // Not a thenable (an async function returning the query must not await it), and no symbol besides iteration.
+        if (typeof property !== 'string' || property === 'then') return undefined;
         // The query's control methods (interrupt, stopTask, setModel, …), once it has started.
         return async (...args: unknown[]) => {
           const query = (await this.#started) as unknown as Record<PropertyKey, unknown>;
           if (property === 'interrupt') this.#interrupted = true;
           const method = query[property];
-          if (typeof method !== 'function') throw new TypeError(`Query.${String(property)} is not a function`);
+          if (typeof method !== 'function') throw new TypeError(`Query.${property} is not a function`);
           return (method as (...parameters: unknown[]) => unknown).apply(query, args);
         };
       },
