@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { MeterProvider as MeterProviderApi, TracerProvider } from '@opentelemetry/api';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -35,7 +36,11 @@ export interface OtlpOptions {
 }
 
 export interface TelemetryOptions {
-  /** `service.name`. Default: `OTEL_SERVICE_NAME`, else the SDK's `unknown_service:node`. Attributes from `OTEL_RESOURCE_ATTRIBUTES` are added. */
+  /**
+   * `service.name`. Default: `OTEL_SERVICE_NAME`, else the SDK's `unknown_service:node`. Attributes
+   * from `OTEL_RESOURCE_ATTRIBUTES` are added; `service.instance.id` defaults to a random UUID per
+   * process (set it there, e.g. to the pod name, to choose it).
+   */
   serviceName?: string;
   /**
    * The Prometheus pull endpoint, or `false` to disable it; it does not keep the process alive.
@@ -96,7 +101,11 @@ export function startTelemetry(options: TelemetryOptions = {}): Telemetry {
   const { defaultResource, detectResources, envDetector, resourceFromAttributes } = sdk.resources;
   const shutdownTimeoutMillis = options.shutdownTimeoutMillis ?? 5000;
   const serviceName = options.serviceName ?? env.OTEL_SERVICE_NAME;
-  let resource = defaultResource().merge(detectResources({ detectors: [envDetector] }));
+  // Replicas must not overwrite each other's series on the collector path: each process gets its
+  // own `service.instance.id` (a random UUID, as the conventions recommend) unless the environment sets one.
+  let resource = resourceFromAttributes({ 'service.instance.id': randomUUID() })
+    .merge(defaultResource())
+    .merge(detectResources({ detectors: [envDetector] }));
   if (serviceName !== undefined) resource = resource.merge(resourceFromAttributes({ 'service.name': serviceName }));
 
   const readers: IMetricReader[] = [];

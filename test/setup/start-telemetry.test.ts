@@ -57,7 +57,23 @@ describe('startTelemetry (the quick start)', () => {
     expect(text).not.toMatch(/^subagent_(duration_(bucket|sum|count)|cost_total)\b/m);
     expect(text).toMatch(/^target_info\{[^}]*service_name="my-agent-app"[^}]*\} 1$/m);
     expect(text).toMatch(/^target_info\{[^}]*team="agents"[^}]*\} 1$/m);
+    // Each process its own instance: replicas' series stay apart through a collector.
+    expect(text).toMatch(/^target_info\{[^}]*service_instance_id="[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"[^}]*\} 1$/m);
     expect(text).not.toContain('c-42');
+  });
+
+  it('keeps a service.instance.id set in OTEL_RESOURCE_ATTRIBUTES (a pod name)', async () => {
+    const saved = process.env.OTEL_RESOURCE_ATTRIBUTES;
+    process.env.OTEL_RESOURCE_ATTRIBUTES = 'service.instance.id=agents-7f9c-x2';
+    const own = startTelemetry({ prometheus: { port: await freePort() }, registerGlobal: false });
+    try {
+      await own.ready;
+      const text = await (await fetch(own.prometheusUrl!)).text();
+      expect(text).toMatch(/^target_info\{[^}]*service_instance_id="agents-7f9c-x2"[^}]*\} 1$/m);
+    } finally {
+      process.env.OTEL_RESOURCE_ATTRIBUTES = saved;
+      await own.shutdown();
+    }
   });
 
   it('pushes nested invoke_agent spans over OTLP, flushed by shutdown', async () => {
