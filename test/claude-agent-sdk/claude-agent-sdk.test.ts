@@ -152,6 +152,41 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
+  // Each result carries the session's totals so far: the second one's cost was recorded whole again.
+  it('records a session fed prompt by prompt once: its tokens and cost are the last result totals', async () => {
+    pipeline = createAdapterPipeline();
+    let answers = 0;
+    fake = await startFakeAnthropic(async () => {
+      answers += 1;
+      return { content: [text(`answer ${answers}`)], usage: usage(10 * answers, answers) };
+    });
+    const offline = offlineOptions(fake.url);
+    cleanups.push(offline.cleanup);
+    const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
+    cleanups.push(uninstall);
+    let second!: () => void;
+    const firstAnswered = new Promise<void>((resolve) => (second = resolve));
+    async function* prompts() {
+      yield { type: 'user' as const, message: { role: 'user' as const, content: 'one' }, parent_tool_use_id: null };
+      await firstAnswered;
+      yield { type: 'user' as const, message: { role: 'user' as const, content: 'two' }, parent_tool_use_id: null };
+    }
+    const results: sdk.SDKResultMessage[] = [];
+    const running = query({ prompt: prompts(), options: offline.options });
+    for await (const message of running) {
+      if (message.type !== 'result') continue;
+      results.push(message);
+      if (results.length === 1) second();
+      else break;
+    }
+    expect(results).toHaveLength(2);
+    const top = byName(pipeline.agentSpans(), 'claude-agent');
+    expect(tokens(top)).toEqual([30, 3]);
+    expect(reportedTokens(results[1]!)).toEqual({ input: 30, output: 3 });
+    expect(top.attributes[ATTR_SUBAGENT_COST]).toBeCloseTo(results[1]!.total_cost_usd, 9);
+    expect(top.attributes[ATTR_SUBAGENT_TURNS]).toBe(2);
+  });
+
   it('records a failing subagent as an error; the parent model gets the failure and the query completes', async () => {
     const options = await setUp(scenario({ spawn: { content: [agentCall('toolu_broken', 'broken')], usage: usage(10, 2) } }));
     const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);

@@ -62,6 +62,8 @@ class InstrumentedQuery {
   readonly #appForwardsText: boolean;
   #handle: RunHandle | undefined;
   #result: ResultLike | undefined;
+  /** The SDK's `total_cost_usd` already recorded on the query's run. */
+  #sdkCostUsd = 0;
   #interrupted = false;
   #ended = false;
   readonly #turns = new Set<string>();
@@ -189,7 +191,8 @@ class InstrumentedQuery {
   /**
    * The result reports the query's usage per model, subagents included: what no run recorded yet
    * (output tokens of responses that were still streaming, anything the stream did not show) is
-   * the query's own. Without `costUsd`, the query's cost is the SDK's `total_cost_usd`.
+   * the query's own. Without `costUsd`, the query's cost is the SDK's `total_cost_usd`. Both are
+   * totals so far: each result adds what the previous ones did not.
    */
   #resulted(result: ResultLike): void {
     this.#result = result;
@@ -210,8 +213,12 @@ class InstrumentedQuery {
       if (input > 0 || output > 0)
         this.#tracker.record(handle, { ...total, inputTokens: input, outputTokens: output, cacheReadInputTokens: 0, cacheCreationInputTokens: 0 });
     }
+    // A session fed messages one by one has a result per prompt, each with the totals so far.
     const cost = result.total_cost_usd;
-    if (this.#options.costUsd === undefined && typeof cost === 'number' && Number.isFinite(cost) && cost > 0) handle.run.recordUsage({ costUsd: cost });
+    if (this.#options.costUsd === undefined && typeof cost === 'number' && Number.isFinite(cost) && cost > this.#sdkCostUsd) {
+      handle.run.recordUsage({ costUsd: cost - this.#sdkCostUsd });
+      this.#sdkCostUsd = cost;
+    }
   }
 
   /** Subagent text and thinking that the app did not ask for (`forwardSubagentText`) stays hidden. */
