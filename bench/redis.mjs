@@ -1,14 +1,18 @@
 // Redis quota store benchmark: admissions per second across 4 processes, and Redis round trips
 // per admission, per settlement and per run. Round trips are counted with MONITOR in a separate
 // phase (MONITOR slows Redis down): every command a client sent, not the ones a script ran.
+// Then the fleet section (bench/redis-fleet.mjs): 1, 4 and 8 processes, this redis-server
+// against a 3-primary, 3-replica Redis Cluster, side by side.
 // Usage: node bench/redis.mjs [--quick]   (needs `npm run build` and redis-server on PATH;
-// it starts its own redis-server on a loopback port and stops it at the end)
+// it starts its own redis-server on a loopback port, and a cluster for the fleet section when
+// redis-cli is there too, and stops them at the end)
 import { fork, spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { AgentMeter } from '../dist/index.js';
 import { RedisQuotaStore } from '../dist/redis/index.js';
+import { fleet } from './redis-fleet.mjs';
 
 const PROCESSES = 4;
 const IN_FLIGHT = 32;
@@ -99,6 +103,7 @@ async function main() {
     const exited = workers.map((child) => new Promise((resolve) => child.once('exit', resolve)));
     await all(workers, { type: 'exit' });
     await Promise.all(exited);
+    await fleet({ port, quick });
   } finally {
     admin.disconnect();
     cleanup();
