@@ -1,8 +1,9 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/build.js';
+import { BURST_SCOPES as scopes, BUSY_MS, drainedNode, PROCESSES, runBurst } from './helpers/burst.js';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
 import { ROOT } from './helpers/redis-server.js';
 import { tools } from './helpers/tools.js';
@@ -22,18 +23,8 @@ declare module './helpers/tools.js' {
   }
 }
 
-const REPLICA = resolve(ROOT, 'test/e2e/fixtures/redis-burst.mjs');
 /** The package as users import it: dist/, built once per test run (ensureBuilt). */
 const dist = resolve(ROOT, 'dist');
-const PROCESSES = 4;
-const SCOPES = 8;
-const RUNS_PER_SCOPE = 250;
-const LIMIT = 100;
-const TIMEOUT_MS = 500;
-const BUSY_MS = 1_500;
-/** The fixture's scopes: conversation ids `c0` … `c7`. */
-const scopes = Array.from({ length: SCOPES }, (_, i) => `c${i}`);
-
 let cluster: RedisCluster | undefined;
 let admin: Cluster | undefined;
 const children = new Set<ChildProcess>();
@@ -54,36 +45,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-type Counts = Partial<Record<'admitted' | 'quota' | 'unavailable' | 'overloaded', number>> & Record<string, number>;
-interface BurstResult {
-  byScope: Record<string, Counts>;
-  landed: { charges: number; settlements: number };
-  messages: string[];
-}
-
-async function startReplica(keyPrefix: string): Promise<(message: Record<string, unknown>) => Promise<Record<string, unknown>>> {
-  const options = { dist, startupNodes: cluster!.startupNodes, keyPrefix, limits: { maxExecutions: LIMIT }, timeoutMs: TIMEOUT_MS };
-  const child = fork(REPLICA, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Record<string, unknown>) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return (message) => {
-    const answer = next();
-    child.send(message);
-    return answer;
-  };
-}
-
 describe('a busy client sharing a quota on a 3-primary, 3-replica Redis Cluster', () => {
   it(`admits exactly min(demand, limit) per scope on every primary when ${PROCESSES} processes burst and then block their loop for ${BUSY_MS} ms`, async () => {
     const keyPrefix = 'burst:';
@@ -99,35 +60,7 @@ describe('a busy client sharing a quota on a 3-primary, 3-replica Redis Cluster'
     expect(primaries).toHaveLength(3);
     expect(new Set(primaryPortOf.values())).toEqual(new Set(primaries));
 
-    const replicas = await Promise.all(Array.from({ length: PROCESSES }, () => startReplica(keyPrefix)));
-    const startAt = Date.now() + 300;
-    const results = (await Promise.all(
-      replicas.map((request) => request({ type: 'burst', scopes: SCOPES, runsPerScope: RUNS_PER_SCOPE, busyMs: BUSY_MS, startAt })),
-    )) as unknown as BurstResult[];
-
-    const totals: Record<string, Counts> = {};
-    for (const result of results) {
-      for (const [scope, counts] of Object.entries(result.byScope)) {
-        const total = (totals[scope] ??= {});
-        for (const [key, value] of Object.entries(counts)) total[key] = (total[key] ?? 0) + value;
-      }
-    }
-    // Printed so that a refusal explained by the admission queue's bound is visible, counted.
-    console.log(
-      `redis cluster burst: outcomes per scope ${JSON.stringify(totals)}; messages ${JSON.stringify([...new Set(results.flatMap((r) => r.messages))])}`,
-    );
-
-    expect(Object.keys(totals).sort()).toEqual(scopes);
-    for (const [scope, counts] of Object.entries(totals)) {
-      const demand = PROCESSES * RUNS_PER_SCOPE - (counts.overloaded ?? 0);
-      const { admitted = 0, quota = 0, overloaded = 0, ...others } = counts;
-      expect({ scope, admitted, others }).toEqual({ scope, admitted: Math.min(demand, LIMIT), others: {} });
-      expect(admitted + quota + overloaded).toBe(PROCESSES * RUNS_PER_SCOPE);
-    }
-    for (const result of results) {
-      const admitted = Object.values(result.byScope).reduce((sum, counts) => sum + (counts.admitted ?? 0), 0);
-      expect(result.landed).toEqual({ charges: admitted, settlements: admitted });
-    }
+    const admitted = await runBurst({ dist, startupNodes: cluster!.startupNodes }, keyPrefix, children, 'redis cluster burst');
 
     // Each scope's state lives on the primary its slot names; nothing is held any more, and its
     // usage is its admitted runs' usage, counted once.
@@ -142,16 +75,7 @@ describe('a busy client sharing a quota on a 3-primary, 3-replica Redis Cluster'
       });
     }
     for (const scope of scopes) {
-      const admitted = totals[scope]?.admitted ?? 0;
-      expect({ scope, ...(await admin!.hgetall(nodeKey(scope))) }).toMatchObject({
-        scope,
-        ue: String(admitted),
-        ut: String(admitted * 10),
-        re: '0',
-        rk: '0',
-        rt: '0',
-      });
+      expect({ scope, ...(await admin!.hgetall(nodeKey(scope))) }).toMatchObject({ scope, ...drainedNode(admitted[scope] ?? 0) });
     }
-    await Promise.all(replicas.map((request) => request({ type: 'exit' }).catch(() => undefined)));
   });
 });
