@@ -3,7 +3,7 @@
 // the same shape as test/e2e/helpers/redis-cluster.ts, without its failover tools.
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './processes.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -79,15 +79,4 @@ async function until(what, check, describe) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${describe().trim().slice(-500)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }

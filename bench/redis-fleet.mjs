@@ -7,6 +7,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
 import { RedisQuotaStore } from '../dist/redis/index.js';
+import { all, nextMessage } from './processes.mjs';
 import { startRedisCluster } from './redis-cluster.mjs';
 
 const PROCESS_COUNTS = [1, 4, 8];
@@ -116,28 +117,6 @@ async function startWorker(options) {
   const child = fork(fileURLToPath(import.meta.url), ['--fleet-worker', JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await nextMessage(child);
   return child;
-}
-
-function nextMessage(child) {
-  return new Promise((resolve, reject) => {
-    const onExit = (code) => reject(new Error(`fleet benchmark worker exited with ${code}`));
-    child.once('exit', onExit);
-    child.once('message', (message) => {
-      child.off('exit', onExit);
-      if (message.type === 'error') reject(new Error(message.message));
-      else resolve(message);
-    });
-  });
-}
-
-function all(workers, message) {
-  return Promise.all(
-    workers.map((child) => {
-      const answer = nextMessage(child);
-      child.send(message);
-      return answer;
-    }),
-  );
 }
 
 async function worker({ port, startupNodes }) {

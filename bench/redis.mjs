@@ -7,12 +7,12 @@
 // it starts its own redis-server on a loopback port, and a cluster for the fleet section when
 // redis-cli is there too, and stops them at the end)
 import { fork, spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { AgentMeter } from '../dist/index.js';
 import { RedisQuotaStore } from '../dist/redis/index.js';
 import { fleet } from './redis-fleet.mjs';
+import { all, freePort, nextMessage } from './processes.mjs';
 
 const PROCESSES = 4;
 const IN_FLIGHT = 32;
@@ -183,28 +183,6 @@ async function startWorker(port) {
   return child;
 }
 
-function nextMessage(child) {
-  return new Promise((resolve, reject) => {
-    const onExit = (code) => reject(new Error(`benchmark worker exited with ${code}`));
-    child.once('exit', onExit);
-    child.once('message', (message) => {
-      child.off('exit', onExit);
-      if (message.type === 'error') reject(new Error(message.message));
-      else resolve(message);
-    });
-  });
-}
-
-function all(workers, message) {
-  return Promise.all(
-    workers.map((child) => {
-      const answer = nextMessage(child);
-      child.send(message);
-      return answer;
-    }),
-  );
-}
-
 async function worker({ port }) {
   const redis = new Redis(port, '127.0.0.1');
   redis.on('error', () => {}); // reported through the commands that fail
@@ -318,15 +296,4 @@ async function pool(count, task) {
     }
   });
   await Promise.all(lanes);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
 }
