@@ -1,40 +1,19 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BudgetNode, ReserveResult } from '../../src/quota-store/index.js';
 import { QuotaStoreUnavailableError } from '../../src/index.js';
 import { QuotaStoreOverloadedError, RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { useRedisServer } from './helpers/redis-fixture.js';
 
 /**
  * The store under a busy client (issue 15): time this process's own event loop spends blocked
  * does not count against Redis, and Redis that really is late still times out.
  */
 
-let server: RedisServer;
-let admin: Redis;
-const clients: Redis[] = [];
-const stores: RedisQuotaStore[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.port, '127.0.0.1');
-});
-
-afterAll(async () => {
-  for (const store of stores) await store.close();
-  for (const client of clients) client.disconnect();
-  // Unset if beforeAll failed before starting them.
-  (admin as Redis | undefined)?.disconnect();
-  await (server as RedisServer | undefined)?.stop();
-});
+const fixture = useRedisServer();
 
 function createStore(options: Partial<ConstructorParameters<typeof RedisQuotaStore>[0]> & { keyPrefix: string }): RedisQuotaStore {
-  const redis = new Redis(server.port, '127.0.0.1');
-  clients.push(redis);
-  const store = new RedisQuotaStore({ redis, refreshIntervalMs: 0, ...options });
-  stores.push(store);
-  return store;
+  return fixture.track(new RedisQuotaStore({ redis: fixture.client(), refreshIntervalMs: 0, ...options }));
 }
 
 const scope = (limits: BudgetNode['limits']): BudgetNode => ({ key: 'global', limits, ephemeral: false });
@@ -85,20 +64,20 @@ describe('RedisQuotaStore under a busy client', () => {
   it('still times out when Redis itself is late, and gives a late reservation back', async () => {
     const store = createStore({ keyPrefix: 'busy-paused:', timeoutMs: 100 });
     const nodes = [scope({ executions: 10 })];
-    await admin.client('PAUSE', 600, 'ALL');
+    await fixture.admin.client('PAUSE', 600, 'ALL');
     const outcome = await settle(reserve(store, nodes));
     expect(!outcome.ok && QuotaStoreUnavailableError.isInstance(outcome.error)).toBe(true);
     // Once Redis runs the reservation, nothing of it is left held.
     await waitFor(
       'the late reservation to be given back',
       async () => {
-        const node = await admin.hgetall('busy-paused:{global}:node:global');
+        const node = await fixture.admin.hgetall('busy-paused:{global}:node:global');
         return node.re === '0' && node.rk === '0' ? node : undefined;
       },
       { timeoutMillis: 5_000, intervalMillis: 50 },
     );
     // Cancelled, not settled: its execution is given back too.
-    expect((await admin.hget('busy-paused:{global}:node:global', 'ue')) ?? '0').toBe('0');
+    expect((await fixture.admin.hget('busy-paused:{global}:node:global', 'ue')) ?? '0').toBe('0');
   });
 
   it('a reservation that reaches Redis after its caller gave up reserves nothing there', async () => {
@@ -106,12 +85,12 @@ describe('RedisQuotaStore under a busy client', () => {
     const store = createStore({ keyPrefix, timeoutMs: 100 });
     const nodes = [scope({ executions: 10 })];
     // Longer than timeoutMs plus the clock tolerance (1 s): Redis runs the script past the deadline.
-    await admin.client('PAUSE', 1_500, 'ALL');
+    await fixture.admin.client('PAUSE', 1_500, 'ALL');
     const outcome = await settle(reserve(store, nodes));
     expect(!outcome.ok && QuotaStoreUnavailableError.isInstance(outcome.error)).toBe(true);
     await new Promise((done) => setTimeout(done, 1_600));
     // Neither a reservation given back later nor a lease: the script refused it as expired.
-    expect(await admin.keys(`${keyPrefix}*`)).toEqual([]);
+    expect(await fixture.admin.keys(`${keyPrefix}*`)).toEqual([]);
     const again = await reserve(store, nodes);
     expect(again.admitted).toBe(true);
   });
@@ -120,12 +99,12 @@ describe('RedisQuotaStore under a busy client', () => {
     const keyPrefix = 'busy-resent:';
     const store = createStore({ keyPrefix, timeoutMs: 100 });
     const nodes = [scope({ executions: 10 })];
-    await admin.client('PAUSE', 1_300, 'ALL');
+    await fixture.admin.client('PAUSE', 1_300, 'ALL');
     const pending = settle(reserve(store, nodes));
     busyWait(1_400); // the caller's loop is blocked past its deadline; Redis runs the script after it
     const outcome = await pending;
     expect(outcome.ok && outcome.value.admitted).toBe(true);
-    expect(await admin.hget(`${keyPrefix}{global}:node:global`, 're')).toBe('1');
+    expect(await fixture.admin.hget(`${keyPrefix}{global}:node:global`, 're')).toBe('1');
   });
 
   it('smooths a burst larger than Redis answers within timeoutMs instead of refusing it', async () => {

@@ -1,42 +1,23 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BudgetNode } from '../../src/quota-store/index.js';
 import { ScriptCalls } from '../../src/quota/redis/script-calls.js';
 import { RedisQuotaStore, type RedisLease } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { useRedisServer } from './helpers/redis-fixture.js';
 
 /** Charges under a busy client or a flaky link (issue 15): no usage lost, none counted twice. */
 
-let server: RedisServer;
-let admin: Redis;
-const clients: Redis[] = [];
-const stores: RedisQuotaStore[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.port, '127.0.0.1');
-});
-
-afterAll(async () => {
-  for (const store of stores) await store.close();
-  for (const client of clients) client.disconnect();
-  // Unset if beforeAll failed before starting them.
-  (admin as Redis | undefined)?.disconnect();
-  await (server as RedisServer | undefined)?.stop();
-});
+const fixture = useRedisServer();
 
 function client(options: RedisOptions = {}): Redis {
-  const redis = new Redis(server.port, '127.0.0.1', options);
+  const redis = fixture.client(options);
   redis.on('error', () => {}); // the link is cut on purpose here
-  clients.push(redis);
   return redis;
 }
 
 function createStore(redis: Redis, keyPrefix: string, timeoutMs: number): RedisQuotaStore {
-  const store = new RedisQuotaStore({ redis, keyPrefix, timeoutMs, leaseTtlMs: 3_000, refreshIntervalMs: 100 });
-  stores.push(store);
-  return store;
+  return fixture.track(new RedisQuotaStore({ redis, keyPrefix, timeoutMs, leaseTtlMs: 3_000, refreshIntervalMs: 100 }));
 }
 
 const scope: BudgetNode = { key: 'global', limits: { tokens: 1_000_000 }, ephemeral: false };
@@ -47,7 +28,7 @@ async function admit(store: RedisQuotaStore): Promise<RedisLease> {
   return result.lease;
 }
 
-const usedTokens = async (keyPrefix: string): Promise<string | null> => admin.hget(`${keyPrefix}{global}:node:global`, 'ut');
+const usedTokens = async (keyPrefix: string): Promise<string | null> => fixture.admin.hget(`${keyPrefix}{global}:node:global`, 'ut');
 
 describe('RedisQuotaStore charges and settlements', () => {
   it('resends a charge that could not be sent, and counts it once it lands', async () => {
@@ -71,7 +52,7 @@ describe('RedisQuotaStore charges and settlements', () => {
     const keyPrefix = 'charge-late:';
     const store = createStore(client(), keyPrefix, 100);
     const lease = await admit(store);
-    await admin.client('PAUSE', 500, 'ALL'); // the charge times out; the background sync resends it meanwhile
+    await fixture.admin.client('PAUSE', 500, 'ALL'); // the charge times out; the background sync resends it meanwhile
     await store.charge(lease, { tokens: 50, costNanos: 0 });
     await new Promise((done) => setTimeout(done, 1_000));
     expect(await usedTokens(keyPrefix)).toBe('50');
@@ -100,9 +81,9 @@ describe('RedisQuotaStore charges and settlements', () => {
     const keyPrefix = 'settle-late:';
     const store = createStore(client(), keyPrefix, 100);
     const lease = await admit(store);
-    await admin.client('PAUSE', 500, 'ALL'); // the settlement times out; the background sync retries it meanwhile
+    await fixture.admin.client('PAUSE', 500, 'ALL'); // the settlement times out; the background sync retries it meanwhile
     await store.settle(lease);
     await new Promise((done) => setTimeout(done, 1_000));
-    expect(await admin.hgetall(`${keyPrefix}{global}:node:global`)).toMatchObject({ ue: '1', re: '0', rk: '0' });
+    expect(await fixture.admin.hgetall(`${keyPrefix}{global}:node:global`)).toMatchObject({ ue: '1', re: '0', rk: '0' });
   });
 });
