@@ -23,6 +23,7 @@ export type {
   Run,
   RunFunction,
   RunSpec,
+  ToolCall,
   Usage,
   UsageEstimate,
 } from './types.js';

@@ -23,6 +23,8 @@ export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens' as con
 export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens' as const;
 export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type' as const;
 export const ATTR_GEN_AI_WORKFLOW_NAME = 'gen_ai.workflow.name' as const;
+export const ATTR_GEN_AI_TOOL_NAME = 'gen_ai.tool.name' as const;
+export const ATTR_GEN_AI_TOOL_TYPE = 'gen_ai.tool.type' as const;
 export const ATTR_ERROR_TYPE = 'error.type' as const;
 
 export const GEN_AI_OPERATION_INVOKE_AGENT = 'invoke_agent' as const;
@@ -54,6 +56,7 @@ export const METRIC_TOKENS = 'subagent.tokens' as const;
 export const METRIC_ACTIVE = 'subagent.active' as const;
 export const METRIC_ERRORS = 'subagent.errors' as const;
 export const METRIC_COST = 'subagent.cost' as const;
+export const METRIC_TOOL_DURATION = 'subagent.tool.duration' as const;
 export const METRIC_QUOTA_LIMIT = 'subagent.quota.limit' as const;
 export const METRIC_QUOTA_USED = 'subagent.quota.used' as const;
 export const METRIC_QUOTA_RESERVED = 'subagent.quota.reserved' as const;
@@ -87,4 +90,6 @@ export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
 /** Histogram bucket boundaries, in the instrument's unit. */
 export const DURATION_BUCKETS_S = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6, 819.2];
 export const TURN_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128];
+/** Tool calls are often sub-second: the GenAI conventions' operation-duration boundaries, 10 ms to 81.92 s. */
+export const TOOL_DURATION_BUCKETS_S = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
 export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];

@@ -1,4 +1,5 @@
 import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import type { QuotaLevel, QuotaWindow } from './quota/window-options.js';
 import type { QuotaStore } from './quota/store.js';
 
 /** Token and cost usage reported by a run, cumulative over calls to `recordUsage`. */
@@ -11,6 +12,21 @@ export interface Usage {
   costUsd?: number;
   /** The model that produced the usage; becomes `gen_ai.request.model` on the span (the first one given). */
   model?: string;
+}
+
+/** One tool call a run made, reported with `run.recordToolCall`. */
+export interface ToolCall {
+  /** The tool's name: `gen_ai.tool.name`, cut like agent names. Required, a non-empty string. */
+  name: string;
+  /** How long the call took, in milliseconds. Required, finite and non-negative. */
+  durationMs: number;
+  /**
+   * What the tool failed with, if it failed: its `error.type` is derived like a run's (the thrown
+   * value's `name`, else `_OTHER`). Absent or `undefined`: the call succeeded.
+   */
+  error?: unknown;
+  /** `gen_ai.tool.type` (`function`, `extension`, `datastore`); optional, a non-empty string. */
+  type?: string;
 }
 
 /** Limits of a quota scope or of a run budget. Every field is optional; an absent field means no limit. */
@@ -45,14 +61,34 @@ export type QuotaMode = 'enforce' | 'observe';
 export type QuotaScopeBy = 'global' | 'conversation' | ((spec: RunSpec) => string);
 
 export interface QuotaOptions {
-  /** Hard limits of each scope. Default: none. */
+  /** Hard limits of each scope that never reset. Default: none. */
   limits?: QuotaLimits;
+  /**
+   * Limits of each scope that reset: per calendar period (`{ per: 'day', maxTokens: 1_000_000 }`)
+   * or over a rolling window (`{ rollingMs: 3_600_000, maxExecutions: 50 }`); several at once.
+   * Default: none.
+   */
+  windows?: QuotaWindow[];
   /**
    * How runs are grouped into budgets: `'global'` (one budget, the default), `'conversation'`
    * (one per `conversationId`; runs without one fall in `global`), or a function of the run spec.
    * Nested runs always share their root run's scope.
    */
   scopeBy?: QuotaScopeBy;
+  /**
+   * How long a scope with nothing in flight is kept when it has limits that never reset, in ms.
+   * Past it the scope is forgotten: a run in it later starts from zero. A scope whose limits all
+   * have windows is forgotten once its windows have closed, and one without limits (only
+   * `maxConcurrent`) once nothing is in flight, whatever this says. Default: undefined (kept for
+   * the life of the process).
+   */
+  idleTtlMs?: number;
+  /**
+   * Layered budgets: each run is checked against one scope of every level at once, outermost
+   * first (e.g. the app, its tenant, its conversation). Replaces `limits`, `windows`, `scopeBy`
+   * and `idleTtlMs`, which each level has for itself. Default: one level from those options.
+   */
+  levels?: QuotaLevel[];
   /** Soft thresholds as fractions of each limit, in (0, 1]; each fires once per scope and resource. Default `[]`. */
   warnAt?: number[];
   /** `'enforce'` (default) denies; `'observe'` admits everything and counts would-be denials. */
@@ -73,8 +109,9 @@ export interface AgentMeterOptions {
   /** Default: the global tracer provider. */
   tracerProvider?: TracerProvider;
   /**
-   * Throw a `TypeError` naming an invalid usage field (or turn count) instead of dropping it with
-   * a diag warning. The valid fields of the same `recordUsage` call are recorded first either way.
+   * Throw a `TypeError` naming an invalid usage or tool-call field (or turn count) instead of
+   * dropping it with a diag warning. The valid fields of the same `recordUsage` or
+   * `recordToolCall` call are recorded first either way.
    * Default `false`.
    */
   strict?: boolean;
@@ -126,10 +163,21 @@ export interface Run {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costUsd: number;
+  /** Tool calls recorded on this run (not those of runs nested in it). */
+  readonly toolCalls: number;
   /** Records `count` model turns (default 1). */
   recordTurn(count?: number): void;
   /** Adds token and cost usage. Each field is checked on its own: an invalid one is dropped (or throws with `strict`), the others recorded. */
   recordUsage(usage: Usage): void;
+  /**
+   * Records one tool call this run made (a subagent invoked as a tool is a tool call of its
+   * parent; the subagent's own calls are its own). Checked field by field like `recordUsage`: a
+   * call without a valid `name` or `durationMs` is dropped, an invalid `type` is dropped alone
+   * (`strict` throws once the rest is recorded). A call recorded after the run ended is still
+   * recorded in the tool-duration histogram and in `toolCalls`; the run's own end-of-run
+   * histograms have already been recorded and do not change.
+   */
+  recordToolCall(call: ToolCall): void;
 }
 
 export type RunFunction<T> = (run: Run) => T | PromiseLike<T>;

@@ -9,7 +9,7 @@ import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, ERROR_TYPE_TIMEOUT, type
 import type { RunRecord, RunTelemetry } from '../telemetry/run-telemetry.js';
 import type { SeriesStats } from '../telemetry/series.js';
 import { Timers } from '../timers.js';
-import type { Run, Usage } from '../types.js';
+import type { Run, ToolCall, Usage } from '../types.js';
 import { followSignal, unfollowSignal } from './signal-followers.js';
 
 /** Why a run's signal fired; decides its outcome. */
@@ -27,6 +27,7 @@ export class RunHandle implements Run {
   turns = 0;
   inputTokens = 0;
   outputTokens = 0;
+  toolCalls = 0;
   /** The cost recorded, in nano-dollars: the exact sum below, rounded. */
   costNanos = 0;
   usageRecorded = false;
@@ -108,6 +109,19 @@ export class RunHandle implements Run {
     // With `strict`, this throws once the valid fields are recorded.
     if (problems.length === 0) return;
     this.#invalid(`recordUsage: ${problems.join('; ')}`, problems.length === 1 ? 'that field was dropped' : 'those fields were dropped');
+  }
+
+  recordToolCall(given: ToolCall): void {
+    const { call, problems } = parseToolCall(given);
+    if (call !== undefined) {
+      // Also after the run ended: like late usage, the call happened and its duration is recorded.
+      this.toolCalls += 1;
+      this.#telemetry.recordToolCall(this.series, call.name, call.durationMs, call.error);
+    }
+    // With `strict`, this throws once the valid call is recorded.
+    if (problems.length === 0) return;
+    const dropped = call === undefined ? 'the call was dropped' : 'that field was dropped';
+    this.#invalid(`recordToolCall: ${problems.join('; ')}`, dropped);
   }
 
   #addUsage(usage: Usage): void {
@@ -247,6 +261,26 @@ function parseUsage(given: Usage): { usage: Usage | undefined; problems: string[
   }
   const nothingValid = problems.length > 0 && Object.keys(usage).length === 0;
   return { usage: nothingValid ? undefined : usage, problems };
+}
+
+/**
+ * A tool call's valid fields (`undefined` when its `name` or `durationMs` is not valid: nothing
+ * can be recorded without them), and what was wrong. Each field is read once.
+ */
+function parseToolCall(given: ToolCall): { call: ToolCall | undefined; problems: string[] } {
+  if (!isObject(given)) return { call: undefined, problems: [`call must be an object, got ${describe(given)}`] };
+  const { name, durationMs, error, type } = given;
+  const problems: string[] = [];
+  const nameValid = typeof name === 'string' && name.length > 0;
+  if (!nameValid) problems.push(`name must be a non-empty string, got ${name === '' ? 'an empty string' : describe(name)}`);
+  const durationValid = typeof durationMs === 'number' && Number.isFinite(durationMs) && durationMs >= 0;
+  if (!durationValid) problems.push(`durationMs must be a finite, non-negative number, got ${describe(durationMs)}`);
+  const typeValid = type === undefined || (typeof type === 'string' && type.length > 0);
+  if (!typeValid) problems.push(`type must be a non-empty string, got ${type === '' ? 'an empty string' : describe(type)}`);
+  if (!nameValid || !durationValid) return { call: undefined, problems };
+  const call: ToolCall = { name, durationMs, error };
+  if (type !== undefined && typeValid) call.type = type;
+  return { call, problems };
 }
 
 /** A value in a message: numbers and the like as they print, anything else by its type. */

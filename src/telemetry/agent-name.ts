@@ -22,3 +22,6 @@ export function agentNameOf(name: string): string {
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
+
+/** A tool name as metrics carry it (`gen_ai.tool.name`): cut like an agent name. */
+export const toolNameOf: (name: string) => string = agentNameOf;

@@ -15,14 +15,16 @@ import {
   METRIC_QUOTA_USED,
   METRIC_QUOTA_WARNINGS,
   METRIC_TOKENS,
+  METRIC_TOOL_DURATION,
   METRIC_TURNS,
   OUTCOMES,
   TOKEN_BUCKETS,
+  TOOL_DURATION_BUCKETS_S,
   TURN_BUCKETS,
 } from '../semconv.js';
 import { VERSION } from '../version.js';
 import type { QuotaGaugeSource, QuotaSeries } from './quota-series.js';
-import type { SeriesRegistry, SeriesStats } from './series.js';
+import type { SeriesRegistry, SeriesStats, ToolSeries } from './series.js';
 import { nanosToUsd } from '../money.js';
 
 /** What one AgentMeter reports through the observable instruments. */
@@ -37,6 +39,7 @@ interface MeterBinding {
   readonly duration: Histogram;
   readonly turns: Histogram;
   readonly tokens: Histogram;
+  readonly toolDuration: Histogram;
   readonly sources: Set<Source>;
   quotaBound: boolean;
 }
@@ -99,6 +102,10 @@ export class SubagentInstruments {
     this.#binding?.tokens.record(inputTokens, series.inputTokenAttributes);
     this.#binding?.tokens.record(outputTokens, series.outputTokenAttributes);
   }
+
+  recordToolCall(tool: ToolSeries, durationS: number, errorType: string | undefined): void {
+    this.#binding?.toolDuration.record(durationS, tool.attributesFor(errorType));
+  }
 }
 
 function bind(meter: Meter): MeterBinding {
@@ -117,6 +124,11 @@ function bind(meter: Meter): MeterBinding {
       unit: '{token}',
       description: 'Tokens used per subagent execution, by token type.',
       advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
+    }),
+    toolDuration: meter.createHistogram(METRIC_TOOL_DURATION, {
+      unit: 's',
+      description: 'Duration of the tool calls subagents made, by tool (and error type when one failed).',
+      advice: { explicitBucketBoundaries: TOOL_DURATION_BUCKETS_S },
     }),
     sources: new Set(),
     quotaBound: false,

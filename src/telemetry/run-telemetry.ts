@@ -48,11 +48,11 @@ import {
 } from '../semconv.js';
 import type { QuotaMode } from '../types.js';
 import { VERSION } from '../version.js';
-import { agentNameOf } from './agent-name.js';
+import { agentNameOf, toolNameOf } from './agent-name.js';
 import { SubagentInstruments } from './instruments.js';
 import { QuotaSeries, type QuotaGaugeSource } from './quota-series.js';
 import { SeriesRegistry, type SeriesStats, type Totals } from './series.js';
-import { describeThrown } from './thrown.js';
+import { describeThrown, errorTypeOf } from './thrown.js';
 
 const OUTCOME_INDEX = new Map<Outcome, number>(OUTCOMES.map((outcome, index) => [outcome, index]));
 
@@ -165,6 +165,20 @@ export class RunTelemetry {
       this.#instruments.recordTokens(series, inputTokens, outputTokens);
     } catch (error) {
       logger.error('recording late usage failed', error);
+    }
+  }
+
+  /**
+   * One tool call of the run whose series this is: the tool-duration histogram, by tool name and,
+   * when it failed, by `error.type` derived from what it failed with. Also for a run that ended.
+   */
+  recordToolCall(series: SeriesStats, name: string, durationMs: number, error: unknown): void {
+    try {
+      this.#bindMeter();
+      const errorType = error === undefined ? undefined : errorTypeOf(error);
+      this.#instruments.recordToolCall(series.tool(toolNameOf(name)), durationMs / 1000, errorType);
+    } catch (caught) {
+      logger.error('recording a tool call failed', caught);
     }
   }
 

@@ -3,6 +3,7 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
   ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_GEN_AI_TOOL_NAME,
   ATTR_SUBAGENT_DEPTH,
   ATTR_SUBAGENT_OUTCOME,
   GEN_AI_TOKEN_TYPE_INPUT,
@@ -15,8 +16,10 @@ import { nanosToUsd } from '../money.js';
 
 const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((outcome, index) => [outcome, index])) as Record<Outcome, number>;
 
-/** Error types kept per series before further ones are reported as `_OTHER`. */
+/** Error types kept per series (and per tool) before further ones are reported as `_OTHER`. */
 const MAX_ERROR_TYPES_PER_SERIES = 32;
+/** Tool names kept per series before further ones are reported as `_OTHER`. */
+const MAX_TOOL_NAMES_PER_SERIES = 64;
 
 export interface ErrorCount {
   readonly attributes: Attributes;
@@ -35,6 +38,7 @@ export class SeriesStats {
   readonly outcomeAttributes: readonly Attributes[];
   readonly executions: number[] = OUTCOMES.map(() => 0);
   readonly errors = new Map<string, ErrorCount>();
+  readonly #tools = new Map<string, ToolSeries>();
   active = 0;
   inputTokens = 0;
   outputTokens = 0;
@@ -59,6 +63,17 @@ export class SeriesStats {
     this.executions[OUTCOME_INDEX[outcome]]! += 1;
   }
 
+  /** The attribute sets of one tool's calls in this series; past 64 tool names, `_OTHER`'s. */
+  tool(name: string): ToolSeries {
+    let tool = this.#tools.get(name);
+    if (tool === undefined) {
+      if (this.#tools.size >= MAX_TOOL_NAMES_PER_SERIES && name !== OTHER) return this.tool(OTHER);
+      tool = new ToolSeries(this.attributes, name);
+      this.#tools.set(name, tool);
+    }
+    return tool;
+  }
+
   countError(errorType: string): void {
     let entry = this.errors.get(errorType);
     if (entry === undefined) {
@@ -70,6 +85,35 @@ export class SeriesStats {
       this.errors.set(errorType, entry);
     }
     entry.count += 1;
+  }
+}
+
+/**
+ * The attribute sets of one tool's calls in one (agent, depth) series, built on first use and
+ * reused, so recording a call allocates nothing once its tool and error type have been seen.
+ */
+export class ToolSeries {
+  /** A call that succeeded. */
+  readonly attributes: Attributes;
+  readonly #failed = new Map<string, Attributes>();
+
+  constructor(
+    seriesAttributes: Attributes,
+    readonly name: string,
+  ) {
+    this.attributes = { ...seriesAttributes, [ATTR_GEN_AI_TOOL_NAME]: name };
+  }
+
+  /** A call that failed with `errorType` (past 32 error types, `_OTHER`), or succeeded (`undefined`). */
+  attributesFor(errorType: string | undefined): Attributes {
+    if (errorType === undefined) return this.attributes;
+    let attributes = this.#failed.get(errorType);
+    if (attributes === undefined) {
+      if (this.#failed.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) return this.attributesFor(OTHER);
+      attributes = { ...this.attributes, [ATTR_ERROR_TYPE]: errorType };
+      this.#failed.set(errorType, attributes);
+    }
+    return attributes;
   }
 }
 
