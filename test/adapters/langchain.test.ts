@@ -18,6 +18,7 @@ import {
   METRIC_TOKENS,
 } from '../../src/semconv.js';
 import { captureDiag, createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
+import { expectToolCalls } from './tool-calls.js';
 
 /** What the tests read of a message. */
 interface Message {
@@ -164,6 +165,8 @@ describe('instrumentLangChain', () => {
     expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'output' })).sum).toBe(sum.output);
     expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(4);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    // Each run's tool calls are its own: a tool that runs a subagent is a call of the run whose model asked for it.
+    await expectToolCalls(pipeline, { 'orchestrator deep': 1, 'orchestrator wide': 1, 'deep_researcher helper': 1, 'wide_researcher meet': 1 });
   });
 
   it('records a subagent that throws as an error; the parent run completes', async () => {
@@ -184,6 +187,40 @@ describe('instrumentLangChain', () => {
     expect(outcomeOf(spans, 'orchestrator')).toBe('ok');
     expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    // The orchestrator's tool call failed with the subagent's error.
+    await expectToolCalls(pipeline, { 'orchestrator broken': 1, 'orchestrator broken Error': 1 });
+  });
+
+  it('records each tool call with its name, and a failing one with its error class as error.type', async () => {
+    setUp();
+    class LookupError extends Error {
+      override name = 'LookupError';
+    }
+    const lookup = tool(
+      async ({ task }) => {
+        if (task === 'missing') throw new LookupError('no such entry');
+        return 'found';
+      },
+      { name: 'lookup', description: 'lookup', schema },
+    );
+    const model = fakeModel()
+      .respond(
+        new AIMessage({
+          content: '',
+          tool_calls: [
+            { name: 'lookup', args: { task: 'present' }, id: 'l1', type: 'tool_call' as const },
+            { name: 'lookup', args: { task: 'missing' }, id: 'l2', type: 'tool_call' as const },
+          ],
+        }),
+      )
+      .respond(say('one found, one missing', 5, 1));
+    const agent = createAgent({ name: 'solo', model, tools: [lookup] });
+    const result = await agent.invoke(ask('look both up'));
+    expect(result.messages.at(-1)!.text).toBe('one found, one missing');
+    // LangChain hands the failure to the model; the run itself completes.
+    expect(JSON.stringify(model.calls[1]!.messages)).toContain('no such entry');
+    expect(outcomeOf(pipeline.agentSpans(), 'solo')).toBe('ok');
+    await expectToolCalls(pipeline, { 'solo lookup': 2, 'solo lookup LookupError': 1 });
   });
 
   it('records a compiled subgraph used as a node as a subagent of the graph', async () => {
@@ -348,6 +385,7 @@ describe('instrumentLangChain', () => {
     const agent = createAgent({ name: 'solo', model: fakeModel().respond(say('x', 1, 1)), tools: [] });
     await agent.invoke(ask('x'));
     expect(pipeline.agentSpans()).toHaveLength(0);
+    await expectToolCalls(pipeline, {});
   });
 
   it('refuses, when installed, an option that belongs to the AgentMeter and an option of the wrong type', () => {
@@ -395,6 +433,8 @@ describe('instrumentLangChain', () => {
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
       expect(pipeline.agentmeter.totals().active).toBe(0);
+      // The refused subagent's tool call failed with the refusal.
+      await expectToolCalls(pipeline, { 'orchestrator alpha': 1, 'orchestrator beta': 1, 'orchestrator gamma': 1, 'orchestrator gamma QuotaExceededError': 1 });
     });
 
     it('stops a run at the model call past maxTurnsPerRun: that call never reaches the model, the run ends incomplete', async () => {

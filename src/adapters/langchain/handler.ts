@@ -27,6 +27,8 @@ interface Entry {
   readonly agent: AgentRun | undefined;
   /** For a model call: the model's name, from the run's `ls_model_name` metadata. */
   readonly model: string | undefined;
+  /** For a tool call: when it started (`performance.now()`). */
+  readonly started?: number;
 }
 
 /**
@@ -115,7 +117,7 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
   }
 
   override handleToolStart(
-    _tool: Serialized,
+    tool: Serialized,
     _input: string,
     runId: string,
     parentRunId?: string,
@@ -126,16 +128,16 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
     if (!this.#active) return;
     safeCall(logger, 'handleToolStart', () => {
       const owner = parentRunId === undefined ? undefined : this.#runs.get(parentRunId)?.owner;
-      this.#runs.set(runId, { kind: 'tool', name: runName, owner, agent: undefined, model: undefined });
+      this.#runs.set(runId, { kind: 'tool', name: runName ?? toolName(tool), owner, agent: undefined, model: undefined, started: performance.now() });
     });
   }
 
   override handleToolEnd(_output: unknown, runId: string): void {
-    this.#runs.delete(runId);
+    safeCall(logger, 'handleToolEnd', () => this.#toolEnded(runId, undefined));
   }
 
-  override handleToolError(_error: unknown, runId: string): void {
-    this.#runs.delete(runId);
+  override handleToolError(error: unknown, runId: string): void {
+    safeCall(logger, 'handleToolError', () => this.#toolEnded(runId, isBubbleUp(error) ? undefined : error));
   }
 
   override handleChatModelStart(
@@ -202,6 +204,20 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
     if (stopped !== undefined) throw stopped.reason;
   }
 
+  /**
+   * Records a tool call on the agent run whose model asked for it. A tool that runs a subagent is
+   * the calling run's tool call; the subagent's own tools are the subagent's. An interrupt or a
+   * handoff to the parent graph thrown from a tool is no failure.
+   */
+  #toolEnded(runId: string, error: unknown): void {
+    const entry = this.#runs.get(runId);
+    this.#runs.delete(runId);
+    const run = entry?.owner?.handle?.run;
+    if (run === undefined || entry?.kind !== 'tool' || entry.started === undefined) return;
+    const durationMs = performance.now() - entry.started;
+    run.recordToolCall({ name: entry.name ?? 'unknown', durationMs, ...(error !== undefined ? { error } : {}), type: 'function' });
+  }
+
   async #admit(info: LangChainRunInfo, parent: RunHandle | undefined): Promise<RunHandle | undefined> {
     const spec: RunSpec = {
       ...safeCall(logger, 'options.spec', () => this.#options.spec?.(info), 'warn'),
@@ -221,6 +237,14 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
     else if (isAbortError(error)) handle.abort(error);
     else handle.end(error);
   }
+}
+
+/** A tool's name from its serialized form, when LangChain passes no run name. */
+function toolName(tool: Serialized | undefined): string | undefined {
+  const name = (tool as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name !== '') return name;
+  const last = Array.isArray(tool?.id) ? tool.id.at(-1) : undefined;
+  return typeof last === 'string' && last !== '' ? last : undefined;
 }
 
 /** Whether a chain run is a compiled LangGraph graph (`createAgent` builds one). */
