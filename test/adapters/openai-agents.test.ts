@@ -1,6 +1,7 @@
-import { Agent, Runner, Usage, defineToolInputGuardrail, run, setTraceProcessors, setTracingDisabled, type Model } from '@openai/agents';
+import { Agent, Runner, Usage, defineToolInputGuardrail, run, setTraceProcessors, setTracingDisabled, tool, type Model } from '@openai/agents';
 import { ScriptedModel, assistantMessage, functionCall, modelError, modelResponse } from '@openai/agents/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { instrumentOpenAIAgents } from '../../src/adapters/openai-agents/index.js';
 import {
   ATTR_ERROR_TYPE,
@@ -14,6 +15,7 @@ import {
   METRIC_TOKENS,
 } from '../../src/semconv.js';
 import { captureDiag, createAdapterPipeline, parentOf, rendezvous } from './pipeline.js';
+import { expectToolCalls } from './tool-calls.js';
 
 const usage = (input: number, output: number) => new Usage({ requests: 1, input_tokens: input, output_tokens: output, total_tokens: input + output });
 const say = (text: string, input: number, output: number) => modelResponse({ output: [assistantMessage(text)], usage: usage(input, output) });
@@ -119,6 +121,31 @@ describe('instrumentOpenAIAgents', () => {
       expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'input' })).sum).toBe(result.state.usage.inputTokens);
       expect((await pipeline.histogram(METRIC_TOKENS, { 'gen_ai.token.type': 'output' })).sum).toBe(result.state.usage.outputTokens);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(4);
+      // Each run's tool calls are its own: an agent tool is a call of the run whose model asked for it.
+      await expectToolCalls(pipeline, { 'Orchestrator deep': 1, 'Orchestrator wide': 1, 'DeepResearcher helper': 1 });
+    });
+
+    it('records each function tool call by name; a failing one has error.type _OTHER, as the SDK keeps no error class', async () => {
+      const lookup = tool({
+        name: 'lookup',
+        description: 'look up',
+        parameters: z.object({ input: z.string() }),
+        execute: ({ input }) => {
+          if (input === 'missing') throw new RangeError('no such entry');
+          return 'found';
+        },
+      });
+      const model = new ScriptedModel([
+        modelResponse({
+          output: [functionCall('lookup', { input: 'present' }, { callId: 'l1' }), functionCall('lookup', { input: 'missing' }, { callId: 'l2' })],
+          usage: usage(5, 1),
+        }),
+        say('one found', 6, 2),
+      ]);
+      const result = await run(new Agent({ name: 'Solo', instructions: 'look up', model, tools: [lookup] }), 'go');
+      expect(result.finalOutput).toBe('one found');
+      expect(pipeline.agentSpans()[0]!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+      await expectToolCalls(pipeline, { 'Solo lookup': 2, 'Solo lookup _OTHER': 1 });
     });
 
     it('records a subagent that throws as an error; the parent run completes', async () => {
@@ -138,6 +165,8 @@ describe('instrumentOpenAIAgents', () => {
       expect(failed.attributes[ATTR_ERROR_TYPE]).toBe('Error');
       expect(spans.find((span) => span.name === 'invoke_agent Orchestrator')!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
+      // The SDK gives the parent model a generic error; the orchestrator's tool call failed with the subagent's.
+      await expectToolCalls(pipeline, { 'Orchestrator broken': 1, 'Orchestrator broken Error': 1 });
     });
 
     it('ends the runs as aborted, not failed, when the app cancels the run while a subagent works', async () => {
@@ -247,6 +276,7 @@ describe('instrumentOpenAIAgents', () => {
       const agent = new Agent({ name: 'Solo', instructions: 'x', model: new ScriptedModel([say('x', 1, 1)]) });
       await run(agent, 'x');
       expect(pipeline.agentSpans()).toHaveLength(0);
+      await expectToolCalls(pipeline, {});
     });
   });
 
@@ -292,6 +322,8 @@ describe('instrumentOpenAIAgents', () => {
       expect([outcome('Orchestrator'), outcome('Alpha'), outcome('Beta'), outcome('Gamma')]).toEqual(['ok', 'ok', 'ok', 'denied']);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+      // The refused call is a tool call of the orchestrator that failed with the refusal.
+      await expectToolCalls(pipeline, { 'Orchestrator alpha': 1, 'Orchestrator beta': 1, 'Orchestrator gamma': 1, 'Orchestrator gamma QuotaExceededError': 1 });
     });
 
     // Quota settings given to the adapter instead of the AgentMeter were ignored in silence.

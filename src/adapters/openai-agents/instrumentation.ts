@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
-import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail } from '@openai/agents';
+import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail, getCurrentSpan } from '@openai/agents';
 import type { RunSpec } from '../../index.js';
 import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
@@ -196,7 +196,10 @@ export class OpenAIAgentsInstrumentation {
       if (handle === undefined) {
         // The guardrail did not run (removed, or the tool is invoked directly): admit here.
         const admission = await this.#admit(info);
-        if ('refusal' in admission) return this.#denialMessage(admission.refusal);
+        if ('refusal' in admission) {
+          this.#processor.markFailed(currentSpanId(), admission.refusal);
+          return this.#denialMessage(admission.refusal);
+        }
         handle = admission.handle ?? null;
       }
       if (handle === null) return originalInvoke(runContext, input, details);
@@ -205,9 +208,12 @@ export class OpenAIAgentsInstrumentation {
       try {
         output = await handle.enter(() => this.#frames.run(frame, () => originalInvoke(runContext, input, details)));
       } catch (error) {
+        this.#processor.markFailed(currentSpanId(), error);
         endFailed(handle, error, details?.signal);
         throw error;
       }
+      // The SDK hands the parent model a generic tool error: the tool call failed with the subagent's error.
+      if (frame.failure !== undefined) this.#processor.markFailed(currentSpanId(), frame.failure.error);
       endFailed(handle, frame.failure?.error, details?.signal);
       return output;
     };
@@ -223,6 +229,8 @@ export class OpenAIAgentsInstrumentation {
     }
     const admission = await this.#admit(info);
     if ('refusal' in admission) {
+      // The guardrail runs inside the tool call's `function` span: that call failed with the refusal.
+      this.#processor.markFailed(currentSpanId(), admission.refusal);
       const refusal = admission.refusal as Record<string, unknown>;
       return {
         behavior: { type: 'rejectContent' as const, message: this.#denialMessage(admission.refusal) },
@@ -269,6 +277,15 @@ export class OpenAIAgentsInstrumentation {
   #denialMessage(refusal: unknown): string {
     const error = refusal instanceof Error ? refusal : new Error(String(refusal));
     return safeCall(logger, 'options.denialMessage', () => this.#options.denialMessage?.(error), 'warn') ?? error.message;
+  }
+}
+
+/** The id of the SDK's current tracing span (inside a tool call, its `function` span). */
+function currentSpanId(): string | undefined {
+  try {
+    return getCurrentSpan()?.spanId;
+  } catch {
+    return undefined;
   }
 }
 
