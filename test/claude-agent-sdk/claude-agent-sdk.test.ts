@@ -19,6 +19,7 @@ import {
   METRIC_TOKENS,
 } from '../../src/semconv.js';
 import { createAdapterPipeline, parentOf, rendezvous } from '../adapters/pipeline.js';
+import { expectToolCalls } from '../adapters/tool-calls.js';
 import { startFakeAnthropic, type Answer, type FakeAnthropic, type MessagesRequest } from './fake-anthropic.js';
 import { agent, agentCall, drain, offlineOptions, reportedTokens, text } from './harness.js';
 
@@ -27,6 +28,7 @@ const AGENTS = {
   wide: agent('AGENT_WIDE'),
   helper: agent('AGENT_HELPER'),
   broken: agent('AGENT_BROKEN'),
+  reader: agent('AGENT_READER', ['Glob']),
 };
 
 const usage = (input: number, output: number) => ({ input_tokens: input, output_tokens: output });
@@ -129,6 +131,42 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(top!.attributes[ATTR_SUBAGENT_COST]).toBeCloseTo(result.total_cost_usd, 9);
     expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(4);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    // Each run's tool calls are its own: an Agent tool call is the spawning run's.
+    await expectToolCalls(pipeline, { 'claude-agent Agent': 2, 'deep Agent': 1 });
+  });
+
+  it('records every tool call on the run that made it, a failed one included', async () => {
+    const options = await setUp(async (request) => {
+      const answered = request.toolResults.length;
+      if (request.system.includes('AGENT_READER')) {
+        if (answered > 0) return { content: [text('listed')], usage: usage(5, 1) };
+        return { content: [{ type: 'tool_use', id: 'toolu_glob_sub', name: 'Glob', input: { pattern: '*.md' } }], usage: usage(4, 1) };
+      }
+      if (answered > 0) return { content: [text('report')], usage: usage(20, 5) };
+      return {
+        content: [
+          { type: 'tool_use', id: 'toolu_glob', name: 'Glob', input: { pattern: '*.txt' } },
+          { type: 'tool_use', id: 'toolu_read', name: 'Read', input: { file_path: '/nonexistent/agentmetry/missing.txt' } },
+          agentCall('toolu_reader', 'reader'),
+        ],
+        usage: usage(10, 2),
+      };
+    });
+    const { query, uninstall } = instrumentClaudeAgentSdk(pipeline.agentmeter, sdk);
+    cleanups.push(uninstall);
+    const { result } = await drain(query({ prompt: 'go', options: { ...options, allowedTools: ['Agent', 'Glob', 'Read'] } }));
+    expect(result).toMatchObject({ subtype: 'success', result: 'report' });
+    const orchestrator = fake.requests.filter(({ request }) => !request.system.includes('AGENT_')).at(-1)!.request;
+    expect(orchestrator.toolResults.find((entry) => entry.id === 'toolu_read')).toMatchObject({ isError: true });
+    // The CLI reports a failure as a message: its error.type is _OTHER.
+    await expectToolCalls(pipeline, {
+      'claude-agent Glob': 1,
+      'claude-agent Read': 1,
+      'claude-agent Read _OTHER': 1,
+      'claude-agent Agent': 1,
+      'reader Glob': 1,
+    });
+    expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
   // Hooks run as the CLI asks, messages as the app reads them: a slow reader must not move tokens between runs.
@@ -201,6 +239,7 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     const orchestrator = fake.requests.filter(({ request }) => request.tools.includes('Agent') && !request.system.includes('AGENT_'));
     expect(orchestrator.at(-1)!.request.toolResults).toMatchObject([{ id: 'toolu_broken', isError: true }]);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    await expectToolCalls(pipeline, { 'claude-agent Agent': 1, 'claude-agent Agent SubagentError': 1 });
   });
 
   it('refuses a subagent over quota with a PreToolUse deny: it never starts, its parent model gets the refusal, the query completes', async () => {
@@ -223,6 +262,8 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
     expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    // The refused Agent tool call is deep's, failed with the refusal.
+    await expectToolCalls(pipeline, { 'claude-agent Agent': 2, 'deep Agent': 1, 'deep Agent QuotaExceededError': 1 });
   });
 
   it('stops a subagent that a quota stops mid-run through the SDK, and the query still ends with its result', async () => {
@@ -367,6 +408,7 @@ describe('instrumentClaudeAgentSdk, against the real Claude Code CLI and a fake 
     const { result } = await drain(query({ prompt: 'go', options }));
     expect(result).toMatchObject({ subtype: 'success', result: 'report' });
     expect(pipeline.agentSpans()).toHaveLength(0);
+    await expectToolCalls(pipeline, {});
   });
 
   it('createSubagentHooks, spread into options.hooks of the SDK own query, records nested subagents and denies over quota', async () => {
@@ -411,7 +453,8 @@ describe('createSubagentHooks, called as the CLI calls them', () => {
     try {
       const hooks = createSubagentHooks(pipeline.agentmeter);
       const preToolUse = hooks.PreToolUse[0]!;
-      expect(preToolUse.matcher).toBe('Agent|Task');
+      // Every tool call reaches the hooks: each is recorded, those of Agent and Task also start a subagent.
+      expect(preToolUse.matcher).toBeUndefined();
       const signal = new AbortController().signal;
       for (const [tool, id] of [
         ['TaskCreate', 'toolu_1'],
@@ -435,6 +478,38 @@ describe('createSubagentHooks, called as the CLI calls them', () => {
         ['invoke_agent researcher', 1, 5, 1],
         ['invoke_agent researcher', 1, 5, 1],
       ]);
+    } finally {
+      await pipeline.shutdown();
+    }
+  });
+
+  it("records the main thread's tool calls on the app's active run, and a subagent's on the subagent's", async () => {
+    const pipeline = createAdapterPipeline();
+    try {
+      const hooks = createSubagentHooks(pipeline.agentmeter);
+      const signal = new AbortController().signal;
+      const call = (event: 'PreToolUse' | 'PostToolUse' | 'PostToolUseFailure', input: Record<string, unknown>) =>
+        hooks[event][0]!.hooks[0]!(input, input.tool_use_id as string, { signal });
+      await pipeline.agentmeter.run('app', async () => {
+        await call('PreToolUse', { tool_name: 'Read', tool_use_id: 'toolu_read' });
+        await call('PostToolUseFailure', { tool_name: 'Read', tool_use_id: 'toolu_read', error: 'File does not exist.' });
+        await call('PreToolUse', { tool_name: 'Agent', tool_use_id: 'toolu_agent', tool_input: { subagent_type: 'researcher' } });
+        await hooks.SubagentStart[0]!.hooks[0]!({ agent_id: 'agent_1', agent_type: 'researcher' }, undefined, { signal });
+        await call('PreToolUse', { tool_name: 'Grep', tool_use_id: 'toolu_grep', agent_id: 'agent_1' });
+        await call('PostToolUse', { tool_name: 'Grep', tool_use_id: 'toolu_grep', agent_id: 'agent_1', tool_response: {} });
+        await call('PreToolUse', { tool_name: 'Bash', tool_use_id: 'toolu_bash', agent_id: 'agent_1' });
+        await call('PostToolUseFailure', { tool_name: 'Bash', tool_use_id: 'toolu_bash', agent_id: 'agent_1', error: 'interrupted', is_interrupt: true });
+        await call('PostToolUse', { tool_name: 'Agent', tool_use_id: 'toolu_agent', tool_response: { status: 'completed' } });
+      });
+      await expectToolCalls(pipeline, {
+        'app Read': 1,
+        'app Read _OTHER': 1,
+        'app Agent': 1,
+        'researcher Grep': 1,
+        'researcher Bash': 1,
+        'researcher Bash AbortError': 1,
+      });
+      expect(pipeline.agentmeter.totals().active).toBe(0);
     } finally {
       await pipeline.shutdown();
     }

@@ -1,5 +1,5 @@
 import { createLogger, safeCall } from '../../log.js';
-import type { RunSpec } from '../../index.js';
+import { currentRun, type Run, type RunSpec } from '../../index.js';
 import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { ClaudeAgentSdkInstrumentationOptions, ClaudeAgentSdkRunInfo, ClaudeAgentSdkUsage } from './options.js';
@@ -7,7 +7,6 @@ import type { ClaudeAgentSdkInstrumentationOptions, ClaudeAgentSdkRunInfo, Claud
 const logger = createLogger('claude-agent-sdk');
 
 /** The tools that spawn a subagent: `Agent`, and `Task` in older versions of Claude Code. */
-export const AGENT_TOOLS = 'Agent|Task';
 const SPAWNING_TOOLS = new Set(['Agent', 'Task']);
 const DEFAULT_SUBAGENT_TYPE = 'general-purpose';
 
@@ -28,6 +27,7 @@ export interface SubagentHooks {
   SubagentStop: HookMatcher[];
 }
 interface ToolHookInput {
+  hook_event_name?: string;
   tool_name?: string;
   tool_use_id?: string;
   tool_input?: { subagent_type?: unknown; run_in_background?: unknown; model?: unknown };
@@ -89,6 +89,13 @@ interface Ending {
   readonly usage: ClaudeAgentSdkUsage | undefined;
 }
 
+/** A tool call between its `PreToolUse` and its `PostToolUse`/`PostToolUseFailure`: the run it counts for, and when it started. */
+interface OpenToolCall {
+  readonly run: Run;
+  readonly name: string;
+  readonly started: number;
+}
+
 /** Tokens recorded so far, per model (`''` when the model is unknown). */
 export type RecordedTokens = Map<string, { input: number; output: number }>;
 
@@ -111,7 +118,8 @@ export interface TrackerSettings {
  * inside the subagent carry (a nested subagent's parent); `PostToolUse`/`PostToolUseFailure` say
  * how a foreground run ends (in a wrapped query it ends when the stream shows the tool's result,
  * after the subagent's last response), the `task_notification` message (or, with hooks alone,
- * `SubagentStop`) ends a background one.
+ * `SubagentStop`) ends a background one. Every tool call, from its `PreToolUse` to its
+ * `PostToolUse`/`PostToolUseFailure`, is recorded on the run that made it.
  */
 export class SubagentTracker {
   readonly #meter: Meter;
@@ -119,6 +127,8 @@ export class SubagentTracker {
   readonly #settings: TrackerSettings;
   readonly #byToolUse = new Map<string, Subagent>();
   readonly #byAgent = new Map<string, Subagent>();
+  /** Tool calls in progress, by tool use id. */
+  readonly #toolCalls = new Map<string, OpenToolCall>();
   #controls: TaskControls | undefined;
   readonly recorded: RecordedTokens = new Map();
 
@@ -144,10 +154,11 @@ export class SubagentTracker {
         }
       };
     };
+    // No matcher: every tool call is recorded; those of the Agent tool also start and end subagents.
     return {
-      PreToolUse: [{ matcher: AGENT_TOOLS, hooks: [guarded('PreToolUse', (input) => this.#admit(input as ToolHookInput))] }],
-      PostToolUse: [{ matcher: AGENT_TOOLS, hooks: [guarded('PostToolUse', (input) => this.#toolEnded(input as ToolHookInput, false))] }],
-      PostToolUseFailure: [{ matcher: AGENT_TOOLS, hooks: [guarded('PostToolUseFailure', (input) => this.#toolEnded(input as ToolHookInput, true))] }],
+      PreToolUse: [{ hooks: [guarded('PreToolUse', (input) => this.#toolStarted(input as ToolHookInput))] }],
+      PostToolUse: [{ hooks: [guarded('PostToolUse', (input) => this.#toolEnded(input as ToolHookInput, false))] }],
+      PostToolUseFailure: [{ hooks: [guarded('PostToolUseFailure', (input) => this.#toolEnded(input as ToolHookInput, true))] }],
       SubagentStart: [{ hooks: [guarded('SubagentStart', (input) => this.#subagentStarted(input as AgentHookInput))] }],
       SubagentStop: [{ hooks: [guarded('SubagentStop', (input) => this.#subagentStopped(input as AgentHookInput))] }],
     };
@@ -169,7 +180,11 @@ export class SubagentTracker {
         if (subagent !== undefined && !subagent.ended) this.#turn(subagent, message);
       } else if (message.type === 'user' && Array.isArray(message.message?.content)) {
         for (const block of message.message.content as Array<{ type?: unknown; tool_use_id?: unknown } | null>) {
-          if (block?.type === 'tool_result' && typeof block.tool_use_id === 'string') this.#toolResult(block.tool_use_id);
+          if (block?.type === 'tool_result' && typeof block.tool_use_id === 'string') {
+            // A tool call that another hook denied has no PostToolUse: it never ran, nothing is recorded.
+            this.#toolCalls.delete(block.tool_use_id);
+            this.#toolResult(block.tool_use_id);
+          }
         }
       }
     } catch (error) {
@@ -195,17 +210,41 @@ export class SubagentTracker {
 
   /** Ends every subagent still open when the query is over: the query ended before they did. */
   finish(reason: unknown): void {
+    this.#toolCalls.clear();
     for (const subagent of this.#byToolUse.values()) {
       if (subagent.ending !== undefined) this.#close(subagent, subagent.ending);
       else this.#end(subagent, reason, true);
     }
   }
 
-  async #admit(input: ToolHookInput): Promise<HookOutput> {
+  /**
+   * A tool call starts: it counts for the subagent it runs in (`agent_id`), else for the main
+   * thread's run (the query's, or with hooks alone the app's active run). An `Agent` tool call
+   * also admits its subagent.
+   */
+  async #toolStarted(input: ToolHookInput): Promise<HookOutput> {
     const toolUseId = input.tool_use_id;
-    if (this.#settings.isActive?.() === false || typeof toolUseId !== 'string' || this.#byToolUse.has(toolUseId)) return {};
-    // The matcher selects these tools already; a CLI that read it as a pattern would also match TaskCreate and the like.
+    if (this.#settings.isActive?.() === false || typeof toolUseId !== 'string') return {};
+    if (!this.#toolCalls.has(toolUseId)) {
+      const enterRoot = this.#settings.enterRoot ?? (<T>(fn: () => T): T => fn());
+      const run = input.agent_id !== undefined ? this.#byAgent.get(input.agent_id)?.handle.run : enterRoot(() => currentRun());
+      const name = typeof input.tool_name === 'string' && input.tool_name !== '' ? input.tool_name : 'unknown';
+      if (run !== undefined) this.#toolCalls.set(toolUseId, { run, name, started: performance.now() });
+    }
     if (!SPAWNING_TOOLS.has(input.tool_name ?? '')) return {};
+    return this.#admit(input, toolUseId);
+  }
+
+  /** Records the end of a tool call on its run. */
+  #toolCallEnded(toolUseId: string | undefined, error: unknown): void {
+    const call = this.#toolCalls.get(toolUseId ?? '');
+    if (call === undefined) return;
+    this.#toolCalls.delete(toolUseId!);
+    call.run.recordToolCall({ name: call.name, durationMs: performance.now() - call.started, ...(error !== undefined ? { error } : {}) });
+  }
+
+  async #admit(input: ToolHookInput, toolUseId: string): Promise<HookOutput> {
+    if (this.#byToolUse.has(toolUseId)) return {};
     const toolInput = input.tool_input ?? {};
     const info: ClaudeAgentSdkRunInfo = {
       subagentType: typeof toolInput.subagent_type === 'string' && toolInput.subagent_type !== '' ? toolInput.subagent_type : DEFAULT_SUBAGENT_TYPE,
@@ -227,6 +266,8 @@ export class SubagentTracker {
     try {
       handle = await enter(() => openRun(this.#meter, spec, logger));
     } catch (refusal) {
+      // The tool call ends here, refused: the CLI calls no PostToolUse hook for it.
+      this.#toolCallEnded(toolUseId, refusal);
       return deny(this.#denialMessage(refusal));
     }
     if (handle === undefined) return {};
@@ -269,6 +310,7 @@ export class SubagentTracker {
   }
 
   #toolEnded(input: ToolHookInput, failed: boolean): HookOutput {
+    this.#toolCallEnded(input.tool_use_id, failed ? toolError(input) : agentToolError(input));
     const subagent = this.#byToolUse.get(input.tool_use_id ?? '');
     if (subagent === undefined || subagent.ended) return {};
     const response = input.tool_response ?? {};
@@ -402,6 +444,26 @@ export function readUsage(usage: AnthropicUsage | undefined, model: string | und
 
 function count(value: unknown): number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 0;
+}
+
+/**
+ * What a tool call failed with (`PostToolUseFailure`): an `AbortError` when it was interrupted, a
+ * `SubagentError` for an `Agent` tool call, else the CLI's message, a string that names no error
+ * class (`error.type` `_OTHER`).
+ */
+function toolError(input: ToolHookInput): unknown {
+  const message = typeof input.error === 'string' && input.error !== '' ? input.error : 'the tool call failed';
+  if (input.is_interrupt === true) return abortError(message);
+  return SPAWNING_TOOLS.has(input.tool_name ?? '') ? subagentError(message) : message;
+}
+
+/** An `Agent` tool call that completed with a subagent that did not (`PostToolUse` with a status other than `completed`). */
+function agentToolError(input: ToolHookInput): unknown {
+  if (!SPAWNING_TOOLS.has(input.tool_name ?? '')) return undefined;
+  const status = input.tool_response?.status;
+  return status === undefined || status === 'completed' || status === 'async_launched'
+    ? undefined
+    : subagentError(`the subagent ended with status ${typeof status === 'string' ? status : typeof status}`);
 }
 
 /** A subagent that failed: `error.type` is `SubagentError`, the message is the SDK's. */
