@@ -1,17 +1,15 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
 import type { Telemetry } from 'ai';
-import type { RunSpec } from '../../index.js';
 import { checkAdapterOptions } from '../shared/options.js';
-import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
+import { isAbortError, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
 
 /** The text operations that can be an agent; embeddings, reranking and speech are not. */
 const AGENT_OPERATIONS = new Set(['ai.generateText', 'ai.streamText']);
-const DEFAULT_AGENT_NAME = 'agent';
 
 /** A tool execution in progress: a text operation started inside it is a subagent. */
 interface ToolFrame {
@@ -57,8 +55,8 @@ interface AbortEvent {
  *
  * Observation comes from the lifecycle callbacks (`onStart`, `onStepStart`, `onStepEnd`,
  * `onEnd`, `onError`, `onAbort`); control flow from the two wrappers the SDK runs work
- * through: `executeTool` marks the tool execution (a call started inside it is a subagent)
- * and enters the calling run's context, `executeLanguageModelCall` holds the first model
+ * through: `executeTool` marks the tool execution (a call started inside it is a subagent),
+ * enters the calling run's context and records the tool call on that run, `executeLanguageModelCall` holds the first model
  * request until admission and throws the quota's refusal into it, which the parent model
  * then receives as a tool error.
  */
@@ -74,16 +72,13 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     if (frame === undefined && !topLevel) return undefined;
     const info: AiSdkRunInfo = {
       functionId: event.functionId,
+      agentId: undefined,
       toolName: frame?.toolName,
       operationId: event.operationId ?? '',
       provider: event.provider ?? '',
       modelId: event.modelId ?? '',
     };
-    const spec: RunSpec = {
-      ...safeCall(logger, 'options.spec', () => options.spec?.(info), 'warn'),
-      name: safeCall(logger, 'options.name', () => options.name?.(info), 'warn') ?? info.functionId ?? info.toolName ?? DEFAULT_AGENT_NAME,
-    };
-    if (info.modelId !== '' && spec.model === undefined) spec.model = info.modelId;
+    const spec = runSpecFor(logger, options, info);
     const operation: Operation = {
       handle: undefined,
       refusal: undefined,
@@ -129,12 +124,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       safeCall(logger, 'the onStepEnd handler', () => {
         const step = event as StepEndEvent;
         const run = operations.get(step.callId ?? '')?.handle?.run;
-        if (run === undefined) return;
-        const inputTokens = step.usage?.inputTokens ?? 0;
-        const outputTokens = step.usage?.outputTokens ?? 0;
-        const modelId = step.model?.modelId;
-        const costUsd = priceUsage(logger, options.costUsd, { inputTokens, outputTokens, modelId });
-        run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
+        if (run !== undefined) recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
       }),
 
     onEnd: (event) => safeCall(logger, 'the onEnd handler', () => finish((event as CallEvent).callId)),
@@ -171,14 +161,10 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       } catch (error) {
         logger.error('executeTool failed', error);
       }
-      const runTool = () => toolFrames.run(frame, execute);
+      const runTool = () => trackToolCall(logger, handle?.run, frame.toolName, () => toolFrames.run(frame, execute));
       return handle !== undefined ? handle.enter(runTool) : runTool();
     },
   };
-}
-
-function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 }
 
 function abortError(): Error {

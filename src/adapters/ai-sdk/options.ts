@@ -5,6 +5,11 @@ import type { OptionTypes } from '../shared/options.js';
 export interface AiSdkRunInfo {
   /** `telemetry.functionId` of the call, when the app set one. */
   functionId: string | undefined;
+  /**
+   * The agent's `id` (AI SDK 5 and 6: the `ToolLoopAgent`/`Experimental_Agent` settings'); always
+   * `undefined` on AI SDK 7, which does not pass it to telemetry integrations.
+   */
+  agentId: string | undefined;
   /** The tool whose execution started this call; `undefined` for a top-level call. */
   toolName: string | undefined;
   /** `ai.generateText` or `ai.streamText`. */
@@ -21,8 +26,8 @@ export interface AiSdkInstrumentationOptions {
    */
   topLevel?: boolean;
   /**
-   * The run's `gen_ai.agent.name`. Default: the call's `telemetry.functionId`, else the name
-   * of the tool that started it, else `agent`.
+   * The run's `gen_ai.agent.name`. Default: the call's `telemetry.functionId`, else the agent's
+   * `id` (AI SDK 5 and 6), else the name of the tool that started it, else `agent`.
    */
   name?: (info: AiSdkRunInfo) => string | undefined;
   /** Extra run options per call: an `estimate`, a `budget`, a `conversationId`, `timeoutMs`. Default none. */
@@ -37,3 +42,14 @@ export interface AiSdkInstrumentationOptions {
 
 /** Each option's type, checked when the adapter is installed. */
 export const AI_SDK_OPTION_TYPES: OptionTypes<AiSdkInstrumentationOptions> = { topLevel: 'boolean', name: 'function', spec: 'function', costUsd: 'function' };
+
+/** The options of `instrumentAiSdk`: the instrumentation's, and which `ai` module to instrument. */
+export interface AiSdkInstallOptions extends AiSdkInstrumentationOptions {
+  /**
+   * The `ai` module to instrument (`import * as ai from 'ai'`), AI SDK 5, 6 or 7; its major is told
+   * by what it exports (`registerTelemetry`: 7; `ToolLoopAgent`: 6; `Experimental_Agent`: 5).
+   * Default: the `ai` package that `agentmetry/ai-sdk` resolves, which is the app's own in a usual
+   * install. Give it when the app's `ai` is another copy (an npm alias, a workspace with two).
+   */
+  ai?: object;
+}
