@@ -31,4 +31,4 @@ export type { QuotaExceededDetails } from './errors.js';
 export type { QuotaSnapshot, QuotaUsage, QuotaView } from './quota/view.js';
 export type { QuotaStore } from './quota/store.js';
 export type { Totals } from './telemetry/series.js';
-export type { Outcome, QuotaResource } from './semconv.js';
+export type { MetricsFamily, Outcome, QuotaResource } from './semconv.js';

@@ -1,6 +1,7 @@
 import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
 import type { QuotaLevel, QuotaWindow } from './quota/window-options.js';
 import type { QuotaStore } from './quota/store.js';
+import type { MetricsFamily } from './semconv.js';
 
 /** Token and cost usage reported by a run, cumulative over calls to `recordUsage`. */
 export interface Usage {
@@ -117,6 +118,15 @@ export interface AgentMeterOptions {
   strict?: boolean;
   /** Distinct agent names kept as metric attributes; further names are reported as `_OTHER`. Default 200. */
   maxAgentNames?: number;
+  /**
+   * The run metrics recorded: `'subagent'` (the `subagent.*` instruments the bundled dashboards
+   * read), `'gen_ai'` (the OpenTelemetry GenAI conventions' `gen_ai.invoke_agent.*` and
+   * `gen_ai.execute_tool.duration`, Development stability, instead) or `'both'`. The quota
+   * instruments are recorded either way. Default: `'both'` when the environment variable
+   * `OTEL_SEMCONV_STABILITY_OPT_IN` (a comma-separated list) contains
+   * `gen_ai_latest_experimental`, else `'subagent'`.
+   */
+  metrics?: MetricsFamily;
   /** Quotas; none by default. */
   quota?: QuotaOptions;
 }

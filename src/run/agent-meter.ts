@@ -5,7 +5,7 @@ import { isPromise } from '../is-promise.js';
 import { Quota } from '../quota/quota.js';
 import type { QuotaRunEvents } from '../quota/ticket.js';
 import type { QuotaView } from '../quota/view.js';
-import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, type Outcome } from '../semconv.js';
+import { ERROR_TYPE_ABORTED, ERROR_TYPE_QUOTA_EXCEEDED, type MetricsFamily, type Outcome } from '../semconv.js';
 import { RunTelemetry, type RunEnding } from '../telemetry/run-telemetry.js';
 import type { Totals } from '../telemetry/series.js';
 import { errorTypeOf } from '../telemetry/thrown.js';
@@ -24,20 +24,24 @@ import { parseAgentMeterOptions, parseRunSpec } from './spec.js';
 export class AgentMeter {
   /** Invalid usage numbers throw a `TypeError` instead of being dropped with a diag warning. */
   readonly strict: boolean;
+  /** The metric families recorded: the `metrics` option, or what `OTEL_SEMCONV_STABILITY_OPT_IN` asks for. */
+  readonly metrics: MetricsFamily;
   /** What the quota enforces and where each scope stands; `undefined` without `options.quota`. */
   readonly quota: QuotaView | undefined;
   readonly #quota: Quota | undefined;
   readonly #telemetry: RunTelemetry;
 
   constructor(options: AgentMeterOptions = {}) {
-    const { strict, maxAgentNames } = parseAgentMeterOptions(options);
+    const { strict, maxAgentNames, metrics, families } = parseAgentMeterOptions(options);
     this.strict = strict;
+    this.metrics = metrics;
     this.#quota = options.quota === undefined ? undefined : new Quota(options.quota);
     this.quota = this.#quota?.view;
     this.#telemetry = new RunTelemetry({
       meterProvider: options.meterProvider,
       tracerProvider: options.tracerProvider,
       maxAgentNames,
+      metrics: families,
       quota: this.#quota,
     });
   }

@@ -36,7 +36,8 @@ export class RunHandle implements Run {
   stopReason: StopReason | undefined;
   /** Set once the quota admitted the run. */
   ticket: QuotaTicket | undefined;
-  readonly startTime = performance.now();
+  /** `performance.now()` when the run began (its span's start time). */
+  readonly startTime: number;
   readonly span: Span;
   readonly context: Context;
   readonly series: SeriesStats;
@@ -63,6 +64,7 @@ export class RunHandle implements Run {
   ) {
     this.#telemetry = telemetry;
     this.#strict = strict;
+    this.startTime = record.startTime;
     this.span = record.span;
     this.context = record.context;
     this.series = record.series;
@@ -116,7 +118,7 @@ export class RunHandle implements Run {
     if (call !== undefined) {
       // Also after the run ended: like late usage, the call happened and its duration is recorded.
       this.toolCalls += 1;
-      this.#telemetry.recordToolCall(this.series, call.name, call.durationMs, call.error);
+      this.#telemetry.recordToolCall(this.series, call.name, call.durationMs, call.error, call.type);
     }
     // With `strict`, this throws once the valid call is recorded.
     if (problems.length === 0) return;

@@ -1,13 +1,20 @@
 import { isObject } from '../is-object.js';
 import { MAX_LEDGER_USD } from '../money.js';
 import { parseLimits } from '../quota/config.js';
+import { ENV_SEMCONV_STABILITY_OPT_IN, METRICS_FAMILIES, SEMCONV_OPT_IN_GEN_AI_LATEST, type MetricsFamily } from '../semconv.js';
+import type { MetricFamilies } from '../telemetry/instruments.js';
 import type { AgentMeterOptions, RunSpec, UsageEstimate } from '../types.js';
 
-const OPTION_KEYS = ['meterProvider', 'tracerProvider', 'strict', 'maxAgentNames', 'quota'];
+const OPTION_KEYS = ['meterProvider', 'tracerProvider', 'strict', 'maxAgentNames', 'metrics', 'quota'];
 const SPEC_KEYS = new Set(['name', 'conversationId', 'model', 'signal', 'timeoutMs', 'estimate', 'budget', 'attributes']);
 
 /** Validates `new AgentMeter(options)`; every error names the field and what it expected. */
-export function parseAgentMeterOptions(options: AgentMeterOptions): { strict: boolean; maxAgentNames: number } {
+export function parseAgentMeterOptions(options: AgentMeterOptions): {
+  strict: boolean;
+  maxAgentNames: number;
+  metrics: MetricsFamily;
+  families: MetricFamilies;
+} {
   if (!isObject(options)) throw new TypeError('agentmetry: options must be an object');
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) throw new TypeError(`agentmetry: ${key} is not a known option (expected one of ${OPTION_KEYS.join(', ')})`);
@@ -16,7 +23,24 @@ export function parseAgentMeterOptions(options: AgentMeterOptions): { strict: bo
   if (!Number.isInteger(maxAgentNames) || maxAgentNames < 1) {
     throw new RangeError(`agentmetry: maxAgentNames must be a positive integer, got ${String(maxAgentNames)}`);
   }
-  return { strict: options.strict ?? false, maxAgentNames };
+  const metrics = options.metrics ?? metricsFromEnv(typeof process === 'undefined' ? undefined : process.env[ENV_SEMCONV_STABILITY_OPT_IN]);
+  if (!METRICS_FAMILIES.includes(metrics)) {
+    const given = typeof metrics === 'string' ? JSON.stringify(metrics) : String(metrics);
+    throw new TypeError(`agentmetry: metrics must be one of ${METRICS_FAMILIES.map((family) => `'${family}'`).join(', ')}, got ${given}`);
+  }
+  const families = { subagent: metrics !== 'gen_ai', genAi: metrics !== 'subagent' };
+  return { strict: options.strict ?? false, maxAgentNames, metrics, families };
+}
+
+/**
+ * The metric families `OTEL_SEMCONV_STABILITY_OPT_IN` (a comma-separated list) asks for:
+ * `gen_ai_latest_experimental` adds the GenAI conventions' agent metrics to the `subagent.*`
+ * family, which is this package's own (not an older version of those conventions), and which
+ * the bundled dashboards read. Anything else: `subagent`.
+ */
+export function metricsFromEnv(optIn: string | undefined): MetricsFamily {
+  if (optIn === undefined) return 'subagent';
+  return optIn.split(',').some((value) => value.trim() === SEMCONV_OPT_IN_GEN_AI_LATEST) ? 'both' : 'subagent';
 }
 
 /**

@@ -1,13 +1,20 @@
-import type { Attributes, BatchObservableResult, Histogram, Meter, MeterProvider, Observable } from '@opentelemetry/api';
+import { ValueType, type Attributes, type BatchObservableResult, type Histogram, type Meter, type MeterProvider, type Observable } from '@opentelemetry/api';
 import { logger } from '../log.js';
 import {
   DURATION_BUCKETS_S,
+  GEN_AI_CALL_COUNT_BUCKETS,
+  GEN_AI_EXECUTE_TOOL_DURATION_BUCKETS_S,
+  GEN_AI_INVOKE_AGENT_DURATION_BUCKETS_S,
   METER_NAME,
   METRIC_ACTIVE,
   METRIC_COST,
   METRIC_DURATION,
   METRIC_ERRORS,
   METRIC_EXECUTIONS,
+  METRIC_GEN_AI_EXECUTE_TOOL_DURATION,
+  METRIC_GEN_AI_INVOKE_AGENT_DURATION,
+  METRIC_GEN_AI_INVOKE_AGENT_INFERENCE_CALLS,
+  METRIC_GEN_AI_INVOKE_AGENT_TOOL_CALLS,
   METRIC_QUOTA_DENIALS,
   METRIC_QUOTA_LIMIT,
   METRIC_QUOTA_RESERVED,
@@ -27,6 +34,14 @@ import type { QuotaGaugeSource, QuotaSeries } from './quota-series.js';
 import type { SeriesRegistry, SeriesStats, ToolSeries } from './series.js';
 import { nanosToUsd } from '../money.js';
 
+/** Which metric families an AgentMeter records. */
+export interface MetricFamilies {
+  /** The `subagent.*` run instruments (the quota instruments are recorded either way). */
+  readonly subagent: boolean;
+  /** The GenAI conventions' `gen_ai.invoke_agent.*` and `gen_ai.execute_tool.duration`. */
+  readonly genAi: boolean;
+}
+
 /** What one AgentMeter reports through the observable instruments. */
 interface Source {
   readonly series: SeriesRegistry;
@@ -34,13 +49,34 @@ interface Source {
   readonly quota: { readonly gauges: QuotaGaugeSource; readonly series: QuotaSeries } | undefined;
 }
 
-/** The instruments of one meter, shared by every AgentMeter that records through it. */
-interface MeterBinding {
+/** The `subagent.*` histograms; the `subagent.*` counters observe `subagentSources`. */
+interface SubagentHistograms {
   readonly duration: Histogram;
   readonly turns: Histogram;
   readonly tokens: Histogram;
   readonly toolDuration: Histogram;
+}
+
+/** The GenAI conventions' agent and tool histograms. */
+interface GenAiHistograms {
+  readonly invokeDuration: Histogram;
+  readonly inferenceCalls: Histogram;
+  readonly toolCalls: Histogram;
+  readonly executeToolDuration: Histogram;
+}
+
+/**
+ * The instruments of one meter, shared by every AgentMeter that records through it. Each family
+ * is created when the first AgentMeter that records it binds: an app on `metrics: 'gen_ai'` has
+ * no `subagent.*` run instrument at all.
+ */
+interface MeterBinding {
+  subagent: SubagentHistograms | undefined;
+  genAi: GenAiHistograms | undefined;
+  /** Every AgentMeter on this meter: the quota instruments report them all. */
   readonly sources: Set<Source>;
+  /** Those that record the `subagent` family: the `subagent.*` counters and gauge report only them. */
+  readonly subagentSources: Set<Source>;
   quotaBound: boolean;
 }
 
@@ -60,11 +96,16 @@ const bindings = new WeakMap<Meter, MeterBinding>();
  */
 export class SubagentInstruments {
   readonly #source: Source;
+  readonly #families: MetricFamilies;
   #provider: MeterProvider | undefined;
   #binding: MeterBinding | undefined;
+  /** The histograms of the families this AgentMeter records, once bound; `undefined` for the others. */
+  #subagent: SubagentHistograms | undefined;
+  #genAi: GenAiHistograms | undefined;
 
-  constructor(series: SeriesRegistry, quota: Source['quota']) {
+  constructor(series: SeriesRegistry, quota: Source['quota'], families: MetricFamilies) {
     this.#source = { series, quota };
+    this.#families = families;
   }
 
   /** Binds to `provider` unless already bound to it. Cheap when nothing changed. */
@@ -72,14 +113,19 @@ export class SubagentInstruments {
     if (provider === this.#provider) return;
     this.#provider = provider;
     this.#binding?.sources.delete(this.#source);
+    this.#binding?.subagentSources.delete(this.#source);
     this.#binding = undefined;
+    this.#subagent = undefined;
+    this.#genAi = undefined;
     try {
       const meter = provider.getMeter(METER_NAME, VERSION);
       let binding = bindings.get(meter);
       if (binding === undefined) {
-        binding = bind(meter);
+        binding = { subagent: undefined, genAi: undefined, sources: new Set(), subagentSources: new Set(), quotaBound: false };
         bindings.set(meter, binding);
       }
+      if (this.#families.subagent) binding.subagent ??= bindSubagent(meter, binding.subagentSources);
+      if (this.#families.genAi) binding.genAi ??= bindGenAi(meter);
       if (this.#source.quota !== undefined) {
         if ([...binding.sources].some((source) => source.quota !== undefined)) {
           logger.warn('two AgentMeters with quotas record through one meter provider; their quota gauges are summed');
@@ -87,29 +133,58 @@ export class SubagentInstruments {
         if (!binding.quotaBound) bindQuota(meter, binding);
       }
       binding.sources.add(this.#source);
+      if (this.#families.subagent) binding.subagentSources.add(this.#source);
       this.#binding = binding;
+      this.#subagent = this.#families.subagent ? binding.subagent : undefined;
+      this.#genAi = this.#families.genAi ? binding.genAi : undefined;
     } catch (error) {
       logger.error('creating instruments failed; metrics are off for this provider', error);
     }
   }
 
+  /** The end of a started run: `subagent.duration` and `subagent.turns`. */
   recordEnd(series: SeriesStats, outcomeIndex: number, durationS: number, turns: number): void {
-    this.#binding?.duration.record(durationS, series.outcomeAttributes[outcomeIndex]);
-    this.#binding?.turns.record(turns, series.attributes);
+    const subagent = this.#subagent;
+    if (subagent === undefined) return;
+    subagent.duration.record(durationS, series.outcomeAttributes[outcomeIndex]);
+    subagent.turns.record(turns, series.attributes);
+  }
+
+  /**
+   * The end of a started run: `gen_ai.invoke_agent.duration` (with `error.type` when it ended in
+   * one) and its own inference (turn) and tool-call counts.
+   */
+  recordInvocation(
+    series: SeriesStats,
+    model: string | undefined,
+    errorType: string | undefined,
+    durationS: number,
+    inferenceCalls: number,
+    toolCalls: number,
+  ): void {
+    const genAi = this.#genAi;
+    if (genAi === undefined) return;
+    genAi.invokeDuration.record(durationS, series.genAiAttributes(model, errorType));
+    const attributes = series.genAiAttributes(model, undefined);
+    genAi.inferenceCalls.record(inferenceCalls, attributes);
+    genAi.toolCalls.record(toolCalls, attributes);
   }
 
   recordTokens(series: SeriesStats, inputTokens: number, outputTokens: number): void {
-    this.#binding?.tokens.record(inputTokens, series.inputTokenAttributes);
-    this.#binding?.tokens.record(outputTokens, series.outputTokenAttributes);
+    const subagent = this.#subagent;
+    if (subagent === undefined) return;
+    subagent.tokens.record(inputTokens, series.inputTokenAttributes);
+    subagent.tokens.record(outputTokens, series.outputTokenAttributes);
   }
 
-  recordToolCall(tool: ToolSeries, durationS: number, errorType: string | undefined): void {
-    this.#binding?.toolDuration.record(durationS, tool.attributesFor(errorType));
+  recordToolCall(tool: ToolSeries, durationS: number, errorType: string | undefined, type: string | undefined): void {
+    this.#subagent?.toolDuration.record(durationS, tool.attributesFor(errorType));
+    this.#genAi?.executeToolDuration.record(durationS, tool.genAiAttributesFor(type, errorType));
   }
 }
 
-function bind(meter: Meter): MeterBinding {
-  const binding: MeterBinding = {
+function bindSubagent(meter: Meter, sources: Set<Source>): SubagentHistograms {
+  const histograms: SubagentHistograms = {
     duration: meter.createHistogram(METRIC_DURATION, {
       unit: 's',
       description: 'Duration of subagent executions.',
@@ -130,8 +205,6 @@ function bind(meter: Meter): MeterBinding {
       description: 'Duration of the tool calls subagents made, by tool (and error type when one failed).',
       advice: { explicitBucketBoundaries: TOOL_DURATION_BUCKETS_S },
     }),
-    sources: new Set(),
-    quotaBound: false,
   };
   const executions = meter.createObservableCounter(METRIC_EXECUTIONS, {
     unit: '{execution}',
@@ -149,7 +222,7 @@ function bind(meter: Meter): MeterBinding {
     unit: 'USD',
     description: 'Cost of subagent executions, where known.',
   });
-  observeAll(meter, binding.sources, [executions, active, errors, cost], (source, emit) => {
+  observeAll(meter, sources, [executions, active, errors, cost], (source, emit) => {
     for (const series of source.series) {
       emit(active, series.active, series.attributes);
       for (let index = 0; index < OUTCOMES.length; index++) {
@@ -160,7 +233,36 @@ function bind(meter: Meter): MeterBinding {
       if (series.costKnown) emit(cost, nanosToUsd(series.costNanos), series.attributes);
     }
   });
-  return binding;
+  return histograms;
+}
+
+/** The GenAI conventions' agent and tool metrics: names, units, descriptions and bucket advice as they define them. */
+function bindGenAi(meter: Meter): GenAiHistograms {
+  return {
+    invokeDuration: meter.createHistogram(METRIC_GEN_AI_INVOKE_AGENT_DURATION, {
+      unit: 's',
+      description:
+        'The end-to-end duration of a single agent invocation, from the moment the invocation starts until the agent emits the last chunk of its final response or terminates with an error.',
+      advice: { explicitBucketBoundaries: GEN_AI_INVOKE_AGENT_DURATION_BUCKETS_S },
+    }),
+    inferenceCalls: meter.createHistogram(METRIC_GEN_AI_INVOKE_AGENT_INFERENCE_CALLS, {
+      unit: '{inference_call}',
+      description: 'The number of inference (model) calls a GenAI agent makes during a single invocation.',
+      valueType: ValueType.INT,
+      advice: { explicitBucketBoundaries: GEN_AI_CALL_COUNT_BUCKETS },
+    }),
+    toolCalls: meter.createHistogram(METRIC_GEN_AI_INVOKE_AGENT_TOOL_CALLS, {
+      unit: '{tool_call}',
+      description: 'The number of tool calls a GenAI agent makes during a single invocation.',
+      valueType: ValueType.INT,
+      advice: { explicitBucketBoundaries: GEN_AI_CALL_COUNT_BUCKETS },
+    }),
+    executeToolDuration: meter.createHistogram(METRIC_GEN_AI_EXECUTE_TOOL_DURATION, {
+      unit: 's',
+      description: 'The duration of a single tool execution.',
+      advice: { explicitBucketBoundaries: GEN_AI_EXECUTE_TOOL_DURATION_BUCKETS_S },
+    }),
+  };
 }
 
 function bindQuota(meter: Meter, binding: MeterBinding): void {
@@ -187,7 +289,8 @@ function bindQuota(meter: Meter, binding: MeterBinding): void {
     const quota = source.quota;
     if (quota === undefined) return;
     const { gauges: state, series } = quota;
-    state.forEachGauge((kind, resource, scope, value) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope)));
+    series.beginGaugeCollection();
+    state.forEachGauge((kind, resource, scope, value, level, window) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope, level, window)));
     for (const entry of series.denials()) emit(denials, entry.count, entry.attributes);
     for (const entry of series.warnings()) emit(warnings, entry.count, entry.attributes);
     const unaccountedCount = state.unaccounted();

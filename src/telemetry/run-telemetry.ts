@@ -27,7 +27,9 @@ import {
   ATTR_QUOTA_LIMIT,
   ATTR_QUOTA_REQUESTED,
   ATTR_QUOTA_RESOURCE,
+  ATTR_QUOTA_LEVEL,
   ATTR_QUOTA_SCOPE,
+  ATTR_QUOTA_WINDOW,
   ATTR_QUOTA_THRESHOLD,
   ATTR_QUOTA_USED,
   ATTR_SUBAGENT_BATCH_OUTCOME,
@@ -46,10 +48,11 @@ import {
   TRACER_NAME,
   type Outcome,
 } from '../semconv.js';
+import type { QuotaWarning } from '../quota/ticket.js';
 import type { QuotaMode } from '../types.js';
 import { VERSION } from '../version.js';
 import { agentNameOf, toolNameOf } from './agent-name.js';
-import { SubagentInstruments } from './instruments.js';
+import { SubagentInstruments, type MetricFamilies } from './instruments.js';
 import { QuotaSeries, type QuotaGaugeSource } from './quota-series.js';
 import { SeriesRegistry, type SeriesStats, type Totals } from './series.js';
 import { describeThrown, errorTypeOf } from './thrown.js';
@@ -62,12 +65,16 @@ export interface RunTelemetryOptions {
   /** Default: the global tracer provider. */
   tracerProvider: TracerProvider | undefined;
   maxAgentNames: number;
+  /** Which metric families to record. */
+  metrics: MetricFamilies;
   /** The quota whose state the `subagent.quota.*` gauges report, if any. */
   quota: QuotaGaugeSource | undefined;
 }
 
 /** What a run starts with: its span, the context that makes the span current, and its series. */
 export interface RunRecord {
+  /** `performance.now()` when the run began: its span's start time, and the start of every duration recorded for it. */
+  readonly startTime: number;
   readonly span: Span;
   readonly context: Context;
   readonly series: SeriesStats;
@@ -79,6 +86,7 @@ export interface RunFacts {
   readonly series: SeriesStats;
   readonly startTime: number;
   readonly turns: number;
+  readonly toolCalls: number;
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costNanos: number;
@@ -116,7 +124,8 @@ export class RunTelemetry {
     this.#options = options;
     this.#series = new SeriesRegistry(options.maxAgentNames);
     this.#quotaSeries = new QuotaSeries();
-    this.#instruments = new SubagentInstruments(this.#series, options.quota === undefined ? undefined : { gauges: options.quota, series: this.#quotaSeries });
+    const quota = options.quota === undefined ? undefined : { gauges: options.quota, series: this.#quotaSeries };
+    this.#instruments = new SubagentInstruments(this.#series, quota, options.metrics);
   }
 
   /** Starts a run's span, as a child of `parentSpan` (the enclosing run's or batch's). */
@@ -139,8 +148,9 @@ export class RunTelemetry {
     if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
     // The app's own object: a getter that throws costs its attributes, never the run.
     if (extra !== undefined) safeCall(logger, "copying the run spec's attributes", () => Object.assign(attributes, extra), 'warn');
-    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${agent}`, attributes, parentSpan);
-    return { span, context: trace.setSpan(context.active(), span), series: this.#series.get(agent, depth) };
+    const startTime = performance.now();
+    const span = this.#startSpan(`${SPAN_INVOKE_AGENT} ${agent}`, attributes, parentSpan, startTime);
+    return { startTime, span, context: trace.setSpan(context.active(), span), series: this.#series.get(agent, depth) };
   }
 
   /** The run was admitted and starts: it is active from now on. */
@@ -172,11 +182,11 @@ export class RunTelemetry {
    * One tool call of the run whose series this is: the tool-duration histogram, by tool name and,
    * when it failed, by `error.type` derived from what it failed with. Also for a run that ended.
    */
-  recordToolCall(series: SeriesStats, name: string, durationMs: number, error: unknown): void {
+  recordToolCall(series: SeriesStats, name: string, durationMs: number, error: unknown, type: string | undefined): void {
     try {
       this.#bindMeter();
       const errorType = error === undefined ? undefined : errorTypeOf(error);
-      this.#instruments.recordToolCall(series.tool(toolNameOf(name)), durationMs / 1000, errorType);
+      this.#instruments.recordToolCall(series.tool(toolNameOf(name)), durationMs / 1000, errorType, type);
     } catch (caught) {
       logger.error('recording a tool call failed', caught);
     }
@@ -185,20 +195,23 @@ export class RunTelemetry {
   /**
    * Ends a run, whatever its outcome: the bookkeeping first (the active gauge, the counts), then
    * histograms and span attributes, each guarded, and `span.end()` whatever threw before it.
+   * The span ends at the same clock reading the durations are measured to, so
+   * `gen_ai.invoke_agent.duration` (and `subagent.duration`) equal the span's duration.
    */
   endRun(run: RunFacts, ending: RunEnding): void {
     const { series, span } = run;
     const { outcome, errorType } = ending;
+    const endTime = performance.now();
     try {
       if (ending.started) series.active -= 1;
       if (ending.counted) {
         series.countExecution(outcome);
         if (outcome !== 'ok' && outcome !== 'incomplete') series.countError(errorType!);
       }
-      if (ending.started) this.#recordEndMetrics(run, outcome);
+      if (ending.started) this.#recordEndMetrics(run, ending, (endTime - run.startTime) / 1000);
       this.#recordEndOnSpan(run, ending);
     } finally {
-      safeCall(logger, 'span.end()', () => span.end());
+      safeCall(logger, 'span.end()', () => span.end(endTime));
     }
   }
 
@@ -217,12 +230,14 @@ export class RunTelemetry {
         [ATTR_QUOTA_LIMIT]: error.limit,
         [ATTR_QUOTA_USED]: error.used,
         [ATTR_QUOTA_REQUESTED]: error.requested,
+        ...(error.level !== undefined && { [ATTR_QUOTA_LEVEL]: error.level }),
+        ...(error.window !== undefined && { [ATTR_QUOTA_WINDOW]: error.window }),
       }),
     );
   }
 
   /** A soft threshold crossed: counted, and a `quota.warning` event on the run's span. */
-  recordWarning(span: Span, warning: { resource: string; threshold: number; scope: string; used: number; limit: number }): void {
+  recordWarning(span: Span, warning: QuotaWarning): void {
     this.#quotaSeries.countWarning(warning.resource, warning.threshold);
     safeCall(logger, 'adding a span event', () =>
       span.addEvent(EVENT_QUOTA_WARNING, {
@@ -231,6 +246,8 @@ export class RunTelemetry {
         [ATTR_QUOTA_THRESHOLD]: warning.threshold,
         [ATTR_QUOTA_USED]: warning.used,
         [ATTR_QUOTA_LIMIT]: warning.limit,
+        ...(warning.level !== undefined && { [ATTR_QUOTA_LEVEL]: warning.level }),
+        ...(warning.window !== undefined && { [ATTR_QUOTA_WINDOW]: warning.window }),
       }),
     );
   }
@@ -266,10 +283,11 @@ export class RunTelemetry {
     return this.#series.totals();
   }
 
-  #recordEndMetrics(run: RunFacts, outcome: Outcome): void {
+  #recordEndMetrics(run: RunFacts, ending: RunEnding, durationS: number): void {
     try {
       this.#bindMeter();
-      this.#instruments.recordEnd(run.series, OUTCOME_INDEX.get(outcome)!, (performance.now() - run.startTime) / 1000, run.turns);
+      this.#instruments.recordEnd(run.series, OUTCOME_INDEX.get(ending.outcome)!, durationS, run.turns);
+      this.#instruments.recordInvocation(run.series, run.model, ending.errorType, durationS, run.turns, run.toolCalls);
       if (run.usageRecorded) this.#instruments.recordTokens(run.series, run.inputTokens, run.outputTokens);
     } catch (error) {
       logger.error('recording metrics failed', error);
@@ -303,12 +321,12 @@ export class RunTelemetry {
     }
   }
 
-  #startSpan(name: string, attributes: Attributes, parentSpan: Span | undefined): Span {
+  #startSpan(name: string, attributes: Attributes, parentSpan: Span | undefined, startTime?: number): Span {
     const active = context.active();
     // Without a working context manager the active context is empty: parent the span explicitly.
     const parentContext = parentSpan !== undefined && trace.getSpan(active) === undefined ? trace.setSpan(active, parentSpan) : active;
     try {
-      return this.#getTracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parentContext);
+      return this.#getTracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes, startTime }, parentContext);
     } catch (error) {
       logger.error('starting a span failed; this run is not traced', error);
       return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);

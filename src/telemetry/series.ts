@@ -3,7 +3,9 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_AGENT_NAME,
   ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_TOOL_NAME,
+  ATTR_GEN_AI_TOOL_TYPE,
   ATTR_SUBAGENT_DEPTH,
   ATTR_SUBAGENT_OUTCOME,
   GEN_AI_TOKEN_TYPE_INPUT,
@@ -20,6 +22,9 @@ const OUTCOME_INDEX: Record<Outcome, number> = Object.fromEntries(OUTCOMES.map((
 const MAX_ERROR_TYPES_PER_SERIES = 32;
 /** Tool names kept per series before further ones are reported as `_OTHER`. */
 const MAX_TOOL_NAMES_PER_SERIES = 64;
+/** Models (`gen_ai.request.model` on the GenAI metrics) and tool types kept per series, per tool, before `_OTHER`. */
+const MAX_MODELS_PER_SERIES = 16;
+const MAX_TOOL_TYPES_PER_TOOL = 8;
 
 export interface ErrorCount {
   readonly attributes: Attributes;
@@ -39,6 +44,8 @@ export class SeriesStats {
   readonly executions: number[] = OUTCOMES.map(() => 0);
   readonly errors = new Map<string, ErrorCount>();
   readonly #tools = new Map<string, ToolSeries>();
+  /** The GenAI agent metrics' attribute sets, by model: `gen_ai.agent.name` (no depth), the model, `error.type`. */
+  readonly #genAiByModel = new Map<string | undefined, ErrorVariants>();
   active = 0;
   inputTokens = 0;
   outputTokens = 0;
@@ -68,10 +75,23 @@ export class SeriesStats {
     let tool = this.#tools.get(name);
     if (tool === undefined) {
       if (this.#tools.size >= MAX_TOOL_NAMES_PER_SERIES && name !== OTHER) return this.tool(OTHER);
-      tool = new ToolSeries(this.attributes, name);
+      tool = new ToolSeries(this.agent, this.attributes, name);
       this.#tools.set(name, tool);
     }
     return tool;
+  }
+
+  /** The attributes of the `gen_ai.invoke_agent.*` metrics of a run of this series. */
+  genAiAttributes(model: string | undefined, errorType: string | undefined): Attributes {
+    let variants = this.#genAiByModel.get(model);
+    if (variants === undefined) {
+      if (model !== undefined && model !== OTHER && this.#genAiByModel.size >= MAX_MODELS_PER_SERIES) return this.genAiAttributes(OTHER, errorType);
+      const attributes: Attributes = { [ATTR_GEN_AI_AGENT_NAME]: this.agent };
+      if (model !== undefined) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
+      variants = new ErrorVariants(attributes);
+      this.#genAiByModel.set(model, variants);
+    }
+    return variants.get(errorType);
   }
 
   countError(errorType: string): void {
@@ -88,32 +108,64 @@ export class SeriesStats {
   }
 }
 
-/**
- * The attribute sets of one tool's calls in one (agent, depth) series, built on first use and
- * reused, so recording a call allocates nothing once its tool and error type have been seen.
- */
-export class ToolSeries {
-  /** A call that succeeded. */
-  readonly attributes: Attributes;
+/** An attribute set and its copies with `error.type`, each built once (past 32 error types, `_OTHER`). */
+class ErrorVariants {
   readonly #failed = new Map<string, Attributes>();
 
-  constructor(
-    seriesAttributes: Attributes,
-    readonly name: string,
-  ) {
-    this.attributes = { ...seriesAttributes, [ATTR_GEN_AI_TOOL_NAME]: name };
-  }
+  constructor(readonly attributes: Attributes) {}
 
-  /** A call that failed with `errorType` (past 32 error types, `_OTHER`), or succeeded (`undefined`). */
-  attributesFor(errorType: string | undefined): Attributes {
+  /** The set for a success (`undefined`) or a failure with `errorType`. */
+  get(errorType: string | undefined): Attributes {
     if (errorType === undefined) return this.attributes;
     let attributes = this.#failed.get(errorType);
     if (attributes === undefined) {
-      if (this.#failed.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) return this.attributesFor(OTHER);
+      if (this.#failed.size >= MAX_ERROR_TYPES_PER_SERIES && errorType !== OTHER) return this.get(OTHER);
       attributes = { ...this.attributes, [ATTR_ERROR_TYPE]: errorType };
       this.#failed.set(errorType, attributes);
     }
     return attributes;
+  }
+}
+
+/**
+ * The attribute sets of one tool's calls in one (agent, depth) series, built on first use and
+ * reused, so recording a call allocates nothing once its tool, type and error type have been seen.
+ */
+export class ToolSeries {
+  /** `subagent.tool.duration`: agent, depth, tool (and `error.type`). */
+  readonly #subagent: ErrorVariants;
+  /** `gen_ai.execute_tool.duration`, by tool type: agent, tool, `gen_ai.tool.type` (and `error.type`); no depth. */
+  readonly #genAiByType = new Map<string | undefined, ErrorVariants>();
+
+  constructor(
+    readonly agent: string,
+    seriesAttributes: Attributes,
+    readonly name: string,
+  ) {
+    this.#subagent = new ErrorVariants({ ...seriesAttributes, [ATTR_GEN_AI_TOOL_NAME]: name });
+  }
+
+  /** A call that succeeded. */
+  get attributes(): Attributes {
+    return this.#subagent.attributes;
+  }
+
+  /** `subagent.tool.duration` of a call that failed with `errorType`, or succeeded (`undefined`). */
+  attributesFor(errorType: string | undefined): Attributes {
+    return this.#subagent.get(errorType);
+  }
+
+  /** `gen_ai.execute_tool.duration` of a call of `type` (past 8 types of a tool, `_OTHER`). */
+  genAiAttributesFor(type: string | undefined, errorType: string | undefined): Attributes {
+    let variants = this.#genAiByType.get(type);
+    if (variants === undefined) {
+      if (type !== undefined && type !== OTHER && this.#genAiByType.size >= MAX_TOOL_TYPES_PER_TOOL) return this.genAiAttributesFor(OTHER, errorType);
+      const attributes: Attributes = { [ATTR_GEN_AI_AGENT_NAME]: this.agent, [ATTR_GEN_AI_TOOL_NAME]: this.name };
+      if (type !== undefined) attributes[ATTR_GEN_AI_TOOL_TYPE] = type;
+      variants = new ErrorVariants(attributes);
+      this.#genAiByType.set(type, variants);
+    }
+    return variants.get(errorType);
   }
 }
 
