@@ -25,6 +25,7 @@ import {
   SPAN_INVOKE_AGENT,
   SPAN_INVOKE_WORKFLOW_PARALLEL,
   TOKEN_BUCKETS,
+  TOOL_DURATION_BUCKETS_S,
   TURN_BUCKETS,
 } from '../../src/semconv.js';
 import type { RunningCollector } from './helpers/collector.js';
@@ -135,6 +136,7 @@ const LABEL = {
   outcome: 'subagent_outcome',
   errorType: 'error_type',
   tokenType: 'gen_ai_token_type',
+  tool: 'gen_ai_tool_name',
   resource: 'quota_resource',
   scope: 'quota_scope',
   threshold: 'quota_threshold',
@@ -276,6 +278,15 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
   'agentmetry-overview / Errors by type': (r, { phase, window }) => expectRates(r.A!, [LABEL.errorType], phase.errorsBy(['type']), window),
   'agentmetry-overview / Errors by agent and type': (r, { phase, window }) =>
     expectRates(r.A!, [LABEL.agent, LABEL.errorType], phase.errorsBy(['agent', 'type']), window),
+  'agentmetry-overview / Tool calls per second by tool': (r, { phase, window }) => expectRates(r.A!, [LABEL.tool], phase.toolCallsBy(['tool']), window),
+  'agentmetry-overview / Tool calls per second by agent and tool': (r, { phase, window }) =>
+    expectRates(r.A!, [LABEL.agent, LABEL.tool], phase.toolCallsBy(['agent', 'tool']), window),
+  'agentmetry-overview / Tool call duration p50 / p95 by tool': (r, { phase }) => {
+    expectQuantiles(r.A!, LABEL.tool, phase.toolDurations, 0.5, TOOL_DURATION_BUCKETS_S);
+    expectQuantiles(r.B!, LABEL.tool, phase.toolDurations, 0.95, TOOL_DURATION_BUCKETS_S);
+  },
+  'agentmetry-overview / Tool call failures by tool and error type': (r, { phase, window }) =>
+    expectRates(r.A!, [LABEL.tool, LABEL.errorType], phase.toolCallsBy(['tool', 'errorType'], true), window),
 
   // ----- agentmetry-quotas (gauges are exact; all in the default global scope)
   'agentmetry-quotas / Quota used (share of limit)': (r, { all }) => {
@@ -472,6 +483,15 @@ describe('exact totals on both paths (raw series)', () => {
       ADMITTED_AGENTS.map((agent) => [agent, both.reduce((sum, tally) => sum + (tally.turns.get(agent) ?? []).reduce((a, b) => a + b, 0), 0)]),
     );
     expect(keyed(await at(`sum by (${LABEL.agent}) (subagent_turns_sum{job="${job}"})`), [LABEL.agent])).toEqual(turnsPerAgent);
+    const toolCalls = keyed(
+      await at(`sum by (${LABEL.agent}, ${LABEL.depth}, ${LABEL.tool}, ${LABEL.errorType}) (subagent_tool_duration_seconds_count{job="${job}"})`),
+      [LABEL.agent, LABEL.depth, LABEL.tool, LABEL.errorType],
+    );
+    expect(toolCalls).toEqual(merged((tally) => tally.toolCalls));
+    const toolSeconds = keyed(await at(`sum by (${LABEL.tool}) (subagent_tool_duration_seconds_sum{job="${job}"})`), [LABEL.tool]);
+    for (const [tool, seconds] of merged((tally) => new Map([...tally.toolDurations].map(([name, values]) => [name, values.reduce((a, b) => a + b, 0)])))) {
+      expect(Math.abs(toolSeconds.get(tool)! - seconds), tool).toBeLessThan(1e-9);
+    }
     expect(keyed(await at(`sum by (${LABEL.agent}, ${LABEL.resource}) (subagent_quota_denials_total{job="${job}"})`), [LABEL.agent, LABEL.resource])).toEqual(
       merged((tally) => tally.denials),
     );

@@ -177,8 +177,9 @@ describe.each(dashboards.map(({ file, dashboard }) => [file, dashboard] as const
   });
 
   it('agent and depth filters apply wherever the series carry those labels', () => {
-    const withAgent = /^subagent_(executions_total|duration_seconds_\w+|turns_\w+|tokens_\w+|active|errors_total|cost_USD_total|quota_denials_total)$/;
-    const withDepth = /^subagent_(executions_total|duration_seconds_\w+|turns_\w+|tokens_\w+|active|errors_total|cost_USD_total)$/;
+    const withAgent =
+      /^subagent_(executions_total|duration_seconds_\w+|turns_\w+|tokens_\w+|active|errors_total|cost_USD_total|tool_duration_seconds_\w+|quota_denials_total)$/;
+    const withDepth = /^subagent_(executions_total|duration_seconds_\w+|turns_\w+|tokens_\w+|active|errors_total|cost_USD_total|tool_duration_seconds_\w+)$/;
     for (const { panel, target } of targets) {
       for (const { metric, matchers } of vectorSelectors(parsePromQL(target.expr.replaceAll('$__rate_interval', '5m')))) {
         if (withAgent.test(metric)) expect(matchers, `${panel.title}: ${metric}`).toContainEqual({ label: 'gen_ai_agent_name', op: '=~', value: '$agent' });
@@ -214,7 +215,7 @@ describe('overview and quota dashboards cover the issue', () => {
       .flatMap((panel) => (panel.targets ?? []).map((target) => target.expr))
       .join('\n');
   };
-  it('overview: executions by agent and outcome, active, p50/p95/p99, turns, tokens by type, cost, errors by type, depth', () => {
+  it('overview: executions by agent and outcome, active, p50/p95/p99, turns, tokens by type, cost, errors by type, depth, tool calls', () => {
     const text = all('agentmetry-overview');
     for (const needle of [
       'by (gen_ai_agent_name, subagent_outcome)',
@@ -227,6 +228,11 @@ describe('overview and quota dashboards cover the issue', () => {
       'subagent_cost_USD_total',
       'by (error_type)',
       'by (subagent_depth)',
+      // Tool calls: which tools and how often, how long, and their failures.
+      'sum by (gen_ai_tool_name) (rate(subagent_tool_duration_seconds_count',
+      'sum by (gen_ai_agent_name, gen_ai_tool_name) (rate(subagent_tool_duration_seconds_count',
+      'histogram_quantile(0.95, sum by (le, gen_ai_tool_name) (rate(subagent_tool_duration_seconds_bucket',
+      'sum by (gen_ai_tool_name, error_type) (rate(subagent_tool_duration_seconds_count',
     ])
       expect(text).toContain(needle);
   });

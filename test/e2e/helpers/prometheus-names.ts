@@ -18,6 +18,7 @@ import {
   METRIC_QUOTA_USED,
   METRIC_QUOTA_WARNINGS,
   METRIC_TOKENS,
+  METRIC_TOOL_DURATION,
   METRIC_TURNS,
 } from '../../../src/semconv.js';
 
@@ -32,6 +33,7 @@ export const INSTRUMENTS: ReadonlyArray<{ name: string; kind: Kind; unit: string
   { name: METRIC_ACTIVE, kind: 'updowncounter', unit: '{execution}' },
   { name: METRIC_ERRORS, kind: 'counter', unit: '{error}' },
   { name: METRIC_COST, kind: 'counter', unit: 'USD' },
+  { name: METRIC_TOOL_DURATION, kind: 'histogram', unit: 's' },
   { name: METRIC_QUOTA_LIMIT, kind: 'gauge', unit: '' },
   { name: METRIC_QUOTA_USED, kind: 'gauge', unit: '' },
   { name: METRIC_QUOTA_RESERVED, kind: 'gauge', unit: '' },

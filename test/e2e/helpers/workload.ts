@@ -2,7 +2,8 @@
  * A deterministic agent workload driven through agentmetry's public API: a
  * planner fans out to researchers in parallel (one fails), each successful
  * researcher nests a summarizer, each summarizer tries a subagent one level too
- * deep (denied by maxDepth), and a separate run times out. The test side keeps its
+ * deep (denied by maxDepth), and a separate run times out. Researchers and summarizers record
+ * tool calls with set durations (one fails). The test side keeps its
  * own tally of what it asked for, so expectations never come from agentmetry.
  */
 import { AgentMeter, QuotaExceededError, type QuotaOptions, type Run } from '../../../src/index.js';
@@ -24,6 +25,17 @@ const PLANNER = { turns: 2, usage: { inputTokens: 100, outputTokens: 20, costUsd
 const RESEARCHER = { turns: 3, usage: { inputTokens: 200, outputTokens: 50, costUsd: 0.002 } };
 const FAILING_RESEARCHER = { turns: 1 };
 const SUMMARIZER = { turns: 1, usage: { inputTokens: 50, outputTokens: 10, costUsd: 0.0005 } };
+
+export const TOOL_SEARCH = 'web_search';
+export const TOOL_FETCH = 'fetch_page';
+/** The tool calls each run records, with their durations (ms); the failing researcher's search fails. */
+const RESEARCHER_TOOLS = [
+  { name: TOOL_SEARCH, durationMs: 120 },
+  { name: TOOL_FETCH, durationMs: 450 },
+  { name: TOOL_FETCH, durationMs: 900 },
+];
+const FAILING_RESEARCHER_TOOLS = [{ name: TOOL_SEARCH, durationMs: 30, error: new ToolError('search tool unavailable') }];
+const SUMMARIZER_TOOLS = [{ name: TOOL_FETCH, durationMs: 60 }];
 
 /** One phase's token and cost totals, from the constants above (2 researchers and 2 summarizers succeed). */
 export const TOKENS_PER_PHASE = {
@@ -62,6 +74,8 @@ export class Tally {
   readonly costNanos = new Map<string, number>(); // agent
   readonly turns = new Map<string, number[]>(); // agent -> turns per run
   readonly runTokens = { input: [] as number[], output: [] as number[] }; // tokens per run that recorded usage
+  readonly toolCalls = new Map<string, number>(); // agent|depth|tool|error.type ('' when it succeeded)
+  readonly toolDurations = new Map<string, number[]>(); // tool -> seconds per call
   admitted = 0;
   unexpected: unknown[] = [];
 
@@ -79,6 +93,14 @@ export class Tally {
     this.add(this.costNanos, agent, Math.round(usage.costUsd * 1e6));
     this.runTokens.input.push(usage.inputTokens);
     this.runTokens.output.push(usage.outputTokens);
+  }
+  /** Records `calls` on `run`, and tallies them. */
+  recordToolCalls(run: Run, calls: ReadonlyArray<{ name: string; durationMs: number; error?: Error }>): void {
+    for (const call of calls) {
+      run.recordToolCall(call);
+      this.add(this.toolCalls, key(run.name, run.depth, call.name, call.error?.name ?? ''));
+      this.toolDurations.set(call.name, [...(this.toolDurations.get(call.name) ?? []), call.durationMs / 1000]);
+    }
   }
   turn(agent: string, turns: number): void {
     this.turns.set(agent, [...(this.turns.get(agent) ?? []), turns]);
@@ -102,6 +124,11 @@ export class Tally {
   tokensBy(labels: Array<'agent' | 'type'>): Map<string, number> {
     return regroup(this.tokens, ['agent', 'type'], labels);
   }
+  /** Tool calls by a subset of the labels; `failedOnly` keeps those with an error type. */
+  toolCallsBy(labels: Array<'agent' | 'depth' | 'tool' | 'errorType'>, failedOnly = false): Map<string, number> {
+    const calls = failedOnly ? new Map([...this.toolCalls].filter(([name]) => !name.endsWith('|'))) : this.toolCalls;
+    return regroup(calls, ['agent', 'depth', 'tool', 'errorType'], labels);
+  }
 }
 
 function regroup<L extends string>(map: Map<string, number>, all: L[], labels: L[]): Map<string, number> {
@@ -122,6 +149,7 @@ export async function runWorkload(agentmeter: AgentMeter, tally: Tally, phase: n
     await pause(2);
     run.recordTurn(SUMMARIZER.turns);
     run.recordUsage(SUMMARIZER.usage);
+    tally.recordToolCalls(run, SUMMARIZER_TOOLS);
     try {
       await agentmeter.run(AGENT_DEEP_DIVE, async () => {
         tally.unexpected.push(new Error('a run deeper than maxDepth was admitted'));
@@ -137,6 +165,7 @@ export async function runWorkload(agentmeter: AgentMeter, tally: Tally, phase: n
     await pause(5);
     run.recordTurn(RESEARCHER.turns);
     run.recordUsage(RESEARCHER.usage);
+    tally.recordToolCalls(run, RESEARCHER_TOOLS);
     await agentmeter.run(AGENT_SUMMARIZER, summarize);
     tally.execution(AGENT_SUMMARIZER, run.depth + 1, 'ok');
     tally.usage(AGENT_SUMMARIZER, SUMMARIZER.usage);
@@ -146,6 +175,7 @@ export async function runWorkload(agentmeter: AgentMeter, tally: Tally, phase: n
   const failingResearch = async (run: Run) => {
     await pause(1);
     run.recordTurn(FAILING_RESEARCHER.turns);
+    tally.recordToolCalls(run, FAILING_RESEARCHER_TOOLS);
     throw new ToolError('search tool unavailable');
   };
 
