@@ -145,7 +145,7 @@ describe('from a CommonJS project', () => {
     mkdirSync(join(project, 'node_modules'));
     execFileSync('tar', ['-xzf', join(project, pack!.filename), '-C', join(project, 'node_modules')]);
     renameSync(join(project, 'node_modules', 'package'), join(project, 'node_modules', 'agentmetry'));
-    for (const name of ['@opentelemetry', '@openai', '@langchain', 'ai', 'ioredis'])
+    for (const name of ['@opentelemetry', '@openai', '@langchain', '@mastra', 'ai', 'ioredis'])
       symlinkSync(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
   }, 300_000);
 
