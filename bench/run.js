@@ -187,6 +187,7 @@ const noopMeter = new Proxy(
 console.log(`agentmetry benchmarks (Node ${process.version}; ratios of per-operation times measured in the same run)`);
 await coreOverhead();
 await quotaCost();
+spawnSync(process.execPath, [new URL('./semconv.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
 const soak = spawnSync(process.execPath, ['--expose-gc', new URL('./soak.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
 if (soak.status !== 0) console.log(`soak exited with ${soak.status}`);
 const redisBench = new URL('./redis.mjs', import.meta.url);

@@ -114,16 +114,25 @@ export class RunHandle implements Run {
   }
 
   recordToolCall(given: ToolCall): void {
-    const { call, problems } = parseToolCall(given);
-    if (call !== undefined) {
+    if (!isObject(given)) {
+      this.#invalid(`recordToolCall: call must be an object, got ${describe(given)}`, 'the call was dropped');
+      return;
+    }
+    // Each field read once; nothing is allocated for a valid call (the problems only on failure).
+    const { name, durationMs, error, type } = given;
+    const nameValid = typeof name === 'string' && name.length > 0;
+    const durationValid = typeof durationMs === 'number' && Number.isFinite(durationMs) && durationMs >= 0;
+    const typeValid = type === undefined || (typeof type === 'string' && type.length > 0);
+    const recorded = nameValid && durationValid;
+    if (recorded) {
       // Also after the run ended: like late usage, the call happened and its duration is recorded.
       this.toolCalls += 1;
-      this.#telemetry.recordToolCall(this.series, call.name, call.durationMs, call.error, call.type);
+      this.#telemetry.recordToolCall(this.series, name, durationMs, error, typeValid ? type : undefined);
     }
-    // With `strict`, this throws once the valid call is recorded.
-    if (problems.length === 0) return;
-    const dropped = call === undefined ? 'the call was dropped' : 'that field was dropped';
-    this.#invalid(`recordToolCall: ${problems.join('; ')}`, dropped);
+    if (recorded && typeValid) return;
+    // With `strict`, this throws once a call that could be recorded is.
+    const problems = toolCallProblems({ name, durationMs, type }, { name: nameValid, durationMs: durationValid, type: typeValid });
+    this.#invalid(`recordToolCall: ${problems.join('; ')}`, recorded ? 'that field was dropped' : 'the call was dropped');
   }
 
   #addUsage(usage: Usage): void {
@@ -265,24 +274,17 @@ function parseUsage(given: Usage): { usage: Usage | undefined; problems: string[
   return { usage: nothingValid ? undefined : usage, problems };
 }
 
-/**
- * A tool call's valid fields (`undefined` when its `name` or `durationMs` is not valid: nothing
- * can be recorded without them), and what was wrong. Each field is read once.
- */
-function parseToolCall(given: ToolCall): { call: ToolCall | undefined; problems: string[] } {
-  if (!isObject(given)) return { call: undefined, problems: [`call must be an object, got ${describe(given)}`] };
-  const { name, durationMs, error, type } = given;
+/** What is wrong with a tool call, field by field (called only when something is). */
+function toolCallProblems(
+  fields: { name: unknown; durationMs: unknown; type: unknown },
+  valid: { name: boolean; durationMs: boolean; type: boolean },
+): string[] {
+  const text = (value: unknown) => (value === '' ? 'an empty string' : describe(value));
   const problems: string[] = [];
-  const nameValid = typeof name === 'string' && name.length > 0;
-  if (!nameValid) problems.push(`name must be a non-empty string, got ${name === '' ? 'an empty string' : describe(name)}`);
-  const durationValid = typeof durationMs === 'number' && Number.isFinite(durationMs) && durationMs >= 0;
-  if (!durationValid) problems.push(`durationMs must be a finite, non-negative number, got ${describe(durationMs)}`);
-  const typeValid = type === undefined || (typeof type === 'string' && type.length > 0);
-  if (!typeValid) problems.push(`type must be a non-empty string, got ${type === '' ? 'an empty string' : describe(type)}`);
-  if (!nameValid || !durationValid) return { call: undefined, problems };
-  const call: ToolCall = { name, durationMs, error };
-  if (type !== undefined && typeValid) call.type = type;
-  return { call, problems };
+  if (!valid.name) problems.push(`name must be a non-empty string, got ${text(fields.name)}`);
+  if (!valid.durationMs) problems.push(`durationMs must be a finite, non-negative number, got ${describe(fields.durationMs)}`);
+  if (!valid.type) problems.push(`type must be a non-empty string, got ${text(fields.type)}`);
+  return problems;
 }
 
 /** A value in a message: numbers and the like as they print, anything else by its type. */
