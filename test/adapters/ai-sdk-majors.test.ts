@@ -6,6 +6,11 @@ import * as ai6 from 'ai6';
 import { MockLanguageModelV3 } from 'ai6/test';
 import * as ai7 from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
+import { ATTR_SUBAGENT_DEPTH } from '../../src/semconv.js';
+import { createAdapterPipeline } from './pipeline.js';
 import { describeAiSdkScenario, type AiSdkMajor, type MockModel, type MockResult } from './ai-sdk-scenario.js';
 
 type Settings = Parameters<AiSdkMajor['createAgent']>[0];
@@ -30,6 +35,31 @@ const detailed = {
   }),
 };
 
+/** A streaming mock model of one major: its text parts, then a finish part in that major's shape. */
+const streaming =
+  (
+    Model: new (options: { doStream: Loose }) => unknown,
+    simulate: (options: { chunks: unknown[] }) => unknown,
+    finish: (input: number, output: number) => object,
+  ) =>
+  (value: string, input: number, output: number) =>
+    new Model({
+      doStream: (async () => ({
+        stream: simulate({
+          chunks: [
+            { type: 'text-start', id: 't' },
+            { type: 'text-delta', id: 't', delta: value },
+            { type: 'text-end', id: 't' },
+            { type: 'finish', ...finish(input, output) },
+          ],
+        }),
+      })) as Loose,
+    }) as MockModel;
+const detailedFinish = (input: number, output: number) => ({
+  finishReason: { unified: 'stop', raw: 'stop' },
+  usage: { inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: output, text: output, reasoning: 0 } },
+});
+
 const mock = (Model: new (options: { doGenerate: Loose }) => unknown) => (results: MockResult[] | (() => Promise<MockResult>)) =>
   new Model({ doGenerate: results as Loose }) as MockModel;
 
@@ -40,6 +70,10 @@ describeAiSdkScenario({
     asAgent(new ai5.Experimental_Agent({ model, tools, stopWhen: ai5.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId } } as Loose)),
   tool: (definition) => ai5.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV2),
+  streamingModel: streaming(MockLanguageModelV2, ai5.simulateReadableStream, (input, output) => ({
+    finishReason: 'stop',
+    usage: { inputTokens: input, outputTokens: output, totalTokens: input + output },
+  })),
   // LanguageModelV2 results: flat usage, a plain finish reason.
   text: (value, input, output) => ({
     content: [{ type: 'text', text: value }],
@@ -62,6 +96,7 @@ describeAiSdkScenario({
     asAgent(new ai6.ToolLoopAgent({ model, tools, stopWhen: ai6.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId } } as Loose)),
   tool: (definition) => ai6.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV3),
+  streamingModel: streaming(MockLanguageModelV3, ai6.simulateReadableStream, detailedFinish),
   ...detailed,
 });
 
@@ -72,5 +107,63 @@ describeAiSdkScenario({
     asAgent(new ai7.ToolLoopAgent({ model, tools, stopWhen: ai7.isStepCount(maxSteps ?? 1), telemetry: { functionId } } as Loose)),
   tool: (definition) => ai7.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV4),
+  streamingModel: streaming(MockLanguageModelV4, ai7.simulateReadableStream, detailedFinish),
   ...detailed,
+});
+
+describe('instrumentAiSdk on AI SDK 5 and 6: the agent-class wrap', () => {
+  let pipeline: ReturnType<typeof createAdapterPipeline>;
+  beforeEach(() => (pipeline = createAdapterPipeline()));
+  afterEach(() => pipeline.shutdown());
+
+  it('refuses, when installed, an options.ai that is not an AI SDK module', () => {
+    expect(() => instrumentAiSdk(pipeline.agentmeter, { ai: {} })).toThrow(
+      new TypeError(
+        "agentmetry: instrumentAiSdk options.ai must be an AI SDK 5, 6 or 7 module (import * as ai from 'ai'), got an object without registerTelemetry, ToolLoopAgent or Experimental_Agent",
+      ),
+    );
+    expect(() => instrumentAiSdk(pipeline.agentmeter, { ai: 'ai' as never })).toThrow(/options\.ai must be an AI SDK 5, 6 or 7 module .*, got string$/);
+  });
+
+  it('puts the original generate and stream back once every install is removed, in any order', () => {
+    for (const agentClass of [ai5.Experimental_Agent, ai6.ToolLoopAgent]) {
+      const methods = () => [Reflect.get(agentClass.prototype, 'generate'), Reflect.get(agentClass.prototype, 'stream')] as unknown[];
+      const originals = methods();
+      const module = agentClass === ai6.ToolLoopAgent ? ai6 : ai5;
+      const first = instrumentAiSdk(pipeline.agentmeter, { ai: module });
+      const second = instrumentAiSdk(pipeline.agentmeter, { ai: module });
+      expect(methods()[0]).not.toBe(originals[0]);
+      first();
+      first();
+      expect(methods()[0]).not.toBe(originals[0]);
+      second();
+      expect(methods()).toEqual(originals);
+      expect(Object.keys(agentClass.prototype)).toEqual([]);
+    }
+  });
+
+  it('records only subagents with topLevel: false, named by the agent id', async () => {
+    const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: ai6, topLevel: false });
+    try {
+      const usage = { inputTokens: { total: 3, noCache: 3, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 2, text: 2, reasoning: 0 } };
+      const answer = (text: string) => ({ content: [{ type: 'text', text }], finishReason: { unified: 'stop', raw: 'stop' }, usage, warnings: [] });
+      const critic = new ai6.ToolLoopAgent({ id: 'critic', model: new MockLanguageModelV3({ doGenerate: [answer('fine') as Loose] }) });
+      const review = ai6.tool({
+        description: 'reviews',
+        inputSchema: z.object({ draft: z.string() }),
+        execute: async ({ draft }) => (await critic.generate({ prompt: draft })).text,
+      });
+      const call = { type: 'tool-call', toolCallId: 'c1', toolName: 'review', input: JSON.stringify({ draft: 'x' }) };
+      const orchestrator = new ai6.ToolLoopAgent({
+        model: new MockLanguageModelV3({
+          doGenerate: [{ content: [call], finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage, warnings: [] } as Loose, answer('done') as Loose],
+        }),
+        tools: { review },
+      });
+      expect((await orchestrator.generate({ prompt: 'go' })).text).toBe('done');
+      expect(pipeline.agentSpans().map((span) => [span.name, span.attributes[ATTR_SUBAGENT_DEPTH]])).toEqual([['invoke_agent critic', 0]]);
+    } finally {
+      uninstall();
+    }
+  });
 });

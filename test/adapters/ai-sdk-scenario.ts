@@ -34,6 +34,8 @@ interface GenerateResult {
 }
 interface Agent {
   generate(options: { prompt: string; abortSignal?: AbortSignal }): Promise<GenerateResult>;
+  /** A promise in AI SDK 6 and 7, the result itself in 5. */
+  stream(options: { prompt: string }): { text: PromiseLike<string> } | Promise<{ text: PromiseLike<string> }>;
 }
 
 /** One AI SDK major, as the shared scenario drives it: its module, agent class, tool helper and mock model. */
@@ -51,6 +53,8 @@ export interface AiSdkMajor {
   mockModel(results: MockResult[] | (() => Promise<MockResult>)): MockModel;
   text(value: string, input: number, output: number): MockResult;
   calls(list: Array<{ tool: string; input: unknown; id: string }>, input: number, output: number): MockResult;
+  /** A mock model that streams `value` in one text part, then finishes with this usage. */
+  streamingModel(value: string, input: number, output: number): MockModel;
 }
 
 /** Usage and steps as the AI SDK itself reports them, per agent call. */
@@ -250,6 +254,34 @@ export function describeAiSdkScenario(major: AiSdkMajor): void {
       expect(outcomes.sort()).toEqual(['denied', 'ok', 'ok']);
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
+    it('records a streamed agent call once its stream is read to the end', async () => {
+      install();
+      const writer = major.tool({
+        description: 'writes',
+        inputSchema: z.object({ subject: z.string() }),
+        execute: async ({ subject }: { subject: string }) => {
+          const agent = major.createAgent({ model: major.streamingModel(`on ${subject}`, 11, 4), functionId: 'writer' });
+          return await (
+            await agent.stream({ prompt: subject })
+          ).text;
+        },
+      });
+      const orchestrator = major.createAgent({
+        model: major.mockModel([major.calls([{ tool: 'writer', input: { subject: 'otel' }, id: 'w1' }], 5, 5), major.text('done', 5, 5)]),
+        tools: { writer },
+        maxSteps: 3,
+        functionId: 'orchestrator',
+      });
+      expect((await orchestrator.generate({ prompt: 'go' })).text).toBe('done');
+      const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent writer')!;
+      expect(span.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
+      expect(span.attributes[ATTR_SUBAGENT_TURNS]).toBe(1);
+      expect(span.attributes[ATTR_GEN_AI_USAGE_INPUT_TOKENS]).toBe(11);
+      expect(span.attributes[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]).toBe(4);
+      expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
       expect(pipeline.agentmeter.totals().active).toBe(0);
     });
 

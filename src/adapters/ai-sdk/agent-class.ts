@@ -123,10 +123,16 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
   const topLevel = options.topLevel ?? true;
   const toolFrames = new AsyncLocalStorage<ToolFrame>();
 
-  /** Opens the run of one agent call, or `undefined` when the call is not recorded. */
+  /** Opens the run of one agent call; a call that is not recorded gets no handle. */
   const begin = (agent: Agent, callOptions: CallOptions, operationId: string): Call | undefined => {
     const frame = toolFrames.getStore();
-    if (frame === undefined && !topLevel) return undefined;
+    if (frame === undefined && !topLevel) {
+      // Not recorded, but its tools still mark their frames: an agent started in one is a subagent.
+      const tools = callOptions.tools ?? agent.settings?.tools;
+      const unrecorded: Call = { handle: undefined, refusal: undefined, admission: Promise.resolve(undefined), options: callOptions };
+      if (tools !== undefined) unrecorded.options = { ...callOptions, tools: trackTools(tools, unrecorded) };
+      return unrecorded;
+    }
     const settings = agent.settings ?? {};
     const model = callOptions.model ?? settings.model;
     const info: AiSdkRunInfo = {
@@ -240,7 +246,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
       const handle = await call.admission;
       // A refusal fails the call before any model request: inside a tool, the parent model gets it as a tool error.
       if (call.refusal !== undefined) throw call.refusal.error;
-      if (handle === undefined) return next(callOptions);
+      if (handle === undefined) return next(call.options);
       try {
         const result = await handle.enter(() => next(call.options));
         handle.end();
