@@ -30,7 +30,7 @@ export interface InstrumentedClaudeAgentSdk<Query> {
 
 /**
  * Returns the SDK's `query` instrumented: each query is a run (with `topLevel`, the default) and
- * each subagent it spawns a nested run, with its turns and tokens, under quotas. A quota that
+ * each subagent it spawns a nested run, with its turns, tokens and tool calls, under quotas. A quota that
  * stops a running subagent stops it through the query's `stopTask`; one that stops the query
  * interrupts it, and the query still ends with its result. The SDK module is not modified.
  *
@@ -67,7 +67,7 @@ const HOOKS_OPTION_TYPES: OptionTypes<SubagentHooksOptions> = {
 };
 
 /**
- * Hooks that record subagents, for an app that calls the SDK's own `query` and spreads them into
+ * Hooks that record subagents and every tool call, for an app that calls the SDK's own `query` and spreads them into
  * its `options.hooks` (append them to hooks of the same events it already has). Each subagent is
  * a run, nested under the app's active run and under the subagent that spawned it, refused by a
  * `PreToolUse` deny decision when a quota says so. Hooks see no messages: a subagent's turn count

@@ -5,7 +5,7 @@
  * A subagent is a graph run started from a tool, or a compiled subgraph used as a node; it nests
  * under the run that contains it. Handoffs between the agents of a supervisor or a swarm graph
  * make them siblings under that graph's run, not a chain of nested runs. Turns are model calls,
- * tokens their `usage_metadata`; a run that a quota refuses fails before its first node, and a
+ * tokens their `usage_metadata`, tool calls the tool runs its model asked for; a run that a quota refuses fails before its first node, and a
  * tool that started it hands the refusal to the parent model as the tool's result.
  */
 import { AsyncResource } from 'node:async_hooks';

@@ -2,8 +2,8 @@
  * `agentmetry/openai-agents`: records the runs of the OpenAI Agents SDK as agentmetry runs.
  *
  * Agents used as tools (`agent.asTool()`) are subagents and nest under the run that called
- * them; handoffs stay inside one run (control moves to another agent, nothing nests). Turns
- * and tokens come from the SDK's own tracing, so it must be enabled: the SDK turns it off when
+ * them; handoffs stay inside one run (control moves to another agent, nothing nests). Turns,
+ * tokens and tool calls (its `function` spans) come from the SDK's own tracing, so it must be enabled: the SDK turns it off when
  * `NODE_ENV=test` or `OPENAI_AGENTS_DISABLE_TRACING=1` (call `setTracingDisabled(false)`).
  */
 import { createLogger } from '../../log.js';
