@@ -2,7 +2,7 @@ import type { QuotaLimits, QuotaOptions } from '../index.js';
 import { parseLimits } from '../quota/config.js';
 
 /** Adapters that `agentmetry/register` knows, by the name used in `AGENTMETRY_ADAPTERS`. */
-export const ADAPTER_NAMES = ['ai-sdk', 'openai-agents', 'langchain'] as const;
+export const ADAPTER_NAMES = ['ai-sdk', 'openai-agents', 'langchain', 'mastra'] as const;
 export type AdapterName = (typeof ADAPTER_NAMES)[number];
 
 /** What `agentmetry/register` does, read from the environment. */

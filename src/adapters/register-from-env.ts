@@ -24,6 +24,7 @@ const ADAPTERS: Record<AdapterName, { framework: string; load: () => Promise<Ins
   'ai-sdk': { framework: 'ai', load: async () => (await import('./ai-sdk/index.js')).instrumentAiSdk },
   'openai-agents': { framework: '@openai/agents', load: async () => (await import('./openai-agents/index.js')).instrumentOpenAIAgents },
   langchain: { framework: '@langchain/core', load: async () => (await import('./langchain/index.js')).instrumentLangChain },
+  mastra: { framework: '@mastra/core', load: async () => (await import('./mastra/index.js')).instrumentMastra },
 };
 
 /**

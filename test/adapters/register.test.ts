@@ -20,7 +20,7 @@ describe('readRegisterConfig', () => {
     expect(readRegisterConfig({})).toEqual({
       enabled: true,
       prometheus: { host: '127.0.0.1', port: 9464 },
-      adapters: ['ai-sdk', 'openai-agents', 'langchain'],
+      adapters: ['ai-sdk', 'openai-agents', 'langchain', 'mastra'],
       topLevel: true,
       quota: undefined,
       logLevel: undefined,
@@ -177,7 +177,7 @@ describe('registerFromEnv', () => {
     const registration = await registerFromEnv({ AGENTMETRY_PROMETHEUS_PORT: String(port), AGENTMETRY_MAX_EXECUTIONS: '2' });
     expect(registration).toBeDefined();
     try {
-      expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents', 'langchain']);
+      expect(registration!.adapters).toEqual(['ai-sdk', 'openai-agents', 'langchain', 'mastra']);
       await registration!.telemetry.ready;
       const research = tool({
         description: 'research',
@@ -298,6 +298,47 @@ process.exit(0);
 `,
     );
     // maxExecutions 2: the boss and the helper; the spare subagent is refused.
+    const { code, stdout, stderr } = await runNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], {
+      ...process.env,
+      NODE_ENV: 'production',
+      AGENTMETRY_PROMETHEUS_PORT: String(port),
+      AGENTMETRY_MAX_EXECUTIONS: '2',
+      OTEL_SERVICE_NAME: 'register-test',
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(code, stderr).toBe(0);
+    const { output, spareCalls, sawRefusal, metrics } = JSON.parse(stdout) as { output: string; spareCalls: number; sawRefusal: boolean; metrics: string };
+    expect([output, spareCalls, sawRefusal]).toEqual(['done', 0, true]);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="boss"[^}]*subagent_depth="0"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="helper"[^}]*subagent_depth="1"[^}]*subagent_outcome="ok"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_executions_total\{[^}]*gen_ai_agent_name="spare"[^}]*subagent_outcome="denied"[^}]*\} 1/);
+    expect(metrics).toMatch(/subagent_tokens_sum\{[^}]*gen_ai_agent_name="helper"[^}]*gen_ai_token_type="input"[^}]*\} 7/);
+  }, 120_000);
+
+  it('instruments an unmodified Mastra app, delegations and the quota refusal included', async () => {
+    await ensureBuilt();
+    const port = await freePort();
+    mkdirSync(`${ROOT}.cache`, { recursive: true });
+    const dir = mkdtempSync(`${ROOT}.cache/register-mastra-`);
+    writeFileSync(
+      `${dir}/app.mjs`,
+      `import { Agent } from '@mastra/core/agent';
+import { MockLanguageModelV3 } from 'ai6/test';
+const usage = (i, o) => ({ inputTokens: { total: i, noCache: i, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: o, text: o, reasoning: 0 } });
+const say = (text, i, o) => ({ content: [{ type: 'text', text }], finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(i, o), warnings: [] });
+const call = (toolName, toolCallId) => ({ content: [{ type: 'tool-call', toolCallId, toolName, input: JSON.stringify({ prompt: 'x' }) }], finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage: usage(10, 2), warnings: [] });
+const helper = new Agent({ id: 'helper', name: 'helper', instructions: 'h', model: new MockLanguageModelV3({ doGenerate: [say('fact', 7, 3)] }) });
+const spareModel = new MockLanguageModelV3({ doGenerate: [say('never', 1, 1)] });
+const spare = new Agent({ id: 'spare', name: 'spare', instructions: 's', model: spareModel });
+const bossModel = new MockLanguageModelV3({ doGenerate: [call('agent-helper', 'c1'), call('agent-spare', 'c2'), say('done', 20, 4)] });
+const boss = new Agent({ id: 'boss', name: 'boss', instructions: 'b', model: bossModel, agents: { helper, spare } });
+const result = await boss.generate('go', { maxSteps: 5 });
+const metrics = await (await fetch('http://127.0.0.1:${port}/metrics')).text();
+console.log(JSON.stringify({ output: result.text, spareCalls: spareModel.doGenerateCalls.length, sawRefusal: JSON.stringify(bossModel.doGenerateCalls[2].prompt).includes('[Delegation Rejected] Quota exceeded'), metrics }));
+process.exit(0);
+`,
+    );
+    // maxExecutions 2: the boss and the helper; the spare delegation is refused.
     const { code, stdout, stderr } = await runNode(['--import', `${ROOT}dist/register.js`, `${dir}/app.mjs`], {
       ...process.env,
       NODE_ENV: 'production',
