@@ -13,7 +13,7 @@ const run = promisify(execFile);
 describe('examples', () => {
   beforeAll(ensureBuilt, 300_000);
 
-  it.each(['ai-sdk', 'openai-agents', 'langchain'])('examples/%s/app.mjs runs offline and reports its quota', async (framework) => {
+  it.each(['ai-sdk', 'openai-agents', 'langchain', 'mastra'])('examples/%s/app.mjs runs offline and reports its quota', async (framework) => {
     const { stdout } = await run(process.execPath, [`examples/${framework}/app.mjs`], {
       cwd: ROOT,
       // Offline, and not under vitest's NODE_ENV=test, which turns the OpenAI Agents SDK's tracing off (documented).
