@@ -9,7 +9,7 @@ import { MockLanguageModelV4 } from 'ai/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
-import { ATTR_SUBAGENT_DEPTH } from '../../src/semconv.js';
+import { ATTR_SUBAGENT_DEPTH, ATTR_SUBAGENT_OUTCOME } from '../../src/semconv.js';
 import { createAdapterPipeline } from './pipeline.js';
 import { describeAiSdkScenario, type AiSdkMajor, type MockModel, type MockResult } from './ai-sdk-scenario.js';
 
@@ -164,6 +164,44 @@ describe('instrumentAiSdk on AI SDK 5 and 6: the agent-class wrap', () => {
       expect(pipeline.agentSpans().map((span) => [span.name, span.attributes[ATTR_SUBAGENT_DEPTH]])).toEqual([['invoke_agent critic', 0]]);
     } finally {
       uninstall();
+    }
+  });
+});
+
+describe('instrumentAiSdk on AI SDK 5 and 6: quotas while running', () => {
+  it.each([
+    ['AI SDK 5', ai5, 'v2'],
+    ['AI SDK 6', ai6, 'v3'],
+  ] as const)('%s: a run stopped by maxTurnsPerRun ends at its next step, before that model request, as incomplete', async (_label, module, shape) => {
+    const pipeline = createAdapterPipeline({ quota: { limits: { maxTurnsPerRun: 1 } } });
+    const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: module });
+    try {
+      const usage =
+        shape === 'v2'
+          ? { inputTokens: 3, outputTokens: 2, totalTokens: 5 }
+          : { inputTokens: { total: 3, noCache: 3, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 2, text: 2, reasoning: 0 } };
+      const call = { type: 'tool-call', toolCallId: 'c1', toolName: 'noop', input: '{}' };
+      const results = [
+        { content: [call], finishReason: shape === 'v2' ? 'tool-calls' : { unified: 'tool-calls', raw: 'tool_calls' }, usage, warnings: [] },
+        { content: [{ type: 'text', text: 'never' }], finishReason: shape === 'v2' ? 'stop' : { unified: 'stop', raw: 'stop' }, usage, warnings: [] },
+      ];
+      const model = shape === 'v2' ? new MockLanguageModelV2({ doGenerate: results as Loose }) : new MockLanguageModelV3({ doGenerate: results as Loose });
+      const noop = { description: 'does nothing', inputSchema: z.object({}), execute: () => Promise.resolve('ok') };
+      const settings = {
+        model,
+        tools: { noop },
+        stopWhen: module.stepCountIs(5),
+        experimental_telemetry: { functionId: 'looper' },
+      };
+      const agent = asAgent(module === ai5 ? new ai5.Experimental_Agent(settings as Loose) : new ai6.ToolLoopAgent(settings as Loose));
+      await expect(agent.generate({ prompt: 'go' })).rejects.toMatchObject({ name: 'QuotaExceededError' });
+      expect(model.doGenerateCalls).toHaveLength(1);
+      const [span] = pipeline.agentSpans();
+      expect(span!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('incomplete');
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    } finally {
+      uninstall();
+      await pipeline.shutdown();
     }
   });
 });
