@@ -23,6 +23,10 @@ export interface QuotaExceededDetails {
   used: number;
   /** What the run asked for (its reservation, or the usage that crossed the limit). */
   requested: number;
+  /** The quota level whose scope tripped, when the quota has `levels`. */
+  level?: string;
+  /** The window whose limit tripped (`day`, `rolling:1h`, ...); absent for a limit that never resets. */
+  window?: string;
 }
 
 /**
@@ -36,15 +40,20 @@ export class QuotaExceededError extends Error implements QuotaExceededDetails {
   readonly limit: number;
   readonly used: number;
   readonly requested: number;
+  readonly level: string | undefined;
+  readonly window: string | undefined;
 
   constructor(details: QuotaExceededDetails) {
-    super(`Quota exceeded: ${details.resource} ${formatAmount(details.used + details.requested)}/${formatAmount(details.limit)} (scope ${details.scope})`);
+    const where = `${details.level === undefined ? '' : `level ${details.level}, `}scope ${details.scope}${details.window === undefined ? '' : `, window ${details.window}`}`;
+    super(`Quota exceeded: ${details.resource} ${formatAmount(details.used + details.requested)}/${formatAmount(details.limit)} (${where})`);
     this.name = 'QuotaExceededError';
     this.resource = details.resource;
     this.scope = details.scope;
     this.limit = details.limit;
     this.used = details.used;
     this.requested = details.requested;
+    this.level = details.level;
+    this.window = details.window;
     Object.defineProperty(this, QUOTA_EXCEEDED_MARKER, { value: true });
   }
 

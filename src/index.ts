@@ -28,7 +28,9 @@ export type {
   UsageEstimate,
 } from './types.js';
 export type { QuotaExceededDetails } from './errors.js';
-export type { QuotaSnapshot, QuotaUsage, QuotaView } from './quota/view.js';
+export type { QuotaLevelView, QuotaSnapshot, QuotaUsage, QuotaView, QuotaWindowUsage } from './quota/view.js';
+export type { CalendarQuotaWindow, QuotaLevel, QuotaWindow, RollingQuotaWindow, WindowedLimits } from './quota/window-options.js';
+export type { CalendarPeriod } from './quota/windows.js';
 export type { QuotaStore } from './quota/store.js';
 export type { Totals } from './telemetry/series.js';
 export type { MetricsFamily, Outcome, QuotaResource } from './semconv.js';

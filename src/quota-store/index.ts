@@ -36,5 +36,11 @@ export type { ReserveRequest } from '../quota/store.js';
 export type { ReserveResult } from '../quota/store.js';
 /** What `charge` found: the hard limit now exceeded, if any. */
 export type { ChargeResult } from '../quota/store.js';
+/** What counts in one window of a node (`LedgerState.windows`). */
+export type { WindowState } from '../quota/store.js';
+/** A node's windows: which bucket a time falls in and which buckets still count (`LedgerLimits.windows`). */
+export { BudgetWindow, CalendarWindow, RollingWindow } from '../quota/windows.js';
+/** A window's limits, in ledger units. */
+export type { WindowLimits, CalendarPeriod } from '../quota/windows.js';
 /** What a store rejects `reserve` with when it cannot decide and is configured to deny. */
 export { QuotaStoreUnavailableError } from '../errors.js';

@@ -9,7 +9,74 @@ import type {
   QuotaStore,
   ReserveRequest,
   ReserveResult,
+  WindowState,
 } from './store.js';
+import type { BudgetWindow } from './windows.js';
+
+/** What one bucket of a window holds, in ledger units. */
+class Bucket {
+  usedExecutions = 0;
+  usedTokens = 0;
+  usedCostNanos = 0;
+  reservedExecutions = 0;
+  reservedTokens = 0;
+  reservedCostNanos = 0;
+  constructor(public start: number) {}
+}
+
+/** One window of a node: a ring of buckets, each reused once its turn comes round again. */
+class WindowCounter {
+  readonly #slots: Array<Bucket | undefined>;
+
+  constructor(readonly window: BudgetWindow) {
+    this.#slots = new Array<Bucket | undefined>(window.buckets);
+  }
+
+  /** The bucket a reservation at `now` goes into, emptied first if it still holds an older turn's counts. */
+  current(now: number): Bucket {
+    const start = this.window.bucketStart(now);
+    const slot = this.window.slot(start);
+    const bucket = this.#slots[slot];
+    if (bucket === undefined) return (this.#slots[slot] = new Bucket(start));
+    if (bucket.start !== start) Object.assign(bucket, new Bucket(start));
+    return bucket;
+  }
+
+  /** The bucket of a run admitted at `admittedAt`, if it still counts at `now`. */
+  live(admittedAt: number, now: number): Bucket | undefined {
+    const start = this.window.bucketStart(admittedAt);
+    const bucket = this.#slots[this.window.slot(start)];
+    return bucket?.start === start && start >= this.window.oldestLiveStart(now) ? bucket : undefined;
+  }
+
+  /** Every live bucket summed, into `into`. */
+  total(now: number, into: Bucket): Bucket {
+    Object.assign(into, new Bucket(0));
+    const oldest = this.window.oldestLiveStart(now);
+    for (const bucket of this.#slots) {
+      if (bucket === undefined || bucket.start < oldest) continue;
+      into.usedExecutions += bucket.usedExecutions;
+      into.usedTokens += bucket.usedTokens;
+      into.usedCostNanos += bucket.usedCostNanos;
+      into.reservedExecutions += bucket.reservedExecutions;
+      into.reservedTokens += bucket.reservedTokens;
+      into.reservedCostNanos += bucket.reservedCostNanos;
+    }
+    return into;
+  }
+
+  state(now: number): WindowState {
+    const total = this.total(now, new Bucket(0));
+    return {
+      window: this.window,
+      used: { executions: total.usedExecutions, tokens: total.usedTokens, costNanos: total.usedCostNanos, concurrent: 0 },
+      reserved: { executions: total.reservedExecutions, tokens: total.reservedTokens, costNanos: total.reservedCostNanos, concurrent: 0 },
+    };
+  }
+}
+
+/** Scratch space for window totals: admission is synchronous, so one is enough. */
+const scratch = new Bucket(0);
 
 /**
  * A budget node that carries its own counts, as flat fields: admission touches one object per
@@ -27,13 +94,24 @@ export class MemoryNode implements BudgetNode, LedgerState {
   startedAt: number | undefined = undefined;
   /** Findable by key (`read`, `scopes`): a scope from its first reservation on, a run budget while something is in flight under it. */
   listed = false;
+  /** Quotas holding this scope node (`createNode` minus `forget`). */
+  holders = 0;
+  /** One per entry of `limits.windows`; undefined without windows. */
+  readonly counters: WindowCounter[] | undefined;
 
   constructor(
     readonly owner: MemoryQuotaStore,
     readonly key: string,
     readonly limits: LedgerLimits,
     readonly ephemeral: boolean,
-  ) {}
+  ) {
+    this.counters = limits.windows?.map((window) => new WindowCounter(window));
+  }
+
+  /** What counts in each window at `now`, for `read`. */
+  windowStates(now: number): WindowState[] | undefined {
+    return this.counters?.map((counter) => counter.state(now));
+  }
 
   get used(): LedgerAmounts {
     return { executions: this.usedExecutions, tokens: this.usedTokens, costNanos: this.usedCostNanos, concurrent: 0 };
@@ -54,6 +132,8 @@ export class MemoryLease {
     readonly nodes: readonly MemoryNode[],
     public heldTokens: number,
     public heldCostNanos: number,
+    /** Epoch ms of the admission: the lease counts in the buckets that held this time. */
+    readonly admittedAt: number,
   ) {}
 }
 
@@ -77,7 +157,18 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       scope = new MemoryNode(this, node.key, node.limits, false);
       this.#scopeNodes.set(node.key, scope);
     }
+    scope.holders += 1;
     return scope;
+  }
+
+  /** A quota let go of a scope node: once no quota holds it and nothing is in flight under it, it is dropped. */
+  forget(node: MemoryNode): void {
+    if (node.owner !== this || node.ephemeral) return;
+    node.holders -= 1;
+    if (node.holders > 0 || node.inFlight > 0 || this.#scopeNodes.get(node.key) !== node) return;
+    this.#scopeNodes.delete(node.key);
+    this.#scopes.delete(node.key);
+    this.#unlist(node);
   }
 
   reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
@@ -86,7 +177,7 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     for (const node of nodes) {
       if (node.owner !== this) throw new TypeError(`MemoryQuotaStore: node '${node.key}' was not made by this store's createNode()`);
       if (!node.listed) this.#list(node);
-      violation ??= findViolation(node, estimate, now);
+      violation ??= findViolation(node, estimate, now) ?? findWindowViolation(node, estimate, now);
     }
     if (violation && request.enforce) {
       // A denied run's own budget node (or a budget no run is under any more) is not kept.
@@ -101,16 +192,24 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       node.inFlight += 1;
       node.reservedTokens += estimate.tokens;
       node.reservedCostNanos += estimate.costNanos;
+      if (node.counters !== undefined) {
+        for (const counter of node.counters) {
+          const bucket = counter.current(now);
+          bucket.reservedExecutions += 1;
+          bucket.reservedTokens += estimate.tokens;
+          bucket.reservedCostNanos += estimate.costNanos;
+        }
+      }
       const wallTimeMs = node.limits.wallTimeMs;
       if (wallTimeMs !== undefined) {
         const nodeDeadline = node.startedAt + wallTimeMs;
         if (deadline === undefined || nodeDeadline < deadline) deadline = nodeDeadline;
       }
     }
-    return { admitted: true, lease: new MemoryLease(nodes, estimate.tokens, estimate.costNanos), deadline, violation };
+    return { admitted: true, lease: new MemoryLease(nodes, estimate.tokens, estimate.costNanos, now), deadline, violation };
   }
 
-  charge(lease: MemoryLease, usage: LedgerUsage): ChargeResult {
+  charge(lease: MemoryLease, usage: LedgerUsage, now = Date.now()): ChargeResult {
     const fromHeldTokens = lease.settled ? 0 : Math.min(lease.heldTokens, usage.tokens);
     const fromHeldCost = lease.settled ? 0 : Math.min(lease.heldCostNanos, usage.costNanos);
     lease.heldTokens -= fromHeldTokens;
@@ -123,20 +222,30 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       node.usedTokens += usage.tokens;
       node.usedCostNanos += usage.costNanos;
       if (beyondReservation) violation ??= findOvershoot(node, usage);
+      if (node.counters === undefined) continue;
+      for (const counter of node.counters) {
+        const bucket = counter.live(lease.admittedAt, now);
+        if (bucket === undefined) continue;
+        bucket.reservedTokens -= fromHeldTokens;
+        bucket.reservedCostNanos -= fromHeldCost;
+        bucket.usedTokens += usage.tokens;
+        bucket.usedCostNanos += usage.costNanos;
+        if (beyondReservation) violation ??= findWindowOvershoot(node.key, counter, usage, now);
+      }
     }
     return violation;
   }
 
-  settle(lease: MemoryLease): void {
-    this.#release(lease, true);
+  settle(lease: MemoryLease, now = Date.now()): void {
+    this.#release(lease, true, now);
   }
 
-  cancel(lease: MemoryLease): void {
-    this.#release(lease, false);
+  cancel(lease: MemoryLease, now = Date.now()): void {
+    this.#release(lease, false, now);
   }
 
   /** Gives back what the lease holds and its slot; its execution becomes used unless cancelled. */
-  #release(lease: MemoryLease, countExecution: boolean): void {
+  #release(lease: MemoryLease, countExecution: boolean, now: number): void {
     if (lease.settled) return;
     lease.settled = true;
     for (const node of lease.nodes) {
@@ -145,6 +254,16 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
       node.reservedExecutions -= 1;
       if (countExecution) node.usedExecutions += 1;
       node.inFlight -= 1;
+      if (node.counters !== undefined) {
+        for (const counter of node.counters) {
+          const bucket = counter.live(lease.admittedAt, now);
+          if (bucket === undefined) continue;
+          bucket.reservedTokens -= lease.heldTokens;
+          bucket.reservedCostNanos -= lease.heldCostNanos;
+          bucket.reservedExecutions -= 1;
+          if (countExecution) bucket.usedExecutions += 1;
+        }
+      }
       // A budget whose runs all ended is forgotten by key; a late child of it (which passes the same node) still counts against it.
       if (node.ephemeral && node.inFlight === 0) this.#unlist(node);
     }
@@ -152,8 +271,10 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     lease.heldCostNanos = 0;
   }
 
-  read(key: string): LedgerState | undefined {
-    return this.#nodes.get(key);
+  read(key: string, now = Date.now()): LedgerState | undefined {
+    const node = this.#nodes.get(key);
+    if (node?.counters === undefined) return node;
+    return { used: node.used, reserved: node.reserved, startedAt: node.startedAt, limits: node.limits, windows: node.windowStates(now) };
   }
 
   scopes(): Iterable<string> {
@@ -211,6 +332,48 @@ function findOvershoot(state: MemoryNode, usage: LedgerUsage): LedgerViolation |
   const costNanos = state.usedCostNanos + state.reservedCostNanos;
   if (limits.costNanos !== undefined && costNanos > limits.costNanos) {
     return { resource: 'costUsd', key, limit: limits.costNanos, used: costNanos - usage.costNanos, requested: usage.costNanos };
+  }
+  return undefined;
+}
+
+/** The first window limit of one node that a reservation of `estimate` at `now` would not fit in. */
+function findWindowViolation(node: MemoryNode, estimate: LedgerUsage, now: number): LedgerViolation | undefined {
+  if (node.counters === undefined) return undefined;
+  for (const counter of node.counters) {
+    const { limits, label } = counter.window;
+    const total = counter.total(now, scratch);
+    const key = node.key;
+    if (limits.executions !== undefined) {
+      const held = total.usedExecutions + total.reservedExecutions;
+      if (held + 1 > limits.executions) return { resource: 'executions', key, window: label, limit: limits.executions, used: held, requested: 1 };
+    }
+    if (limits.tokens !== undefined) {
+      const held = total.usedTokens + total.reservedTokens;
+      if (held >= limits.tokens || held + estimate.tokens > limits.tokens) {
+        return { resource: 'tokens', key, window: label, limit: limits.tokens, used: held, requested: estimate.tokens };
+      }
+    }
+    if (limits.costNanos !== undefined) {
+      const held = total.usedCostNanos + total.reservedCostNanos;
+      if (held >= limits.costNanos || held + estimate.costNanos > limits.costNanos) {
+        return { resource: 'costUsd', key, window: label, limit: limits.costNanos, used: held, requested: estimate.costNanos };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The token or cost limit of one window that a charge has pushed past, if any. */
+function findWindowOvershoot(key: string, counter: WindowCounter, usage: LedgerUsage, now: number): LedgerViolation | undefined {
+  const { limits, label } = counter.window;
+  const total = counter.total(now, scratch);
+  const tokens = total.usedTokens + total.reservedTokens;
+  if (limits.tokens !== undefined && tokens > limits.tokens) {
+    return { resource: 'tokens', key, window: label, limit: limits.tokens, used: tokens - usage.tokens, requested: usage.tokens };
+  }
+  const costNanos = total.usedCostNanos + total.reservedCostNanos;
+  if (limits.costNanos !== undefined && costNanos > limits.costNanos) {
+    return { resource: 'costUsd', key, window: label, limit: limits.costNanos, used: costNanos - usage.costNanos, requested: usage.costNanos };
   }
   return undefined;
 }

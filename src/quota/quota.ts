@@ -3,12 +3,13 @@ import { logger, safeCall } from '../log.js';
 import { QuotaExceededError } from '../errors.js';
 import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js';
 import { NANOS_PER_USD, nanosToUsd, usdToNanos } from '../money.js';
-import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type QuotaConfig } from './config.js';
+import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type LevelConfig, type QuotaConfig } from './config.js';
 import { Deadlines } from './deadlines.js';
 import { MemoryQuotaStore } from './memory-store.js';
-import type { BudgetNode, LedgerState, LedgerViolation, QuotaStore, ReserveResult } from './store.js';
+import type { BudgetNode, LedgerAmounts, LedgerState, LedgerViolation, QuotaStore, ReserveResult, WindowState } from './store.js';
 import { QuotaTicket, type QuotaRunEvents } from './ticket.js';
-import type { QuotaSnapshot, QuotaUsage, QuotaView } from './view.js';
+import type { QuotaSnapshot, QuotaUsage, QuotaView, QuotaWindowUsage } from './view.js';
+import { CalendarWindow, RollingWindow, type BudgetWindow } from './windows.js';
 
 /** Resources exported by the `subagent.quota.*` gauges. */
 const GAUGE_RESOURCES = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent'] as const;
@@ -16,8 +17,21 @@ type GaugeResource = (typeof GAUGE_RESOURCES)[number];
 const WARN_RESOURCES = ['executions', 'tokens', 'costUsd'] as const;
 const OTHER_SCOPE = 'other';
 
-/** One value of a quota gauge, in user units (USD for `costUsd`). */
-export type GaugeVisitor = (kind: 'limit' | 'used' | 'reserved', resource: GaugeResource, scope: string, value: number) => void;
+const WINDOW_RESOURCES = ['executions', 'tokens', 'costUsd'] as const;
+type WindowResource = (typeof WINDOW_RESOURCES)[number];
+
+/**
+ * One value of a quota gauge, in user units (USD for `costUsd`). `level` is undefined for a quota
+ * without `levels`, `window` for a limit that never resets.
+ */
+export type GaugeVisitor = (
+  kind: 'limit' | 'used' | 'reserved',
+  resource: GaugeResource,
+  scope: string,
+  value: number,
+  level: string | undefined,
+  window: string | undefined,
+) => void;
 
 /** The runs a new run is nested in, nearest first: each has the ticket its quota gave it, if any. */
 export interface QuotaLineage {
@@ -35,15 +49,63 @@ export interface AdmitRequest {
   readonly events: QuotaRunEvents;
 }
 
-/** A scope: its root budget node (made once, so that the store sees the same node every time) and its warnings. */
-class ScopeRecord {
+/** A scope of one level: its budget node (made once, so that the store sees the same node every time), its warnings and what is in flight in it. */
+export class ScopeRecord {
   /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire. */
   readonly nextWarning: number[] = WARN_RESOURCES.map(() => 0);
+  /** Per window of the level: the period warnings last fired in, and per WINDOW_RESOURCES entry the next threshold. */
+  readonly windowWarnings: Array<{ period: number; next: number[] }>;
+  /** Runs admitted (or being admitted) in this scope and not yet finished. */
+  inFlight = 0;
+  /** Epoch ms of the last admission: the windows' buckets it counts in decide when the scope can go. */
+  lastAdmittedAt = 0;
+  /** Epoch ms from which an idle scope may be forgotten. */
+  evictAt = Infinity;
 
   constructor(
-    readonly key: string,
+    readonly level: Level,
+    readonly scope: string,
     readonly node: BudgetNode,
-  ) {}
+  ) {
+    this.windowWarnings = level.config.windows.map(() => ({ period: -1, next: WINDOW_RESOURCES.map(() => 0) }));
+  }
+}
+
+/** One level of the quota and the scopes of it in use, with the idle ones in the order they went idle. */
+export class Level {
+  readonly records = new Map<string, ScopeRecord>();
+  /** Records with nothing in flight, oldest idle first: eviction reads from the front. */
+  readonly idle = new Set<ScopeRecord>();
+
+  constructor(readonly config: LevelConfig) {}
+
+  /** The name on denials and gauges: none for the one level of a quota without `levels`. */
+  get reportedName(): string | undefined {
+    return this.config.implicit ? undefined : this.config.name;
+  }
+
+  /** The store key of one of this level's scopes. */
+  keyOf(scope: string): string {
+    return this.config.implicit ? scope : `${this.config.name}:${scope}`;
+  }
+
+  /**
+   * When a scope that has just gone idle may be forgotten: once every window it counted in has
+   * closed and, if it counts something that never resets, once `idleTtlMs` has passed (never
+   * without one). The scope of a `'global'` level is never forgotten.
+   */
+  evictAt(record: ScopeRecord, now: number): number {
+    const { keepsLifetimeCounts, idleTtlMs, windows, oneScope } = this.config;
+    // A level with one scope has nothing to bound, and its counts are worth keeping in view.
+    if (oneScope) return Infinity;
+    let at = now;
+    if (keepsLifetimeCounts) {
+      if (idleTtlMs === undefined) return Infinity;
+      at += idleTtlMs;
+    }
+    for (const window of windows) at = Math.max(at, window.expiresAt(record.lastAdmittedAt));
+    return at;
+  }
 }
 
 /**
@@ -61,7 +123,7 @@ export class Quota {
   readonly deadlines = new Deadlines<QuotaTicket>((ticket) => this.exceedWallTime(ticket));
   readonly #config: QuotaConfig;
   readonly #enforce: boolean;
-  readonly #scopes = new Map<string, ScopeRecord>();
+  readonly #levels: readonly Level[];
   #unaccounted = 0;
   #budgetSerial = 0;
 
@@ -70,10 +132,23 @@ export class Quota {
     this.mode = this.#config.mode;
     this.#enforce = this.mode === 'enforce';
     this.store = this.#config.store ?? new MemoryQuotaStore();
+    this.#levels = this.#config.levels.map((level) => new Level(level));
+    for (const level of this.#config.levels) {
+      if (level.keepsLifetimeCounts && level.idleTtlMs === undefined && !level.oneScope) {
+        logger.warn(
+          `quota level '${level.name}' has limits that never reset and no idleTtlMs: each of its scopes is kept for the life of the process; set idleTtlMs or use windows to bound memory`,
+        );
+      }
+    }
     this.view = Object.freeze({
       mode: this.mode,
       limits: Object.freeze({ ...this.#config.limits }),
-      snapshot: (scope?: string) => this.snapshot(scope),
+      levels: Object.freeze(
+        this.#config.levels.map((level) =>
+          Object.freeze({ name: level.name, limits: Object.freeze({ ...level.limits }), windows: level.windowOptions, idleTtlMs: level.idleTtlMs }),
+        ),
+      ),
+      snapshot: (scope?: string, level?: string) => this.snapshot(scope, level),
       unaccounted: () => this.unaccounted(),
     });
   }
@@ -85,52 +160,88 @@ export class Quota {
    */
   admit(request: AdmitRequest): QuotaTicket | Promise<QuotaTicket> {
     const { spec, depth, events } = request;
+    const now = Date.now();
+    this.#evictIdle(now);
     // The nearest enclosing run this quota admitted (another AgentMeter's runs have their own budgets).
     let parent = request.parent;
     while (parent !== undefined && parent.ticket?.quota !== this) parent = parent.parent;
     const parentTicket = parent?.ticket;
-    const scope = parentTicket?.scope ?? this.#scopeOf(spec);
-    const record = this.#record(scope);
+    const records = parentTicket?.records ?? this.#recordsFor(spec);
+    const innermost = records[records.length - 1]!;
+    const scope = innermost.scope;
     const parentLimits = parentTicket?.limits ?? this.#config.limits;
     // A fresh one-element array is cheaper than reading a stored one back from a cold cache line.
-    let nodes: readonly BudgetNode[] = parentTicket?.nodes ?? [record.node];
+    let nodes: readonly BudgetNode[] = parentTicket?.nodes ?? (records.length === 1 ? [innermost.node] : records.map((record) => record.node));
     let limits = parentLimits;
     if (spec.budget !== undefined) {
+      // Validated by the run's spec already; parsed again only to strip what is not a limit.
       const budget = parseLimits(spec.budget, 'budget');
       limits = narrowLimits(parentLimits, budget, spec.name);
-      const own = this.#node({ key: `${scope}/${spec.name}#${++this.#budgetSerial}`, limits: toLedgerLimits(budget), ephemeral: true });
+      const own = this.#node({ key: `${innermost.node.key}/${spec.name}#${++this.#budgetSerial}`, limits: toLedgerLimits(budget), ephemeral: true });
       nodes = [...nodes, own];
     }
 
     if (limits.maxDepth !== undefined && depth > limits.maxDepth) {
-      const error = new QuotaExceededError({ resource: 'depth', scope, limit: limits.maxDepth, used: depth - 1, requested: 1 });
+      const error = new QuotaExceededError({
+        resource: 'depth',
+        scope,
+        limit: limits.maxDepth,
+        used: depth - 1,
+        requested: 1,
+        level: innermost.level.reportedName,
+      });
       events.denied(error, this.mode);
-      if (this.#enforce) throw error;
+      if (this.#enforce) {
+        this.#idleIfUnused(records, now);
+        throw error;
+      }
     }
 
     const estimate = spec.estimate;
-    const result = this.store.reserve({
-      nodes,
-      estimate: { tokens: estimate?.tokens ?? 0, costNanos: usdToNanos(estimate?.costUsd ?? 0) },
-      now: Date.now(),
-      enforce: this.#enforce,
-    });
-    if (!isPromise(result)) return this.#admitted(result, spec.name, scope, record, nodes, limits, events);
-    return result.then((settled) => this.#admitted(settled, spec.name, scope, record, nodes, limits, events));
+    // In flight from here, so that no eviction forgets a scope while its reservation is on the way.
+    for (const record of records) this.#busy(record);
+    let result: ReserveResult | Promise<ReserveResult>;
+    try {
+      result = this.store.reserve({
+        nodes,
+        estimate: { tokens: estimate?.tokens ?? 0, costNanos: usdToNanos(estimate?.costUsd ?? 0) },
+        now,
+        enforce: this.#enforce,
+      });
+    } catch (error) {
+      this.#release(records, Date.now());
+      throw error;
+    }
+    if (!isPromise(result)) return this.#admitted(result, spec.name, records, nodes, limits, events, now);
+    return result.then(
+      (settled) => this.#admitted(settled, spec.name, records, nodes, limits, events, now),
+      (error: unknown) => {
+        this.#release(records, Date.now());
+        throw error;
+      },
+    );
   }
 
-  snapshot(scope: string = DEFAULT_SCOPE): QuotaSnapshot {
-    const state = this.store.read(scope);
-    const limits = this.#config.ledgerLimits;
+  /** The state of one scope of one level (default: `'global'` of the outermost level), as the gauges report it. */
+  snapshot(scope: string = DEFAULT_SCOPE, levelName?: string): QuotaSnapshot {
+    const level = levelName === undefined ? this.#levels[0]! : this.#levels.find((candidate) => candidate.config.name === levelName);
+    if (level === undefined) {
+      throw new RangeError(`agentmetry: quota.snapshot(): no level named '${levelName}' (levels: ${this.#levels.map((l) => l.config.name).join(', ')})`);
+    }
+    const now = Date.now();
+    const state = this.store.read(level.keyOf(scope), now);
+    const limits = level.config.ledgerLimits;
     const used = state?.used;
     const reserved = state?.reserved;
     return {
       scope,
+      level: level.config.name,
       executions: usage(limits.executions, used?.executions ?? 0, reserved?.executions ?? 0),
       tokens: usage(limits.tokens, used?.tokens ?? 0, reserved?.tokens ?? 0),
-      costUsd: usage(this.#config.limits.maxCostUsd, nanosToUsd(used?.costNanos ?? 0), nanosToUsd(reserved?.costNanos ?? 0)),
-      wallTimeMs: usage(limits.wallTimeMs, state?.startedAt === undefined ? 0 : Date.now() - state.startedAt, 0),
+      costUsd: usage(level.config.limits.maxCostUsd, nanosToUsd(used?.costNanos ?? 0), nanosToUsd(reserved?.costNanos ?? 0)),
+      wallTimeMs: usage(limits.wallTimeMs, state?.startedAt === undefined ? 0 : now - state.startedAt, 0),
       concurrent: usage(limits.concurrent, reserved?.concurrent ?? 0, 0),
+      windows: level.config.windows.map((window, index) => windowUsage(window, state?.windows?.[index], now)),
     };
   }
 
@@ -140,46 +251,63 @@ export class Quota {
   }
 
   /**
-   * Visits the gauge values: `global` and the first `maxReportedScopes` other scopes (in the
-   * order they appeared) by name, the rest summed as `other`.
+   * Visits the gauge values of every level: `global` and the first `maxReportedScopes` other
+   * scopes of each level (in the order they appeared) by name, the rest summed as `other`.
    */
   forEachGauge(visit: GaugeVisitor): void {
-    const other = { limit: new Map<GaugeResource, number>(), used: new Map<GaugeResource, number>(), reserved: new Map<GaugeResource, number>() };
-    let reported = 0;
-    let hasOther = false;
     const now = Date.now();
-    for (const scope of this.store.scopes()) {
-      const state = this.store.read(scope);
-      if (state === undefined) continue;
-      // The default scope always has its own series; it names no one.
-      const own = scope === DEFAULT_SCOPE || reported < this.#config.maxReportedScopes;
-      if (scope !== DEFAULT_SCOPE && own) reported += 1;
-      if (!own) hasOther = true;
-      for (const resource of GAUGE_RESOURCES) {
-        const [limit, used, reserved] = gaugeValues(resource, state, now);
-        if (resource === 'wallTimeMs' && limit === undefined) continue;
-        if (own) {
-          if (limit !== undefined) visit('limit', resource, scope, limit);
-          visit('used', resource, scope, used);
-          visit('reserved', resource, scope, reserved);
-        } else {
-          if (limit !== undefined) other.limit.set(resource, (other.limit.get(resource) ?? 0) + limit);
-          other.used.set(resource, (other.used.get(resource) ?? 0) + used);
-          other.reserved.set(resource, (other.reserved.get(resource) ?? 0) + reserved);
+    for (const level of this.#levels) {
+      const other = new Map<string, [kind: 'limit' | 'used' | 'reserved', resource: GaugeResource, window: string | undefined, value: number]>();
+      const levelName = level.reportedName;
+      let reported = 0;
+      for (const record of level.records.values()) {
+        const state = this.store.read(record.node.key, now);
+        if (state === undefined) continue;
+        const scope = record.scope;
+        // The default scope always has its own series; it names no one.
+        const own = scope === DEFAULT_SCOPE || reported < this.#config.maxReportedScopes;
+        if (scope !== DEFAULT_SCOPE && own) reported += 1;
+        const emit = (kind: 'limit' | 'used' | 'reserved', resource: GaugeResource, window: string | undefined, value: number) => {
+          if (own) {
+            visit(kind, resource, scope, value, levelName, window);
+            return;
+          }
+          const key = `${kind}\u0000${resource}\u0000${window ?? ''}`;
+          const sum = other.get(key);
+          if (sum === undefined) other.set(key, [kind, resource, window, value]);
+          else sum[3] += value;
+        };
+        for (const resource of GAUGE_RESOURCES) {
+          const [limit, used, reserved] = gaugeValues(resource, state, now);
+          if (resource === 'wallTimeMs' && limit === undefined) continue;
+          if (limit !== undefined) emit('limit', resource, undefined, limit);
+          emit('used', resource, undefined, used);
+          emit('reserved', resource, undefined, reserved);
         }
+        state.windows?.forEach(({ window, used, reserved }) => {
+          for (const resource of WINDOW_RESOURCES) {
+            const limit = windowLimit(window, resource);
+            if (limit === undefined) continue;
+            const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
+            emit('limit', resource, window.label, limit / scale);
+            emit('used', resource, window.label, amount(used, resource) / scale);
+            emit('reserved', resource, window.label, amount(reserved, resource) / scale);
+          }
+        });
       }
-    }
-    if (!hasOther) return;
-    for (const kind of ['limit', 'used', 'reserved'] as const) {
-      for (const [resource, value] of other[kind]) visit(kind, resource, OTHER_SCOPE, value);
+      for (const [kind, resource, window, value] of other.values()) visit(kind, resource, OTHER_SCOPE, value, levelName, window);
     }
   }
 
   /** A charge pushed a scope or budget past a hard limit: stop the run (enforce mode); check warnings. */
   charged(ticket: QuotaTicket, violation: LedgerViolation | undefined): void {
-    if (violation !== undefined && this.#enforce) ticket.events.exceeded(this.errorFor(violation));
-    const record = this.#scopes.get(ticket.scope);
-    if (record !== undefined) this.#checkWarningsSafely(ticket.events, record);
+    if (violation !== undefined && this.#enforce) ticket.events.exceeded(this.errorFor(violation, ticket.records));
+    this.#checkWarningsSafely(ticket.events, ticket.records);
+  }
+
+  /** A ticket was settled or cancelled: its scopes have one run fewer in flight. */
+  finished(ticket: QuotaTicket): void {
+    this.#release(ticket.records, Date.now());
   }
 
   /** A per-run limit (turns, duration) was passed: count it, and stop the run in enforce mode. */
@@ -196,78 +324,173 @@ export class Quota {
     ticket.events.stopped(new QuotaExceededError({ resource: 'wallTimeMs', scope: ticket.scope, limit, used: limit, requested: 0 }));
   }
 
-  errorFor(violation: LedgerViolation): QuotaExceededError {
+  /** The error for a store's violation, naming the level and scope (or the run budget) that tripped. */
+  errorFor(violation: LedgerViolation, records: readonly ScopeRecord[]): QuotaExceededError {
     const scale = violation.resource === 'costUsd' ? NANOS_PER_USD : 1;
+    const record = records.find((candidate) => candidate.node.key === violation.key);
     return new QuotaExceededError({
       resource: violation.resource,
-      scope: violation.key,
+      scope: record?.scope ?? violation.key,
       limit: violation.limit / scale,
       used: violation.used / scale,
       requested: violation.requested / scale,
+      ...(record?.level.reportedName !== undefined && { level: record.level.reportedName }),
+      ...(violation.window !== undefined && { window: violation.window }),
     });
   }
 
   #admitted(
     result: ReserveResult,
     name: string,
-    scope: string,
-    record: ScopeRecord,
+    records: readonly ScopeRecord[],
     nodes: readonly BudgetNode[],
     limits: QuotaLimits,
     events: QuotaRunEvents,
+    now: number,
   ): QuotaTicket {
     if (!result.admitted) {
-      const error = this.errorFor(result.violation);
+      this.#release(records, Date.now());
+      const error = this.errorFor(result.violation, records);
       events.denied(error, this.mode);
       throw error;
     }
-    if (result.violation !== undefined) events.denied(this.errorFor(result.violation), this.mode);
+    for (const record of records) record.lastAdmittedAt = now;
+    if (result.violation !== undefined) events.denied(this.errorFor(result.violation, records), this.mode);
     if (result.unaccounted === true) {
       this.#unaccounted += 1;
       logger.warn(`quota store ${this.store.name} is unavailable; run '${name}' admitted without accounting`);
     }
-    const ticket = new QuotaTicket(this, scope, nodes, limits, result.lease, result.deadline, events);
-    this.#checkWarningsSafely(events, record);
+    const scope = records[records.length - 1]!.scope;
+    const ticket = new QuotaTicket(this, scope, records, nodes, limits, result.lease, result.deadline, events);
+    this.#checkWarningsSafely(events, records);
     return ticket;
   }
 
-  #checkWarningsSafely(events: QuotaRunEvents, record: ScopeRecord): void {
+  #checkWarningsSafely(events: QuotaRunEvents, records: readonly ScopeRecord[]): void {
     if (this.#config.warnAt.length === 0) return;
-    safeCall(logger, 'checking quota warnings', () => this.#checkWarnings(events, record));
+    safeCall(logger, 'checking quota warnings', () => {
+      const now = Date.now();
+      for (const record of records) this.#checkWarnings(events, record, now);
+    });
   }
 
-  #checkWarnings(events: QuotaRunEvents, record: ScopeRecord): void {
-    const thresholds = this.#config.warnAt;
-    const state = this.store.read(record.key);
+  #checkWarnings(events: QuotaRunEvents, record: ScopeRecord, now: number): void {
+    const state = this.store.read(record.node.key, now);
     if (state === undefined) return;
+    const level = record.level.reportedName;
     for (let index = 0; index < WARN_RESOURCES.length; index++) {
       const resource = WARN_RESOURCES[index]!;
-      const limit = ledgerLimit(state, resource);
-      if (limit === undefined || limit === 0) continue;
-      const held = ledgerHeld(state, resource);
-      while (record.nextWarning[index]! < thresholds.length && held >= thresholds[record.nextWarning[index]!]! * limit) {
-        const threshold = thresholds[record.nextWarning[index]!]!;
-        record.nextWarning[index]! += 1;
-        const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
-        events.warned({ resource, threshold, scope: record.key, used: held / scale, limit: limit / scale });
+      this.#warn(events, record, resource, ledgerLimit(state, resource), ledgerHeld(state, resource), record.nextWarning, index, level, undefined);
+    }
+    state.windows?.forEach(({ window, used, reserved }, windowIndex) => {
+      const warnings = record.windowWarnings[windowIndex];
+      if (warnings === undefined) return;
+      // Each threshold fires once per calendar period, or once per window length of a rolling window.
+      const period = window instanceof RollingWindow ? Math.floor(now / window.rollingMs) : window.bucketStart(now);
+      if (warnings.period !== period) {
+        warnings.period = period;
+        warnings.next.fill(0);
       }
+      for (let index = 0; index < WINDOW_RESOURCES.length; index++) {
+        const resource = WINDOW_RESOURCES[index]!;
+        const held = amount(used, resource) + amount(reserved, resource);
+        this.#warn(events, record, resource, windowLimit(window, resource), held, warnings.next, index, level, window.label);
+      }
+    });
+  }
+
+  /** Fires every threshold of `warnAt` that `held` has reached and that has not fired yet. */
+  #warn(
+    events: QuotaRunEvents,
+    record: ScopeRecord,
+    resource: WindowResource,
+    limit: number | undefined,
+    held: number,
+    next: number[],
+    index: number,
+    level: string | undefined,
+    window: string | undefined,
+  ): void {
+    if (limit === undefined || limit === 0) return;
+    const thresholds = this.#config.warnAt;
+    while (next[index]! < thresholds.length && held >= thresholds[next[index]!]! * limit) {
+      const threshold = thresholds[next[index]!]!;
+      next[index]! += 1;
+      const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
+      events.warned({
+        resource,
+        threshold,
+        scope: record.scope,
+        used: held / scale,
+        limit: limit / scale,
+        ...(level !== undefined && { level }),
+        ...(window !== undefined && { window }),
+      });
     }
   }
 
-  #scopeOf(spec: RunSpec): string {
-    const scope = safeCall(logger, 'quota.scopeBy', () => this.#config.scopeOf(spec));
+  /** The scope of every level for a run with no parent in this quota, outermost first. */
+  #recordsFor(spec: RunSpec): ScopeRecord[] {
+    return this.#levels.map((level) => this.#record(level, this.#scopeOf(level, spec)));
+  }
+
+  #scopeOf(level: Level, spec: RunSpec): string {
+    if (level.config.oneScope) return DEFAULT_SCOPE;
+    const field = level.config.implicit ? 'quota.scopeBy' : `quota.levels '${level.config.name}' scopeBy`;
+    const scope = safeCall(logger, field, () => level.config.scopeOf(spec));
     if (typeof scope === 'string' && scope.length > 0) return scope;
-    logger.warn(`quota.scopeBy returned ${typeof scope === 'string' ? 'an empty string' : typeof scope}; using scope '${DEFAULT_SCOPE}'`);
+    logger.warn(`${field} returned ${typeof scope === 'string' ? 'an empty string' : typeof scope}; using scope '${DEFAULT_SCOPE}'`);
     return DEFAULT_SCOPE;
   }
 
-  #record(scope: string): ScopeRecord {
-    let record = this.#scopes.get(scope);
+  #record(level: Level, scope: string): ScopeRecord {
+    let record = level.records.get(scope);
     if (record === undefined) {
-      record = new ScopeRecord(scope, this.#node({ key: scope, limits: this.#config.ledgerLimits, ephemeral: false }));
-      this.#scopes.set(scope, record);
+      record = new ScopeRecord(level, scope, this.#node({ key: level.keyOf(scope), limits: level.config.ledgerLimits, ephemeral: false }));
+      level.records.set(scope, record);
     }
     return record;
+  }
+
+  /** A run is being admitted in the scope: it is not idle any more. */
+  #busy(record: ScopeRecord): void {
+    if (record.inFlight++ === 0) record.level.idle.delete(record);
+  }
+
+  /** A run left the scopes (it finished, was denied or failed to be admitted). */
+  #release(records: readonly ScopeRecord[], now: number): void {
+    for (const record of records) {
+      record.inFlight -= 1;
+      if (record.inFlight === 0) this.#goIdle(record, now);
+    }
+  }
+
+  /** Scopes made for a run that was refused before it reached the store are idle from the start. */
+  #idleIfUnused(records: readonly ScopeRecord[], now: number): void {
+    for (const record of records) if (record.inFlight === 0 && !record.level.idle.has(record)) this.#goIdle(record, now);
+  }
+
+  #goIdle(record: ScopeRecord, now: number): void {
+    record.evictAt = record.level.evictAt(record, now);
+    if (record.evictAt === Infinity) return;
+    // Re-inserted, so that the set stays in the order scopes went idle.
+    record.level.idle.delete(record);
+    record.level.idle.add(record);
+  }
+
+  /**
+   * Forgets idle scopes whose time has come, oldest idle first: each admission does the work of
+   * the scopes it finds due, so eviction costs O(1) amortised per run and needs no timer.
+   */
+  #evictIdle(now: number): void {
+    for (const level of this.#levels) {
+      for (const record of level.idle) {
+        if (record.evictAt > now) break;
+        level.idle.delete(record);
+        level.records.delete(record.scope);
+        safeCall(logger, 'quota store forget', () => this.store.forget?.(record.node));
+      }
+    }
   }
 
   /** The node object the store wants for a budget: its own (`createNode`), or the plain one. */
@@ -319,4 +542,32 @@ function gaugeValues(resource: GaugeResource, state: LedgerState, now: number): 
     case 'concurrent':
       return [limits.concurrent, reserved.concurrent, 0];
   }
+}
+
+function windowLimit(window: BudgetWindow, resource: WindowResource): number | undefined {
+  return resource === 'costUsd' ? window.limits.costNanos : window.limits[resource];
+}
+
+function amount(amounts: LedgerAmounts, resource: WindowResource): number {
+  return resource === 'costUsd' ? amounts.costNanos : amounts[resource];
+}
+
+function windowUsage(window: BudgetWindow, state: WindowState | undefined, now: number): QuotaWindowUsage {
+  const scaled = (resource: WindowResource): QuotaUsage => {
+    const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
+    const limit = windowLimit(window, resource);
+    return usage(
+      limit === undefined ? undefined : limit / scale,
+      state === undefined ? 0 : amount(state.used, resource) / scale,
+      state === undefined ? 0 : amount(state.reserved, resource) / scale,
+    );
+  };
+  return {
+    window: window.label,
+    // A calendar window frees everything at its end; a rolling one frees its oldest bucket at the end of the current one.
+    resetsAt: window instanceof CalendarWindow ? window.bucketEnd(now) : window.bucketEnd(now),
+    executions: scaled('executions'),
+    tokens: scaled('tokens'),
+    costUsd: scaled('costUsd'),
+  };
 }

@@ -1,4 +1,5 @@
 import type { QuotaResource } from '../semconv.js';
+import type { BudgetWindow } from './windows.js';
 
 /**
  * The accounting behind quotas, and the extension point for shared stores. The in-memory store
@@ -12,6 +13,11 @@ import type { QuotaResource } from '../semconv.js';
  *
  * Units: `tokens`, `executions` and `concurrent` are counts, money is integer nano-dollars
  * (`costNanos`), times are epoch milliseconds.
+ *
+ * Windows: a node's `limits.windows` bound executions, tokens and cost per window as well. A
+ * lease counts in the bucket of each window that held its admission time (`now` of `reserve`),
+ * and nowhere once that bucket has left its window. Every operation receives the caller's `now`
+ * (`Date.now()` when omitted), so that a store decides by the clock the quota reads (and tests can move it).
  */
 export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNode> {
   /** Shown in errors and logs, e.g. `memory` or `redis`. */
@@ -35,17 +41,23 @@ export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNod
    * rest on top. Returns the first hard limit now exceeded, if any. A settled lease's usage is
    * charged directly (late usage still counts).
    */
-  charge(lease: Lease, usage: LedgerUsage): ChargeResult | Promise<ChargeResult>;
+  charge(lease: Lease, usage: LedgerUsage, now?: number): ChargeResult | Promise<ChargeResult>;
   /** Releases what the lease still holds and its concurrency slot; its execution becomes used. Idempotent. */
-  settle(lease: Lease): void | Promise<void>;
+  settle(lease: Lease, now?: number): void | Promise<void>;
   /**
    * Optional. Gives back everything a lease holds, its execution included, for a run admitted but
    * cancelled before it started (its signal fired while an asynchronous `reserve` was in flight).
    * Once cancelled, `settle` changes nothing. Without it the lease is settled: the execution counts.
    */
-  cancel?(lease: Lease): void | Promise<void>;
-  /** The current state of a node, as far as this process knows it (exact for the in-memory store). */
-  read(key: string): LedgerState | undefined;
+  cancel?(lease: Lease, now?: number): void | Promise<void>;
+  /** The current state of a node at `now`, as far as this process knows it (exact for the in-memory store). */
+  read(key: string, now?: number): LedgerState | undefined;
+  /**
+   * Optional. The quota no longer uses this scope node (nothing in flight, nothing left to
+   * enforce): the store may drop what it keeps for it. A later run in the same scope gets a new
+   * node from `createNode` and starts from nothing (or, for a shared store, from what is left in it).
+   */
+  forget?(node: Node): void;
   /** The keys of every scope (root node) this store knows. */
   scopes(): Iterable<string>;
   /** Stops background work and releases what the store owns. */
@@ -67,6 +79,8 @@ export interface LedgerLimits {
   costNanos?: number;
   concurrent?: number;
   wallTimeMs?: number;
+  /** Limits per window. */
+  windows?: readonly BudgetWindow[];
 }
 
 /** One node's state: `used` is consumed for good, `reserved` is held by runs in flight. */
@@ -76,6 +90,17 @@ export interface LedgerState {
   /** Epoch ms of the node's first admission; the wall-time deadline counts from here. */
   readonly startedAt: number | undefined;
   readonly limits: LedgerLimits;
+  /** Per entry of `limits.windows`, in the same order: what counts in it at the time read. */
+  readonly windows?: readonly WindowState[];
+}
+
+/** What counts in one window of a node: its live buckets summed. */
+export interface WindowState {
+  readonly window: BudgetWindow;
+  /** Executions, tokens and nano-dollars consumed in the window (`concurrent` is 0). */
+  readonly used: LedgerAmounts;
+  /** Held in the window by runs in flight (`concurrent` is 0). */
+  readonly reserved: LedgerAmounts;
 }
 
 /**
@@ -111,6 +136,8 @@ export interface LedgerViolation {
   resource: Extract<QuotaResource, 'executions' | 'tokens' | 'costUsd' | 'wallTimeMs' | 'concurrent'>;
   /** Key of the node whose limit tripped. */
   key: string;
+  /** The label of the window whose limit tripped; absent for a limit that never resets. */
+  window?: string;
   limit: number;
   /** Consumed plus reserved at the decision. */
   used: number;

@@ -3,7 +3,7 @@ import { isPromise } from '../is-promise.js';
 import { logger, safeCall } from '../log.js';
 import { Timers } from '../timers.js';
 import type { QuotaLimits, QuotaMode } from '../types.js';
-import type { Quota } from './quota.js';
+import type { Quota, ScopeRecord } from './quota.js';
 import type { BudgetNode } from './store.js';
 
 /** A soft threshold crossed, in user units (USD for `costUsd`). */
@@ -13,6 +13,10 @@ export interface QuotaWarning {
   readonly scope: string;
   readonly used: number;
   readonly limit: number;
+  /** The level of the scope, when the quota has `levels`. */
+  readonly level?: string;
+  /** The window whose limit this is; absent for a limit that never resets. */
+  readonly window?: string;
 }
 
 /**
@@ -44,6 +48,8 @@ export class QuotaTicket {
   constructor(
     readonly quota: Quota,
     readonly scope: string,
+    /** The run's scope in every level, outermost first (shared with its parent and children). */
+    readonly records: readonly ScopeRecord[],
     readonly nodes: readonly BudgetNode[],
     /** The limits in force for this run: its scope's, narrowed by every budget above and of it. */
     readonly limits: QuotaLimits,
@@ -73,7 +79,7 @@ export class QuotaTicket {
   /** Charges recorded usage, in tokens and nano-dollars; also after the run ended (late usage counts). */
   charge(tokens: number, costNanos: number): void {
     const store = this.quota.store;
-    const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costNanos }));
+    const result = safeCall(logger, 'quota store charge', () => store.charge(this.lease, { tokens, costNanos }, Date.now()));
     if (isPromise(result)) {
       result.then(
         (violation) => this.quota.charged(this, violation),
@@ -103,7 +109,11 @@ export class QuotaTicket {
     this.#timers?.clear();
     if (this.deadline !== undefined) this.quota.deadlines.remove(this, this.deadline);
     const store = this.quota.store;
-    const result = safeCall(logger, `quota store ${operation}`, () => (operation === 'cancel' ? store.cancel!(this.lease) : store.settle(this.lease)));
+    const now = Date.now();
+    const result = safeCall(logger, `quota store ${operation}`, () =>
+      operation === 'cancel' ? store.cancel!(this.lease, now) : store.settle(this.lease, now),
+    );
+    this.quota.finished(this);
     if (isPromise(result)) result.catch((error: unknown) => logger.error(`quota store ${operation} failed`, error));
   }
 }

@@ -1,6 +1,14 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { QuotaExceededError } from '../errors.js';
-import { ATTR_GEN_AI_AGENT_NAME, ATTR_QUOTA_MODE, ATTR_QUOTA_RESOURCE, ATTR_QUOTA_SCOPE, ATTR_QUOTA_THRESHOLD } from '../semconv.js';
+import {
+  ATTR_GEN_AI_AGENT_NAME,
+  ATTR_QUOTA_LEVEL,
+  ATTR_QUOTA_MODE,
+  ATTR_QUOTA_RESOURCE,
+  ATTR_QUOTA_SCOPE,
+  ATTR_QUOTA_THRESHOLD,
+  ATTR_QUOTA_WINDOW,
+} from '../semconv.js';
 import type { QuotaMode } from '../types.js';
 
 export interface CountedSeries {
@@ -10,10 +18,13 @@ export interface CountedSeries {
 
 /**
  * What the quota gauges are read from: implemented by the quota, wired to telemetry by the run
- * pipeline. Values are in user units (USD for cost); `scope` is a scope key or `other`.
+ * pipeline. Values are in user units (USD for cost); `scope` is a scope key or `other`; `level`
+ * and `window` are undefined for a quota without levels and a limit that never resets.
  */
 export interface QuotaGaugeSource {
-  forEachGauge(visit: (kind: 'limit' | 'used' | 'reserved', resource: string, scope: string, value: number) => void): void;
+  forEachGauge(
+    visit: (kind: 'limit' | 'used' | 'reserved', resource: string, scope: string, value: number, level: string | undefined, window: string | undefined) => void,
+  ): void;
   unaccounted(): number;
 }
 
@@ -24,14 +35,19 @@ export interface QuotaGaugeSource {
 export class QuotaSeries {
   readonly #denials = new Map<string, CountedSeries>();
   readonly #warnings = new Map<string, CountedSeries>();
-  readonly #gaugeAttributes = new Map<string, Attributes>();
+  #gaugeAttributes = new Map<string, Attributes>();
+  #previousGaugeAttributes = new Map<string, Attributes>();
 
-  /** Counts a denial (a would-be one in observe mode) by resource and capped agent name. */
+  /** Counts a denial (a would-be one in observe mode) by resource, capped agent name, and the level and window that refused. */
   countDenial(agent: string, error: QuotaExceededError, mode: QuotaMode): void {
-    const key = `${error.resource}\u0000${agent}\u0000${mode}`;
+    const { resource, level, window } = error;
+    const key = `${resource}\u0000${agent}\u0000${mode}\u0000${level ?? ''}\u0000${window ?? ''}`;
     let series = this.#denials.get(key);
     if (series === undefined) {
-      series = { attributes: { [ATTR_QUOTA_RESOURCE]: error.resource, [ATTR_GEN_AI_AGENT_NAME]: agent, [ATTR_QUOTA_MODE]: mode }, count: 0 };
+      const attributes: Attributes = { [ATTR_QUOTA_RESOURCE]: resource, [ATTR_GEN_AI_AGENT_NAME]: agent, [ATTR_QUOTA_MODE]: mode };
+      if (level !== undefined) attributes[ATTR_QUOTA_LEVEL] = level;
+      if (window !== undefined) attributes[ATTR_QUOTA_WINDOW] = window;
+      series = { attributes, count: 0 };
       this.#denials.set(key, series);
     }
     series.count += 1;
@@ -55,14 +71,25 @@ export class QuotaSeries {
     return this.#warnings.values();
   }
 
-  /** The attributes of one quota gauge series. */
-  gaugeAttributes(resource: string, scope: string): Attributes {
-    const key = `${scope}\u0000${resource}`;
-    let attributes = this.#gaugeAttributes.get(key);
+  /**
+   * The attributes of one quota gauge series. Kept while the series is reported: scopes come and
+   * go with eviction, so the cache is rebuilt from the series of the last collection.
+   */
+  gaugeAttributes(resource: string, scope: string, level: string | undefined, window: string | undefined): Attributes {
+    const key = `${scope}\u0000${resource}\u0000${level ?? ''}\u0000${window ?? ''}`;
+    let attributes = this.#gaugeAttributes.get(key) ?? this.#previousGaugeAttributes.get(key);
     if (attributes === undefined) {
       attributes = { [ATTR_QUOTA_RESOURCE]: resource, [ATTR_QUOTA_SCOPE]: scope };
-      this.#gaugeAttributes.set(key, attributes);
+      if (level !== undefined) attributes[ATTR_QUOTA_LEVEL] = level;
+      if (window !== undefined) attributes[ATTR_QUOTA_WINDOW] = window;
     }
+    this.#gaugeAttributes.set(key, attributes);
     return attributes;
+  }
+
+  /** Starts a collection of the gauges: attribute sets no series used since the last one are dropped. */
+  beginGaugeCollection(): void {
+    this.#previousGaugeAttributes = this.#gaugeAttributes;
+    this.#gaugeAttributes = new Map();
   }
 }

@@ -48,7 +48,6 @@ import {
   TRACER_NAME,
   type Outcome,
 } from '../semconv.js';
-import type { QuotaWarning } from '../quota/ticket.js';
 import type { QuotaMode } from '../types.js';
 import { VERSION } from '../version.js';
 import { agentNameOf, toolNameOf } from './agent-name.js';
@@ -237,7 +236,10 @@ export class RunTelemetry {
   }
 
   /** A soft threshold crossed: counted, and a `quota.warning` event on the run's span. */
-  recordWarning(span: Span, warning: QuotaWarning): void {
+  recordWarning(
+    span: Span,
+    warning: { resource: string; threshold: number; scope: string; used: number; limit: number; level?: string | undefined; window?: string | undefined },
+  ): void {
     this.#quotaSeries.countWarning(warning.resource, warning.threshold);
     safeCall(logger, 'adding a span event', () =>
       span.addEvent(EVENT_QUOTA_WARNING, {

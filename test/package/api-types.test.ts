@@ -38,7 +38,7 @@ describe('public API types', () => {
   });
 
   it('the quota is a read view: no admission, charging or store on the public surface', () => {
-    expectTypeOf<keyof QuotaView>().toEqualTypeOf<'mode' | 'limits' | 'snapshot' | 'unaccounted'>();
+    expectTypeOf<keyof QuotaView>().toEqualTypeOf<'mode' | 'limits' | 'levels' | 'snapshot' | 'unaccounted'>();
     expectTypeOf<QuotaView['unaccounted']>().returns.toEqualTypeOf<number>();
   });
 

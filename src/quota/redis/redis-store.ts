@@ -56,6 +56,9 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
   async reserve(request: ReserveRequest): Promise<ReserveResult<RedisLease>> {
     const { nodes } = request;
+    const windowed = nodes.find((node) => node.limits.windows !== undefined);
+    // Never enforce less than was configured without saying so.
+    if (windowed !== undefined) throw new TypeError(`RedisQuotaStore: scope '${windowed.key}' has quota windows, which this store does not enforce yet`);
     const id = nextLeaseId();
     if (nodes.length === 0) {
       return { admitted: true, lease: new RedisLease(id, nodes, undefined, [], false), deadline: undefined, violation: undefined };

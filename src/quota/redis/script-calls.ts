@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { createLogger, safeCall } from '../../log.js';
-import type { BudgetNode, LedgerLimits } from '../store.js';
+import type { BudgetNode } from '../store.js';
 import { decodeCharge, decodeReserve, decodeSettle, decodeSync, type ChargeReply, type ReserveReply, type SettleReply, type SyncReply } from './replies.js';
 import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
 
@@ -227,6 +227,6 @@ function flag(value: boolean): number {
   return value ? 1 : 0;
 }
 
-function limitArg(limit: LedgerLimits[keyof LedgerLimits]): number {
+function limitArg(limit: number | undefined): number {
   return limit ?? -1;
 }
