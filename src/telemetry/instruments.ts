@@ -289,8 +289,7 @@ function bindQuota(meter: Meter, binding: MeterBinding): void {
     const quota = source.quota;
     if (quota === undefined) return;
     const { gauges: state, series } = quota;
-    series.beginGaugeCollection();
-    state.forEachGauge((kind, resource, scope, value, level, window) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope, level, window)));
+    state.forEachGauge((kind, resource, scope, value) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope)));
     for (const entry of series.denials()) emit(denials, entry.count, entry.attributes);
     for (const entry of series.warnings()) emit(warnings, entry.count, entry.attributes);
     const unaccountedCount = state.unaccounted();
