@@ -44,6 +44,10 @@ export const ATTR_SUBAGENT_BATCH_OUTCOME = 'subagent.batch.outcome' as const;
 
 export const ATTR_QUOTA_RESOURCE = 'quota.resource' as const;
 export const ATTR_QUOTA_SCOPE = 'quota.scope' as const;
+/** The quota level of a scope; only on quotas with `levels`. */
+export const ATTR_QUOTA_LEVEL = 'quota.level' as const;
+/** The window of a limit (`day`, `rolling:1h`); absent on limits that never reset. */
+export const ATTR_QUOTA_WINDOW = 'quota.window' as const;
 export const ATTR_QUOTA_THRESHOLD = 'quota.threshold' as const;
 export const ATTR_QUOTA_MODE = 'quota.mode' as const;
 export const ATTR_QUOTA_LIMIT = 'quota.limit' as const;

@@ -1,4 +1,5 @@
 import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import type { QuotaLevel, QuotaWindow } from './quota/window-options.js';
 import type { QuotaStore } from './quota/store.js';
 import type { MetricsFamily } from './semconv.js';
 
@@ -61,14 +62,34 @@ export type QuotaMode = 'enforce' | 'observe';
 export type QuotaScopeBy = 'global' | 'conversation' | ((spec: RunSpec) => string);
 
 export interface QuotaOptions {
-  /** Hard limits of each scope. Default: none. */
+  /** Hard limits of each scope that never reset. Default: none. */
   limits?: QuotaLimits;
+  /**
+   * Limits of each scope that reset: per calendar period (`{ per: 'day', maxTokens: 1_000_000 }`)
+   * or over a rolling window (`{ rollingMs: 3_600_000, maxExecutions: 50 }`); several at once.
+   * Default: none.
+   */
+  windows?: QuotaWindow[];
   /**
    * How runs are grouped into budgets: `'global'` (one budget, the default), `'conversation'`
    * (one per `conversationId`; runs without one fall in `global`), or a function of the run spec.
    * Nested runs always share their root run's scope.
    */
   scopeBy?: QuotaScopeBy;
+  /**
+   * How long a scope with nothing in flight is kept when it has limits that never reset, in ms.
+   * Past it the scope is forgotten: a run in it later starts from zero. A scope whose limits all
+   * have windows is forgotten once its windows have closed, and one without limits (only
+   * `maxConcurrent`) once nothing is in flight, whatever this says. Default: undefined (kept for
+   * the life of the process).
+   */
+  idleTtlMs?: number;
+  /**
+   * Layered budgets: each run is checked against one scope of every level at once, outermost
+   * first (e.g. the app, its tenant, its conversation). Replaces `limits`, `windows`, `scopeBy`
+   * and `idleTtlMs`, which each level has for itself. Default: one level from those options.
+   */
+  levels?: QuotaLevel[];
   /** Soft thresholds as fractions of each limit, in (0, 1]; each fires once per scope and resource. Default `[]`. */
   warnAt?: number[];
   /** `'enforce'` (default) denies; `'observe'` admits everything and counts would-be denials. */

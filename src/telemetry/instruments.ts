@@ -289,7 +289,8 @@ function bindQuota(meter: Meter, binding: MeterBinding): void {
     const quota = source.quota;
     if (quota === undefined) return;
     const { gauges: state, series } = quota;
-    state.forEachGauge((kind, resource, scope, value) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope)));
+    series.beginGaugeCollection();
+    state.forEachGauge((kind, resource, scope, value, level, window) => emit(gauges[kind], value, series.gaugeAttributes(resource, scope, level, window)));
     for (const entry of series.denials()) emit(denials, entry.count, entry.attributes);
     for (const entry of series.warnings()) emit(warnings, entry.count, entry.attributes);
     const unaccountedCount = state.unaccounted();

@@ -27,7 +27,9 @@ import {
   ATTR_QUOTA_LIMIT,
   ATTR_QUOTA_REQUESTED,
   ATTR_QUOTA_RESOURCE,
+  ATTR_QUOTA_LEVEL,
   ATTR_QUOTA_SCOPE,
+  ATTR_QUOTA_WINDOW,
   ATTR_QUOTA_THRESHOLD,
   ATTR_QUOTA_USED,
   ATTR_SUBAGENT_BATCH_OUTCOME,
@@ -227,12 +229,17 @@ export class RunTelemetry {
         [ATTR_QUOTA_LIMIT]: error.limit,
         [ATTR_QUOTA_USED]: error.used,
         [ATTR_QUOTA_REQUESTED]: error.requested,
+        ...(error.level !== undefined && { [ATTR_QUOTA_LEVEL]: error.level }),
+        ...(error.window !== undefined && { [ATTR_QUOTA_WINDOW]: error.window }),
       }),
     );
   }
 
   /** A soft threshold crossed: counted, and a `quota.warning` event on the run's span. */
-  recordWarning(span: Span, warning: { resource: string; threshold: number; scope: string; used: number; limit: number }): void {
+  recordWarning(
+    span: Span,
+    warning: { resource: string; threshold: number; scope: string; used: number; limit: number; level?: string | undefined; window?: string | undefined },
+  ): void {
     this.#quotaSeries.countWarning(warning.resource, warning.threshold);
     safeCall(logger, 'adding a span event', () =>
       span.addEvent(EVENT_QUOTA_WARNING, {
@@ -241,6 +248,8 @@ export class RunTelemetry {
         [ATTR_QUOTA_THRESHOLD]: warning.threshold,
         [ATTR_QUOTA_USED]: warning.used,
         [ATTR_QUOTA_LIMIT]: warning.limit,
+        ...(warning.level !== undefined && { [ATTR_QUOTA_LEVEL]: warning.level }),
+        ...(warning.window !== undefined && { [ATTR_QUOTA_WINDOW]: warning.window }),
       }),
     );
   }
