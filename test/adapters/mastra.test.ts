@@ -360,6 +360,29 @@ describe('instrumentMastra', () => {
     expect(pipeline.agentSpans()).toHaveLength(2);
   });
 
+  it("leaves an app's throwing onDelegationStart to Mastra's hookErrorStrategy, recording the delegation it lets through", async () => {
+    setUp();
+    const failing = () => {
+      throw new Error('app hook failed');
+    };
+    // 'warn' (Mastra's default): the delegation goes on, and is recorded under its parent.
+    const helperModel = model([say('a fact', 1, 1)]);
+    const orchestrator = agent('orchestrator', [call([['agent-helper', 'c1']], 1, 1), say('done', 1, 1)], { agents: { helper: agent('helper', helperModel) } });
+    await orchestrator.generate('go', { maxSteps: 5, delegation: { onDelegationStart: failing } });
+    expect(helperModel.doGenerateCalls).toHaveLength(1);
+    const spans = pipeline.agentSpans();
+    const helper = spans.find((span) => span.name === 'invoke_agent helper')!;
+    expect(parentOf(helper, spans)?.name).toBe('invoke_agent orchestrator');
+    // 'throw': the delegation fails before the helper is called; nothing is left open.
+    const blockedModel = model([say('never', 1, 1)]);
+    const strict = agent('strict', [call([['agent-blocked', 'c1']], 1, 1), say('done', 1, 1)], { agents: { blocked: agent('blocked', blockedModel) } });
+    const result = await strict.generate('go', { maxSteps: 5, delegation: { onDelegationStart: failing, hookErrorStrategy: 'throw' } });
+    expect(result.text).toBe('done');
+    expect(blockedModel.doGenerateCalls).toHaveLength(0);
+    expect(pipeline.agentSpans().some((span) => span.name === 'invoke_agent blocked')).toBe(false);
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
   it('records delegations only with topLevel false', async () => {
     pipeline = createAdapterPipeline();
     uninstall = instrumentMastra(pipeline.agentmeter, { topLevel: false });

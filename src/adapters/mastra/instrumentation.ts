@@ -6,100 +6,29 @@ import { createLogger, safeCall } from '../../log.js';
 import type { RunSpec } from '../../index.js';
 import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
+import { newFrame, type Delegation, type Frame } from './frame.js';
+import {
+  ROUTING_AGENT_ID,
+  WORKFLOW_TOOL_PREFIX,
+  delegatedName,
+  toolCallKey,
+  type AgentLike,
+  type DelegationComplete,
+  type DelegationLike,
+  type DelegationStart,
+  type ExecutionOptions,
+  type Hook,
+  type Method,
+  type MethodName,
+  type NetworkStreamLike,
+  type StepLike,
+  type ToolHookContext,
+  type ToolHooksLike,
+  type UsageLike,
+} from './mastra-types.js';
 import type { MastraInstrumentationOptions, MastraRunInfo } from './options.js';
 
 const logger = createLogger('mastra');
-
-// Loose views of the Mastra objects touched here (its own types are generic over the agent's tools and output).
-type Hook = (context: never) => unknown;
-interface DelegationLike {
-  onDelegationStart?: Hook;
-  onDelegationComplete?: Hook;
-  [key: string]: unknown;
-}
-interface ToolHooksLike {
-  beforeToolCall?: Hook;
-  afterToolCall?: Hook;
-}
-interface ExecutionOptions {
-  requestContext?: unknown;
-  abortSignal?: AbortSignal;
-  delegation?: DelegationLike;
-  hooks?: ToolHooksLike;
-  onStepFinish?: Hook;
-  onFinish?: Hook;
-  onError?: Hook;
-  onAbort?: Hook;
-  [key: string]: unknown;
-}
-interface AgentLike {
-  id: string;
-  name?: string;
-  getDefaultOptions?(args: { requestContext?: unknown }): unknown;
-  getConfiguredToolHooks?(): ToolHooksLike | undefined;
-  listAgents?(args: { requestContext?: unknown }): unknown;
-}
-type Method = (this: AgentLike, messages: unknown, options?: ExecutionOptions) => Promise<unknown>;
-type MethodName = 'generate' | 'stream';
-interface NetworkStreamLike {
-  /** Resolves with the network's execution result once its stream has ended; rejects with what failed it. */
-  result?: PromiseLike<{ status?: unknown; error?: unknown } | undefined>;
-}
-
-/** The id Mastra gives the agent that makes an agent network's routing decisions (`getRoutingAgent`). */
-const ROUTING_AGENT_ID = 'routing-agent';
-/** The prefix of the tool Mastra makes of each of an agent's `workflows`. */
-const WORKFLOW_TOOL_PREFIX = 'workflow-';
-
-interface DelegationStart {
-  primitiveId: string;
-  parentAgentName?: string;
-  toolCallId: string;
-  requestContext: object;
-}
-interface DelegationComplete {
-  toolCallId: string;
-  error?: unknown;
-  result?: { usage?: UsageLike };
-}
-interface UsageLike {
-  inputTokens?: unknown;
-  outputTokens?: unknown;
-}
-interface StepLike {
-  usage?: UsageLike;
-  response?: { modelId?: unknown };
-}
-interface ToolHookContext {
-  toolName: string;
-  input: unknown;
-  context: unknown;
-  error?: unknown;
-}
-
-/** A delegated agent's run, admitted by `onDelegationStart` before the agent is called. */
-interface Delegation {
-  readonly handle: RunHandle;
-  /** Whether the delegated agent's own `generate`/`stream` took the run over (it then records its steps and ends it). */
-  started: boolean;
-}
-
-/** One agent call in progress. */
-interface Frame {
-  /** Its run; `undefined` when it goes unrecorded (`topLevel: false`, or the core left it unrecorded). */
-  readonly handle: RunHandle | undefined;
-  /** Whether this call ends `handle`: not for a network's routing decisions, which count on the network's run. */
-  readonly owned: boolean;
-  /** Whether this is an agent network's call (`agent.network()`). */
-  readonly network: boolean;
-  readonly agent: AgentLike;
-  /** The delegations its `onDelegationStart` admitted, by tool call id, until `onDelegationComplete`. */
-  readonly delegations: Map<string, Delegation>;
-  /** When each tool call in progress started (`performance.now()`), by its execution context. */
-  readonly toolStarts: WeakMap<object, number>;
-  /** The runs of the workflows it delegated to that are in progress, by the tool call's execution context. */
-  readonly workflows: WeakMap<object, RunHandle>;
-}
 
 /**
  * Wires one `AgentMeter` into Mastra.
@@ -329,7 +258,7 @@ export class MastraInstrumentation {
     try {
       const info: MastraRunInfo = {
         agentId: context.primitiveId,
-        agentName: await delegatedName(frame.agent, context),
+        agentName: await delegatedName(frame.agent, context, logger),
         parentAgentName: context.parentAgentName,
         primitiveType: 'agent',
       };
@@ -451,31 +380,8 @@ function end(handle: RunHandle, error: unknown): void {
   else handle.end(error);
 }
 
-function newFrame(handle: RunHandle | undefined, owned: boolean, network: boolean, agent: AgentLike): Frame {
-  return { handle, owned, network, agent, delegations: new Map(), toolStarts: new WeakMap(), workflows: new WeakMap() };
-}
-
 function runInfo(agent: AgentLike, parentAgentName: string | undefined): MastraRunInfo {
   return { agentId: agent.id, agentName: agent.name || agent.id, parentAgentName, primitiveType: 'agent' };
-}
-
-/** The delegated agent's name, looked up among the delegating agent's agents by the id Mastra gives; that id when not found. */
-async function delegatedName(parent: AgentLike, context: DelegationStart): Promise<string> {
-  try {
-    const agents = (await parent.listAgents?.({ requestContext: context.requestContext })) as Record<string, AgentLike> | undefined;
-    for (const agent of Object.values(agents ?? {})) {
-      if (agent.id === context.primitiveId) return agent.name || agent.id;
-    }
-  } catch (error) {
-    logger.warn(`looking up the name of agent '${context.primitiveId}' failed; its id names the run`, error);
-  }
-  return context.primitiveId;
-}
-
-/** What identifies one tool call from `beforeToolCall` to `afterToolCall`: its execution context, which Mastra passes to both. */
-function toolCallKey(context: ToolHookContext): object | undefined {
-  if (isObject(context.context)) return context.context;
-  return isObject(context.input) ? context.input : undefined;
 }
 
 function count(value: unknown): number {
