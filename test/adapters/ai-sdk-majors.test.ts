@@ -142,6 +142,23 @@ describe('instrumentAiSdk on AI SDK 5 and 6: the agent-class wrap', () => {
     }
   });
 
+  // A run opened before the adapter failed to prepare the call's options stayed active forever.
+  it('leaves no run open when it cannot prepare a call, and the call fails as it would without the adapter', async () => {
+    const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: ai6 });
+    try {
+      const tools = {
+        get broken(): never {
+          throw new Error('tool unavailable');
+        },
+      };
+      const agent = new ai6.ToolLoopAgent({ model: new MockLanguageModelV3({ doGenerate: [] }), tools: tools as Loose });
+      await expect(agent.generate({ prompt: 'go' })).rejects.toThrow('tool unavailable');
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    } finally {
+      uninstall();
+    }
+  });
+
   it('records only subagents with topLevel: false, named by the agent id', async () => {
     const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: ai6, topLevel: false });
     try {

@@ -111,7 +111,7 @@ interface ToolFrame {
 /** One agent call that the adapter records as a run. */
 interface Call {
   /** Settles once admission is decided: the handle, or `undefined` when refused or unobserved. */
-  readonly admission: Promise<RunHandle | undefined>;
+  admission: Promise<RunHandle | undefined>;
   handle: RunHandle | undefined;
   /** Set when the core refused the run: thrown before the call's first model request. */
   refusal: { error: unknown } | undefined;
@@ -143,19 +143,16 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
       provider: typeof model === 'string' ? 'gateway' : (stringOrUndefined((model as { provider?: unknown } | undefined)?.provider) ?? ''),
       modelId: typeof model === 'string' ? model : (stringOrUndefined((model as { modelId?: unknown } | undefined)?.modelId) ?? ''),
     };
-    const call: Call = {
-      handle: undefined,
-      refusal: undefined,
-      options: callOptions,
-      admission: openRun(meter, runSpecFor(logger, options, info), logger).then(
-        (handle) => (call.handle = handle),
-        (error: unknown) => {
-          call.refusal = { error };
-          return undefined;
-        },
-      ),
-    };
+    const call: Call = { handle: undefined, refusal: undefined, options: callOptions, admission: Promise.resolve(undefined) };
+    // The options first: if building them threw, no run would be left open.
     call.options = recordingOptions(agent, callOptions, call, operationId === 'ai.streamText');
+    call.admission = openRun(meter, runSpecFor(logger, options, info), logger).then(
+      (handle) => (call.handle = handle),
+      (error: unknown) => {
+        call.refusal = { error };
+        return undefined;
+      },
+    );
     return call;
   };
 
