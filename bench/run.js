@@ -190,6 +190,10 @@ await quotaCost();
 spawnSync(process.execPath, [new URL('./semconv.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
 const soak = spawnSync(process.execPath, ['--expose-gc', new URL('./soak.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
 if (soak.status !== 0) console.log(`soak exited with ${soak.status}`);
+const budgets = spawnSync(process.execPath, ['--expose-gc', new URL('./budgets.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], {
+  stdio: 'inherit',
+});
+if (budgets.status !== 0) console.log(`budgets benchmark exited with ${budgets.status}`);
 const redisBench = new URL('./redis.mjs', import.meta.url);
 if (existsSync(redisBench)) {
   const result = spawnSync(process.execPath, [redisBench.pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
