@@ -404,6 +404,21 @@ describe('instrumentMastra', () => {
     expect(span.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
   });
 
+  it("runs the agent's call inside its run: the app's own runs and spans from a tool nest under it", async () => {
+    setUp();
+    const measure = createTool({
+      id: 'measure',
+      description: 'measure',
+      inputSchema: z.object({}),
+      execute: () => pipeline.agentmeter.run('measuring', async () => 'measured'),
+    });
+    await agent('solo', [call([['measure', 'm1']], 1, 1), say('done', 1, 1)], { tools: { measure } }).generate('x', { maxSteps: 3 });
+    const spans = pipeline.agentSpans();
+    const measuring = spans.find((span) => span.name === 'invoke_agent measuring')!;
+    expect(parentOf(measuring, spans)?.name).toBe('invoke_agent solo');
+    expect(measuring.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
+  });
+
   it('runs the agent as usual, with the default name, when an option callback throws', async () => {
     const logged = captureDiag();
     try {
