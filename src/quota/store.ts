@@ -50,6 +50,16 @@ export interface QuotaStore<Lease = unknown, Node extends BudgetNode = BudgetNod
    * Once cancelled, `settle` changes nothing. Without it the lease is settled: the execution counts.
    */
   cancel?(lease: Lease, now?: number): void | Promise<void>;
+  /**
+   * Optional. Holds `amount` more on a lease's nodes (the worst case of one model call), as one
+   * atomic step: when it does not fit a limit of some node, holds nothing and returns that limit
+   * (or, when `enforce` is false, holds it anyway and returns the limit it passes). A window
+   * counts it in the lease's admission bucket while that bucket is live. Charges draw on what
+   * is held first; `release` gives back what the call did not use. A settled lease holds nothing.
+   */
+  hold?(lease: Lease, amount: LedgerUsage, enforce: boolean, now?: number): HoldResult | Promise<HoldResult>;
+  /** Optional, with `hold`: gives back up to `amount` of what a lease still holds. */
+  release?(lease: Lease, amount: LedgerUsage, now?: number): void | Promise<void>;
   /** The current state of a node at `now`, as far as this process knows it (exact for the in-memory store). */
   read(key: string, now?: number): LedgerState | undefined;
   /**
@@ -113,6 +123,14 @@ export interface BudgetNode {
   readonly limits: LedgerLimits;
   /** A run budget: the store may forget it once nothing is in flight under it. */
   readonly ephemeral: boolean;
+  /**
+   * A scope: how long a shared store keeps its counts once nothing is in flight in it (and every
+   * window it counted in has closed), in ms; undefined keeps them for good. The quota passes `0`
+   * for a scope that counts nothing beyond its windows, the level's `idleTtlMs` for one with
+   * lifetime limits, and undefined for a level's single `'global'` scope. The in-memory store
+   * ignores it: the quota's `forget` is what drops its scopes.
+   */
+  readonly idleTtlMs?: number;
 }
 
 export interface LedgerUsage {
@@ -156,6 +174,12 @@ export type ReserveResult<Lease = unknown> =
       unaccounted?: boolean;
     }
   | { admitted: false; violation: LedgerViolation };
+
+/** What `hold` did: whether the amount is held, and the limit it did not fit (or, not enforcing, passes). */
+export interface HoldResult {
+  held: boolean;
+  violation: LedgerViolation | undefined;
+}
 
 /** The limit a charge pushed past, if any. */
 export type ChargeResult = LedgerViolation | undefined;

@@ -67,7 +67,17 @@ describe('RedisQuotaStore charges and settlements', () => {
     const lease = await admit(store);
     const calls = new ScriptCalls(redis, { timeoutMs: 1_000, maxWaitMs: 1_000 });
     const charge = (sequence: number, tokens: number) =>
-      calls.charge({ keys: lease.keys, leaseId: lease.id, nodes: lease.nodes, leaseTtlMs: 3_000, tokens, costNanos: 0, sequence });
+      calls.charge({
+        keys: lease.keys,
+        leaseId: lease.id,
+        nodes: lease.nodes,
+        leaseTtlMs: 3_000,
+        tokens,
+        costNanos: 0,
+        sequence,
+        admittedAt: lease.admittedAt,
+        now: Date.now(),
+      });
     const statuses = [];
     statuses.push((await charge(2, 20)).status); // charge 1 is still on its way
     statuses.push((await charge(1, 10)).status);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { QuotaStore } from '../store.js';
 import { CONTRACT_CASES } from './cases.js';
 import { createRandom, workloadSeed } from './random.js';
+import { WINDOW_CASES } from './window-cases.js';
 import { generateWorkload, PATHS, replayWorkload, type Step } from './workload.js';
 
 /** Options of `quotaStoreConformance`. */
@@ -61,7 +62,7 @@ export function quotaStoreConformance<Lease>(options: QuotaStoreConformanceOptio
     }
   };
 
-  const cases: QuotaStoreConformanceCase[] = CONTRACT_CASES.map((contract) => ({
+  const cases: QuotaStoreConformanceCase[] = [...CONTRACT_CASES, ...WINDOW_CASES].map((contract) => ({
     name: contract.name,
     run: () => withStore((store) => contract.run(store)),
   }));

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BudgetNode } from '../store.js';
+import type { BudgetWindow } from '../windows.js';
 
 /**
  * The key layout of the Redis store (the scripts' side of it is described in `scripts.ts`).
@@ -23,6 +24,8 @@ export interface HierarchyKeys {
   readonly leases: string;
   /** What every key of the hierarchy starts with: `P{T}`. */
   readonly base: string;
+  /** The hash tag `T`. */
+  readonly tag: string;
 }
 
 /** The keys of every hierarchy under one prefix, made once per hash tag. */
@@ -40,13 +43,18 @@ export class KeyLayout {
     let keys = this.#hierarchies.get(tag);
     if (keys === undefined) {
       const base = `${this.#prefix}{${tag}}`;
-      keys = { leases: `${base}:leases`, base };
+      keys = { leases: `${base}:leases`, base, tag };
       this.#hierarchies.set(tag, keys);
     }
     return keys;
   }
 
-  /** Every hierarchy this process has used. */
+  /** Forgets a hierarchy nothing in this process uses any more; a later use makes it again. */
+  drop(hierarchy: HierarchyKeys): void {
+    if (this.#hierarchies.get(hierarchy.tag) === hierarchy) this.#hierarchies.delete(hierarchy.tag);
+  }
+
+  /** Every hierarchy this process uses. */
   hierarchies(): Iterable<HierarchyKeys> {
     return this.#hierarchies.values();
   }
@@ -57,11 +65,25 @@ export function nodeKey(hierarchy: HierarchyKeys, key: string, ephemeral: boolea
   return ephemeral ? `${hierarchy.base}:run:${PROCESS_ID}:${key}` : `${hierarchy.base}:node:${key}`;
 }
 
-/** KEYS of the reserve, charge and settle scripts on one lease: leases, the lease, then the nodes. */
+/** The Redis key of one window of a budget node (labels are unique among a node's windows). */
+export function windowKey(hierarchy: HierarchyKeys, key: string, ephemeral: boolean, window: BudgetWindow): string {
+  return `${hierarchy.base}:win:${window.label}:${ephemeral ? `run:${PROCESS_ID}` : 'node'}:${key}`;
+}
+
+/**
+ * KEYS of the reserve, charge and settle scripts on one lease: leases, the lease, the nodes, then
+ * the windows of each node in turn.
+ */
 export function leaseScriptKeys(hierarchy: HierarchyKeys, leaseId: string, nodes: readonly BudgetNode[]): string[] {
   const keys = [hierarchy.leases, `${hierarchy.leases}:${leaseId}`];
   for (const node of nodes) keys.push(nodeKey(hierarchy, node.key, node.ephemeral));
+  for (const node of nodes) for (const window of node.limits.windows ?? []) keys.push(windowKey(hierarchy, node.key, node.ephemeral, window));
   return keys;
+}
+
+/** How many windows each node has, in order: the shape of a script's reply. */
+export function windowCounts(nodes: readonly BudgetNode[]): number[] {
+  return nodes.map((node) => node.limits.windows?.length ?? 0);
 }
 
 /**

@@ -34,6 +34,8 @@ export class RedisLease {
     readonly keys: readonly string[],
     /** Admitted without Redis (`onUnavailable: 'allow'`): usage is still charged when Redis answers. */
     readonly unaccounted: boolean,
+    /** Epoch ms of the admission (the `now` of `reserve`): the lease counts in the window buckets that held it. */
+    readonly admittedAt: number,
   ) {}
 }
 
@@ -42,6 +44,8 @@ export interface PendingSettlement {
   readonly lease: RedisLease;
   readonly mode: 'settle' | 'cancel';
   readonly since: number;
+  /** The `now` of the settlement as first asked: the windows it applies to are decided by it. */
+  readonly settledAt: number;
 }
 
 /** A charge that failed or timed out, resent with the same charge number until it lands. */
@@ -74,9 +78,20 @@ export class LeaseKeeper {
     live.add(lease);
   }
 
-  /** Stops renewing `lease` (it was settled). */
+  /** Stops renewing `lease` (it was settled). A hierarchy with no live lease left is dropped. */
   release(lease: RedisLease): void {
-    if (lease.hierarchy !== undefined) this.#live.get(lease.hierarchy)?.delete(lease);
+    const hierarchy = lease.hierarchy;
+    if (hierarchy === undefined) return;
+    const live = this.#live.get(hierarchy);
+    if (live?.delete(lease) === true && live.size === 0) this.#live.delete(hierarchy);
+  }
+
+  /** Whether anything of this process still needs `hierarchy`: a live lease, a settlement or a charge to retry. */
+  uses(hierarchy: HierarchyKeys): boolean {
+    if (this.#live.has(hierarchy)) return true;
+    for (const { lease } of this.#pending.values()) if (lease.hierarchy === hierarchy) return true;
+    for (const pending of this.#charges.values()) if (pending.hierarchy === hierarchy) return true;
+    return false;
   }
 
   /** The leases to renew in one hierarchy, as a snapshot. */
@@ -101,8 +116,8 @@ export class LeaseKeeper {
   }
 
   /** A settlement that did not land: retried from the background sync. */
-  settlementFailed(lease: RedisLease, mode: PendingSettlement['mode'], now: number): void {
-    this.#pending.set(lease, { lease, mode, since: now });
+  settlementFailed(lease: RedisLease, mode: PendingSettlement['mode'], now: number, settledAt: number): void {
+    this.#pending.set(lease, { lease, mode, since: now, settledAt });
   }
 
   settlementLanded(lease: RedisLease): void {

@@ -55,13 +55,10 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
   }
 
   async reserve(request: ReserveRequest): Promise<ReserveResult<RedisLease>> {
-    const { nodes } = request;
-    const windowed = nodes.find((node) => node.limits.windows !== undefined);
-    // Never enforce less than was configured without saying so.
-    if (windowed !== undefined) throw new TypeError(`RedisQuotaStore: scope '${windowed.key}' has quota windows, which this store does not enforce yet`);
+    const { nodes, now } = request;
     const id = nextLeaseId();
     if (nodes.length === 0) {
-      return { admitted: true, lease: new RedisLease(id, nodes, undefined, [], false), deadline: undefined, violation: undefined };
+      return { admitted: true, lease: new RedisLease(id, nodes, undefined, [], false, now), deadline: undefined, violation: undefined };
     }
     this.#startTimer();
     const hierarchy = this.#keys.hierarchy(nodes[0]!.key);
@@ -79,13 +76,13 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
     let reply: ReserveReply;
     try {
-      const onLate = (late: ReserveReply): void => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false), late);
+      const onLate = (late: ReserveReply): void => this.#cancelLateReservation(new RedisLease(id, nodes, hierarchy, keys, false, now), late);
       reply = await this.#admission.run(() => this.#reserveInTime(call, onLate));
     } catch (error) {
       const overloaded = QuotaStoreOverloadedError.isInstance(error);
       if (this.#options.onUnavailable === 'deny') throw overloaded ? error : new QuotaStoreUnavailableError(this.name, error);
       log.warn(`quota store redis ${overloaded ? 'overloaded' : 'unavailable'}; run admitted unaccounted (onUnavailable: 'allow')`, error);
-      const lease = new RedisLease(id, nodes, hierarchy, keys, true);
+      const lease = new RedisLease(id, nodes, hierarchy, keys, true, now);
       return { admitted: true, lease, deadline: undefined, violation: undefined, unaccounted: true };
     }
 
@@ -94,19 +91,20 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     this.#applyNodes(hierarchy, nodes, reply.nodes, admitted);
     const violation = toViolation(nodes, reply.violation);
     if (!admitted) return { admitted: false, violation: violation! };
-    const lease = new RedisLease(id, nodes, hierarchy, keys, false);
+    const lease = new RedisLease(id, nodes, hierarchy, keys, false, now);
     this.#leases.keep(lease);
     return { admitted: true, lease, deadline: earliestDeadline(nodes, reply.nodes), violation };
   }
 
-  async charge(lease: RedisLease, usage: LedgerUsage): Promise<ChargeResult> {
+  async charge(lease: RedisLease, usage: LedgerUsage, now = Date.now()): Promise<ChargeResult> {
     const { nodes, hierarchy } = lease;
     if (hierarchy === undefined) return undefined;
     const tokens = toLedgerInteger(usage.tokens);
     const costNanos = toLedgerInteger(usage.costNanos);
     if (tokens === 0 && costNanos === 0) return undefined;
     lease.sequence += 1;
-    const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs: this.#options.leaseTtlMs, tokens, costNanos, sequence: lease.sequence };
+    const { leaseTtlMs } = this.#options;
+    const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs, tokens, costNanos, sequence: lease.sequence, admittedAt: lease.admittedAt, now };
     try {
       const reply = await this.#calls.charge(call, (late) => this.#chargeLanded(call, hierarchy, late));
       this.#applyNodes(hierarchy, nodes, reply.nodes, false);
@@ -136,25 +134,32 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     }
   }
 
-  settle(lease: RedisLease): Promise<void> {
-    return this.#finish(lease, 'settle');
+  settle(lease: RedisLease, now = Date.now()): Promise<void> {
+    return this.#finish(lease, 'settle', now);
   }
 
   /** Gives back everything the lease holds, its execution included: the run never started. */
-  cancel(lease: RedisLease): Promise<void> {
-    return this.#finish(lease, 'cancel');
+  cancel(lease: RedisLease, now = Date.now()): Promise<void> {
+    return this.#finish(lease, 'cancel', now);
   }
 
-  async #finish(lease: RedisLease, mode: 'settle' | 'cancel'): Promise<void> {
+  async #finish(lease: RedisLease, mode: 'settle' | 'cancel', now: number): Promise<void> {
     if (lease.settled) return;
     lease.settled = true;
     if (lease.hierarchy === undefined || lease.unaccounted) return;
     this.#leases.release(lease);
-    if (!(await this.#sendSettle(lease, mode))) this.#leases.settlementFailed(lease, mode, Date.now());
+    if (!(await this.#sendSettle(lease, mode, now))) this.#leases.settlementFailed(lease, mode, Date.now(), now);
   }
 
-  read(key: string): LedgerState | undefined {
-    return this.#view.read(key);
+  read(key: string, now = Date.now()): LedgerState | undefined {
+    return this.#view.read(key, now);
+  }
+
+  /** The quota no longer uses this scope: its entry leaves the local view (Redis keeps or expires its counts). */
+  forget(node: BudgetNode): void {
+    if (node.ephemeral) return;
+    const hierarchy = this.#view.forget(node.key);
+    if (hierarchy !== undefined && this.#view.nodesOf(hierarchy).length === 0 && !this.#leases.uses(hierarchy)) this.#keys.drop(hierarchy);
   }
 
   scopes(): Iterable<string> {
@@ -192,17 +197,19 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     if (reply.status !== 'admitted' && reply.status !== 'duplicate') return;
     this.#applyNodes(lease.hierarchy!, lease.nodes, reply.nodes, true);
     lease.settled = true;
+    const now = Date.now();
     // Background work: #sendSettle never rejects.
-    void this.#sendSettle(lease, 'cancel').then((done) => {
-      if (!done) this.#leases.settlementFailed(lease, 'cancel', Date.now());
+    void this.#sendSettle(lease, 'cancel', now).then((done) => {
+      if (!done) this.#leases.settlementFailed(lease, 'cancel', Date.now(), now);
     });
   }
 
   /** Sends a settlement; resolves to whether Redis applied (or had already applied) it. Never rejects. */
-  async #sendSettle(lease: RedisLease, mode: 'settle' | 'cancel'): Promise<boolean> {
+  async #sendSettle(lease: RedisLease, mode: 'settle' | 'cancel', now: number): Promise<boolean> {
     const hierarchy = lease.hierarchy!;
+    const { keys, id: leaseId, nodes, admittedAt } = lease;
     try {
-      const reply = await this.#calls.settle({ keys: lease.keys, leaseId: lease.id, nodes: lease.nodes, leaseTtlMs: this.#options.leaseTtlMs, mode });
+      const reply = await this.#calls.settle({ keys, leaseId, nodes, leaseTtlMs: this.#options.leaseTtlMs, mode, admittedAt, now });
       this.#applyNodes(hierarchy, lease.nodes, reply.nodes, false);
       return true;
     } catch (error) {
@@ -233,8 +240,8 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
         if (refresh || this.#leases.hasLive(hierarchy)) work.push(this.#syncHierarchy(hierarchy));
       }
       for (const pending of this.#leases.chargeRetries(now, leaseTtlMs / 2)) work.push(this.#resendCharge(pending));
-      for (const { lease, mode } of this.#leases.retries(now, leaseTtlMs)) {
-        work.push(this.#sendSettle(lease, mode).then((done) => done && this.#leases.settlementLanded(lease)));
+      for (const { lease, mode, settledAt } of this.#leases.retries(now, leaseTtlMs)) {
+        work.push(this.#sendSettle(lease, mode, settledAt).then((done) => done && this.#leases.settlementLanded(lease)));
       }
       await Promise.allSettled(work);
       if (refresh) this.#lastRefresh = now;
@@ -252,8 +259,9 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     const call = {
       leasesKey: hierarchy.leases,
       leaseIds: leases.map((lease) => lease.id),
-      nodeKeys: nodes.map((node) => node.redisKey),
+      nodes,
       leaseTtlMs: this.#options.leaseTtlMs,
+      now: Date.now(),
     };
     try {
       const reply = await this.#calls.sync(call);
@@ -272,8 +280,10 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 /** A script's violation, naming the node by key. */
 function toViolation(nodes: readonly BudgetNode[], violation: ReplyViolation | undefined): LedgerViolation | undefined {
   if (violation === undefined) return undefined;
-  const { resource, nodeIndex, limit, used, requested } = violation;
-  return { resource, key: nodes[nodeIndex]!.key, limit, used, requested };
+  const { resource, nodeIndex, windowIndex, limit, used, requested } = violation;
+  const node = nodes[nodeIndex]!;
+  if (windowIndex === undefined) return { resource, key: node.key, limit, used, requested };
+  return { resource, key: node.key, window: node.limits.windows?.[windowIndex]?.label, limit, used, requested };
 }
 
 /** The earliest wall-time deadline over the nodes, from their start times as Redis has them. */

@@ -16,12 +16,24 @@ export interface NodeReply {
   readonly used: LedgerAmounts;
   readonly reserved: LedgerAmounts;
   readonly startedAt: number | undefined;
+  /** Per window of the node (in the request's order): its live buckets. */
+  readonly windows: ReadonlyArray<readonly BucketReply[]>;
+}
+
+/** One live bucket of a window, in ledger units (`concurrent` is always 0). */
+export interface BucketReply {
+  /** Epoch ms where the bucket starts. */
+  readonly start: number;
+  readonly used: LedgerAmounts;
+  readonly reserved: LedgerAmounts;
 }
 
 /** A limit a script found exceeded, naming the node by its position in the request (0-based). */
 export interface ReplyViolation {
   readonly resource: LedgerViolation['resource'];
   readonly nodeIndex: number;
+  /** The window of the node whose limit tripped (0-based); undefined for a limit that never resets. */
+  readonly windowIndex: number | undefined;
   readonly limit: number;
   readonly used: number;
   readonly requested: number;
@@ -56,10 +68,18 @@ export interface SyncReply {
   readonly nodes: readonly NodeReply[];
 }
 
-/** Values per node: exists, then ue ut uc re rt rc rk s. */
+/** Values per node: exists, then ue ut uc re rt rc rk s (then its windows). */
 const NODE_WIDTH = 9;
-/** Header of reserve and charge replies: status, resource, node index (1-based), limit, used, requested. */
-const VERDICT_WIDTH = 6;
+/** Values per window bucket: start, ue ut uc re rt rc. */
+const BUCKET_WIDTH = 7;
+/** Header of reserve and charge replies: status, resource, node index (1-based), window index (1-based, 0 = none), limit, used, requested. */
+const VERDICT_WIDTH = 7;
+
+/**
+ * The shape of the nodes a script replies for: per node, how many windows it has (a plain count
+ * of nodes: none has windows).
+ */
+export type ReplyShape = number | readonly number[];
 const RESERVE_STATUSES = ['admitted', 'denied', 'duplicate', 'expired'] as const;
 const CHARGE_STATUSES = ['charged', 'duplicate'] as const;
 const SETTLE_STATUSES = ['settled', 'noop'] as const;
@@ -78,42 +98,62 @@ export class MalformedReplyError extends Error {
   }
 }
 
-export function decodeReserve(reply: unknown, nodeCount: number): ReserveReply {
-  const values = expectArray('reserve', reply, VERDICT_WIDTH + nodeCount * NODE_WIDTH);
+export function decodeReserve(reply: unknown, shape: ReplyShape): ReserveReply {
+  const windows = windowCounts(shape);
+  const values = expectArray('reserve', reply, VERDICT_WIDTH, windows);
   const status = oneOf('reserve', values, 0, RESERVE_STATUSES);
-  const violation = decodeViolation('reserve', values, nodeCount);
+  const violation = decodeViolation('reserve', values, windows);
   if (status === 'denied' && violation === undefined) throw new MalformedReplyError('reserve', 'a denial without the limit it hit');
-  return { status, violation, nodes: decodeNodes('reserve', values, VERDICT_WIDTH, nodeCount) };
+  return { status, violation, nodes: decodeNodes('reserve', values, VERDICT_WIDTH, windows) };
 }
 
-export function decodeCharge(reply: unknown, nodeCount: number): ChargeReply {
-  const values = expectArray('charge', reply, VERDICT_WIDTH + nodeCount * NODE_WIDTH);
+export function decodeCharge(reply: unknown, shape: ReplyShape): ChargeReply {
+  const windows = windowCounts(shape);
+  const values = expectArray('charge', reply, VERDICT_WIDTH, windows);
   return {
     status: oneOf('charge', values, 0, CHARGE_STATUSES),
-    violation: decodeViolation('charge', values, nodeCount),
-    nodes: decodeNodes('charge', values, VERDICT_WIDTH, nodeCount),
+    violation: decodeViolation('charge', values, windows),
+    nodes: decodeNodes('charge', values, VERDICT_WIDTH, windows),
   };
 }
 
-export function decodeSettle(reply: unknown, nodeCount: number): SettleReply {
-  const values = expectArray('settle', reply, 1 + nodeCount * NODE_WIDTH);
-  return { status: oneOf('settle', values, 0, SETTLE_STATUSES), nodes: decodeNodes('settle', values, 1, nodeCount) };
+export function decodeSettle(reply: unknown, shape: ReplyShape): SettleReply {
+  const windows = windowCounts(shape);
+  const values = expectArray('settle', reply, 1, windows);
+  return { status: oneOf('settle', values, 0, SETTLE_STATUSES), nodes: decodeNodes('settle', values, 1, windows) };
 }
 
-export function decodeSync(reply: unknown, nodeCount: number): SyncReply {
+export function decodeSync(reply: unknown, shape: ReplyShape): SyncReply {
+  const windows = windowCounts(shape);
   // The count of missing leases comes first and sets the length; the length check names a non-array.
   const missing = Array.isArray(reply) && reply.length > 0 ? integerAt('sync', reply as RawReply, 0) : 0;
   if (missing < 0) throw new MalformedReplyError('sync', `a count of ${missing} missing leases`);
-  const values = expectArray('sync', reply, 1 + missing + nodeCount * NODE_WIDTH);
+  const values = expectArray('sync', reply, 1 + missing, windows);
   return {
     missingLeases: values.slice(1, 1 + missing).map(String),
-    nodes: decodeNodes('sync', values, 1 + missing, nodeCount),
+    nodes: decodeNodes('sync', values, 1 + missing, windows),
   };
 }
 
-/** The reply as an array of exactly `length` values. */
-function expectArray(script: string, reply: unknown, length: number): RawReply {
+function windowCounts(shape: ReplyShape): readonly number[] {
+  return typeof shape === 'number' ? new Array<number>(shape).fill(0) : shape;
+}
+
+/**
+ * The reply as an array of exactly the values its header (`offset` values) and nodes take: each
+ * window's bucket count, read where it sits, sets how long the window is.
+ */
+function expectArray(script: string, reply: unknown, offset: number, windows: readonly number[]): RawReply {
   if (!Array.isArray(reply)) throw new MalformedReplyError(script, `expected an array, got ${reply === null ? 'null' : typeof reply}`);
+  let length = offset;
+  for (const count of windows) {
+    length += NODE_WIDTH;
+    for (let window = 0; window < count; window++) {
+      const buckets = length < reply.length ? integerAt(script, reply as RawReply, length) : 0;
+      if (buckets < 0) throw new MalformedReplyError(script, `a count of ${buckets} buckets`);
+      length += 1 + buckets * BUCKET_WIDTH;
+    }
+  }
   if (reply.length !== length) throw new MalformedReplyError(script, `expected ${length} values, got ${reply.length}`);
   return reply as RawReply;
 }
@@ -132,34 +172,55 @@ function oneOf<T extends string>(script: string, reply: RawReply, index: number,
   return value as T;
 }
 
-/** The resource, node, limit, used and requested at the head of a reserve or charge reply, if any. */
-function decodeViolation(script: string, reply: RawReply, nodeCount: number): ReplyViolation | undefined {
+/** The resource, node, window, limit, used and requested at the head of a reserve or charge reply, if any. */
+function decodeViolation(script: string, reply: RawReply, windows: readonly number[]): ReplyViolation | undefined {
   const resource = reply[1];
   if (resource === '') return undefined;
   if (!RESOURCES.includes(resource as LedgerViolation['resource'])) throw new MalformedReplyError(script, `unknown resource ${String(resource)}`);
   const nodeIndex = integerAt(script, reply, 2) - 1;
-  if (nodeIndex < 0 || nodeIndex >= nodeCount) throw new MalformedReplyError(script, `node ${nodeIndex + 1} of ${nodeCount}`);
+  if (nodeIndex < 0 || nodeIndex >= windows.length) throw new MalformedReplyError(script, `node ${nodeIndex + 1} of ${windows.length}`);
+  const window = integerAt(script, reply, 3);
+  const windowCount = windows[nodeIndex]!;
+  if (window < 0 || window > windowCount) throw new MalformedReplyError(script, `window ${window} of ${windowCount}`);
   return {
     resource: resource as LedgerViolation['resource'],
     nodeIndex,
-    limit: integerAt(script, reply, 3),
-    used: integerAt(script, reply, 4),
-    requested: integerAt(script, reply, 5),
+    windowIndex: window === 0 ? undefined : window - 1,
+    limit: integerAt(script, reply, 4),
+    used: integerAt(script, reply, 5),
+    requested: integerAt(script, reply, 6),
   };
 }
 
-function decodeNodes(script: string, reply: RawReply, offset: number, count: number): NodeReply[] {
-  const nodes = new Array<NodeReply>(count);
+function decodeNodes(script: string, reply: RawReply, offset: number, windows: readonly number[]): NodeReply[] {
+  const nodes = new Array<NodeReply>(windows.length);
   const at = (index: number) => integerAt(script, reply, index);
-  for (let i = 0; i < count; i++) {
-    const base = offset + i * NODE_WIDTH;
+  let base = offset;
+  for (let i = 0; i < windows.length; i++) {
     const startedAt = at(base + 8);
-    nodes[i] = {
+    const nodeWindows: BucketReply[][] = [];
+    const node = {
       exists: at(base) === 1,
       used: { executions: at(base + 1), tokens: at(base + 2), costNanos: at(base + 3), concurrent: 0 },
       reserved: { executions: at(base + 4), tokens: at(base + 5), costNanos: at(base + 6), concurrent: at(base + 7) },
       startedAt: startedAt >= 0 ? startedAt : undefined,
+      windows: nodeWindows,
     };
+    base += NODE_WIDTH;
+    for (let window = 0; window < windows[i]!; window++) {
+      const buckets: BucketReply[] = [];
+      const count = at(base);
+      base += 1;
+      for (let bucket = 0; bucket < count; bucket++, base += BUCKET_WIDTH) {
+        buckets.push({
+          start: at(base),
+          used: { executions: at(base + 1), tokens: at(base + 2), costNanos: at(base + 3), concurrent: 0 },
+          reserved: { executions: at(base + 4), tokens: at(base + 5), costNanos: at(base + 6), concurrent: 0 },
+        });
+      }
+      nodeWindows.push(buckets);
+    }
+    nodes[i] = node;
   }
   return nodes;
 }

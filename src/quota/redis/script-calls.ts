@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { createLogger, safeCall } from '../../log.js';
 import type { BudgetNode } from '../store.js';
+import type { BudgetWindow } from '../windows.js';
+import { windowCounts } from './keys.js';
 import { decodeCharge, decodeReserve, decodeSettle, decodeSync, type ChargeReply, type ReserveReply, type SettleReply, type SyncReply } from './replies.js';
 import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
 
@@ -34,6 +36,7 @@ interface LeaseCall {
 }
 
 export interface ReserveCall extends LeaseCall {
+  /** The admission time: it decides the window buckets the lease counts in. */
   readonly now: number;
   readonly enforce: boolean;
   /** The estimate, in integer ledger units. */
@@ -52,11 +55,22 @@ export interface ChargeCall extends LeaseCall {
   readonly costNanos: number;
   /** The lease's charge number: the script applies each number once. */
   readonly sequence: number;
+  /** When the lease was admitted, and the time of this charge: a window counts it only if the lease's bucket is live then. */
+  readonly admittedAt: number;
+  readonly now: number;
 }
 
 export interface SettleCall extends LeaseCall {
   /** `cancel` gives the execution back too (a reservation its caller had given up on). */
   readonly mode: 'settle' | 'cancel';
+  readonly admittedAt: number;
+  readonly now: number;
+}
+
+/** A node the background sync reads back, with the keys of its windows. */
+export interface SyncedNode {
+  readonly redisKey: string;
+  readonly windows: ReadonlyArray<{ readonly key: string; readonly window: BudgetWindow }>;
 }
 
 export interface SyncCall {
@@ -64,9 +78,11 @@ export interface SyncCall {
   readonly leasesKey: string;
   /** This process's live leases in the hierarchy, to renew. */
   readonly leaseIds: readonly string[];
-  /** Redis keys of the nodes to read back. */
-  readonly nodeKeys: readonly string[];
+  /** The nodes to read back. */
+  readonly nodes: readonly SyncedNode[];
   readonly leaseTtlMs: number;
+  /** Decides which window buckets are live. */
+  readonly now: number;
 }
 
 /** How long a call waits for Redis (see `#call`). */
@@ -105,7 +121,9 @@ export class ScriptCalls {
 
   reserve(call: ReserveCall, onLate?: (reply: ReserveReply) => void): Promise<ReserveReply> {
     const args: Arg[] = [call.leaseId, call.now, call.enforce ? 1 : 0, call.tokens, call.costNanos, call.leaseTtlMs, call.nodes.length, call.refuseAfter];
-    for (const { ephemeral, limits } of call.nodes) {
+    const { now } = call;
+    for (const { ephemeral, limits, idleTtlMs } of call.nodes) {
+      const windows = limits.windows ?? [];
       args.push(
         flag(ephemeral),
         limitArg(limits.executions),
@@ -113,30 +131,57 @@ export class ScriptCalls {
         limitArg(limits.tokens),
         limitArg(limits.costNanos),
         limitArg(limits.wallTimeMs),
+        limitArg(idleTtlMs),
+        windows.length,
       );
+      for (const window of windows) {
+        const { executions, tokens, costNanos } = window.limits;
+        args.push(window.bucketStart(now), window.oldestLiveStart(now), window.expiresAt(now), limitArg(executions), limitArg(tokens), limitArg(costNanos));
+      }
     }
-    const count = call.nodes.length;
-    return this.#call('reserve', call.keys, args, (reply) => decodeReserve(reply, count), onLate);
+    const shape = windowCounts(call.nodes);
+    return this.#call('reserve', call.keys, args, (reply) => decodeReserve(reply, shape), onLate);
   }
 
   charge(call: ChargeCall, onLate?: (reply: ChargeReply) => void): Promise<ChargeReply> {
     const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.sequence, call.leaseTtlMs, call.nodes.length];
-    for (const { ephemeral, limits } of call.nodes) args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos));
-    const count = call.nodes.length;
-    return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, count), onLate);
+    for (const { ephemeral, limits } of call.nodes) {
+      const windows = limits.windows ?? [];
+      args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos), windows.length);
+      for (const window of windows) {
+        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
+        args.push(start, flag(live), oldest, limitArg(window.limits.tokens), limitArg(window.limits.costNanos));
+      }
+    }
+    const shape = windowCounts(call.nodes);
+    return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, shape), onLate);
   }
 
   settle(call: SettleCall): Promise<SettleReply> {
     const args: Arg[] = [call.leaseId, call.mode, call.leaseTtlMs, call.nodes.length];
-    for (const node of call.nodes) args.push(flag(node.ephemeral));
-    const count = call.nodes.length;
-    return this.#call('settle', call.keys, args, (reply) => decodeSettle(reply, count));
+    for (const node of call.nodes) {
+      const windows = node.limits.windows ?? [];
+      args.push(flag(node.ephemeral), windows.length);
+      for (const window of windows) {
+        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
+        args.push(start, flag(live), oldest);
+      }
+    }
+    const shape = windowCounts(call.nodes);
+    return this.#call('settle', call.keys, args, (reply) => decodeSettle(reply, shape));
   }
 
   sync(call: SyncCall): Promise<SyncReply> {
-    const args: Arg[] = [call.leaseTtlMs, call.leaseIds.length, ...call.leaseIds, call.nodeKeys.length];
-    const count = call.nodeKeys.length;
-    return this.#call('sync', [call.leasesKey, ...call.nodeKeys], args, (reply) => decodeSync(reply, count));
+    const args: Arg[] = [call.leaseTtlMs, call.leaseIds.length, ...call.leaseIds, call.nodes.length];
+    const keys = [call.leasesKey];
+    for (const node of call.nodes) {
+      keys.push(node.redisKey);
+      args.push(node.windows.length);
+      for (const { window } of node.windows) args.push(window.oldestLiveStart(call.now));
+    }
+    for (const node of call.nodes) for (const { key } of node.windows) keys.push(key);
+    const shape = call.nodes.map((node) => node.windows.length);
+    return this.#call('sync', keys, args, (reply) => decodeSync(reply, shape));
   }
 
   /**
@@ -221,6 +266,13 @@ export function loopLagMs(timeoutMs: number): number {
 /** ioredis command names, versioned by the script's hash so two package versions on one client never clash. */
 function commandName(role: string, script: string): string {
   return `agentmetry${role}_${createHash('sha1').update(script).digest('hex').slice(0, 10)}`;
+}
+
+/** The bucket a lease admitted at `admittedAt` counts in, whether it still counts at `now`, and the window's oldest live bucket then. */
+function leaseBucket(window: BudgetWindow, admittedAt: number, now: number): { start: number; live: boolean; oldest: number } {
+  const start = window.bucketStart(admittedAt);
+  const oldest = window.oldestLiveStart(now);
+  return { start, live: start >= oldest, oldest };
 }
 
 function flag(value: boolean): number {

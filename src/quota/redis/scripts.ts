@@ -3,32 +3,56 @@
  * round trip and atomic on the server.
  *
  * Keys of one budget hierarchy share the hash tag of its root scope, so every key a script
- * touches lives in one slot (Redis Cluster). The sweep reads a lease's node keys from the lease
- * itself; those keys are not declared in KEYS but are always in the declared keys' slot.
+ * touches lives in one slot (Redis Cluster). The sweep reads a lease's node and window keys from
+ * the lease itself; those keys are not declared in KEYS but are always in the declared keys' slot.
  *
  * Layout (`P` = key prefix, `T` = hash tag of the root scope):
  * - `P{T}:node:<key>`   hash of one scope (shared by every replica), in ledger units:
  *                       ue ut uc (used executions, tokens, nano-dollars),
  *                       re rt rc rk (reserved executions, tokens, nano-dollars, concurrency slots),
- *                       s (epoch ms of the first admission, set by the client's clock).
+ *                       s (epoch ms of the first admission, set by the client's clock),
+ *                       i (how long the scope's counts are kept once idle, ms; absent: for good),
+ *                       x (the latest end of a window bucket any run of the scope counted in).
+ *                       Persistent while a run is in flight; once the last one ends it expires at
+ *                       max(now + i, x) + EXPIRY_SLACK_MS, if it has `i`.
  * - `P{T}:run:<process>:<key>`  the same for a run budget, which belongs to one run in one
  *                       process; namespaced by the process because its key is unique only there.
+ * - `P{T}:win:<label>:node:<key>` (and `…:run:<process>:<key>`)  hash of one window of a node:
+ *                       fields `<bucket start>:<ue|ut|uc|re|rt|rc>` per live bucket (the same
+ *                       counts as a node, per bucket). Buckets older than the window's oldest live
+ *                       bucket are deleted by the next script that reads the hash; the hash
+ *                       expires EXPIRY_SLACK_MS after its newest bucket leaves the window.
  * - `P{T}:leases`       sorted set: lease id scored by its expiry (the server's clock, ms).
  * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and nano-dollars still held in reserve),
  *                       sq (highest charge applied), g<seq> (a lower charge not applied yet:
  *                       a later one landed first), st (1 once settled), n, k1..kn ('0' or '1' for
- *                       ephemeral, then the node's key). A settled lease lingers one TTL as a
- *                       tombstone so that a resent charge is not applied twice.
+ *                       ephemeral, then the node's key), nw, w1..wn (`<bucket end>|<bucket
+ *                       start>|<window key>` of each window bucket it counts in). A settled lease
+ *                       lingers one TTL as a tombstone so that a resent charge is not applied twice.
+ *
+ * Times that decide a window (bucket starts, the oldest live bucket, bucket ends) are computed by
+ * the client from its `now` (time zones and calendars stay in JavaScript) and passed as ARGV.
  *
  * Every script replies with the state of its nodes after the operation: per node, `exists` then
- * ue ut uc re rt rc rk s (s = -1 when unset).
+ * ue ut uc re rt rc rk s (s = -1 when unset), then per window of the node the count of its live
+ * buckets and, per bucket, start ue ut uc re rt rc.
  */
+
+/** How long after the client's expiry time a window or idle scope key expires: room for clock skew between hosts and Redis. */
+export const EXPIRY_SLACK_MS = 1_000;
 
 /** Shared helpers, prepended to each script. */
 const COMMON = `
+local EXPIRY_SLACK_MS = ${EXPIRY_SLACK_MS}
+local BUCKET_FIELDS = {ue = 1, ut = 2, uc = 3, re = 4, rt = 5, rc = 6}
+
 local function server_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function num(value)
+  return tonumber(value)
 end
 
 local function read_node(key)
@@ -40,17 +64,67 @@ local function read_node(key)
   return exists, v
 end
 
-local function push_node(reply, key)
-  local exists, v = read_node(key)
-  reply[#reply + 1] = exists
-  for i = 1, 8 do reply[#reply + 1] = v[i] end
-end
-
 local function add(key, field, amount)
   if amount ~= 0 then redis.call('HINCRBY', key, field, amount) end
 end
 
--- Gives back what a lease holds on one node; its execution becomes used unless cancelled.
+-- The live buckets of one window hash (start >= oldest), each {start, ue, ut, uc, re, rt, rc};
+-- fields of older buckets are deleted.
+local function read_window(key, oldest)
+  local all = redis.call('HGETALL', key)
+  local by_start, buckets, stale = {}, {}, {}
+  for i = 1, #all, 2 do
+    local field = all[i]
+    local sep = string.find(field, ':', 1, true)
+    local start = sep and tonumber(string.sub(field, 1, sep - 1))
+    local index = sep and BUCKET_FIELDS[string.sub(field, sep + 1)]
+    if not start or not index or start < oldest then
+      stale[#stale + 1] = field
+    else
+      local bucket = by_start[start]
+      if not bucket then
+        bucket = {start, 0, 0, 0, 0, 0, 0}
+        by_start[start] = bucket
+        buckets[#buckets + 1] = bucket
+      end
+      bucket[index + 1] = tonumber(all[i + 1])
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  return buckets
+end
+
+-- ue ut uc re rt rc summed over a window's live buckets.
+local function window_totals(buckets)
+  local t = {0, 0, 0, 0, 0, 0}
+  for _, b in ipairs(buckets) do
+    for j = 1, 6 do t[j] = t[j] + b[j + 1] end
+  end
+  return t
+end
+
+-- Appends one node's state, then its windows' live buckets: windows is a list of {key, oldest}.
+local function push_node(reply, key, windows)
+  local exists, v = read_node(key)
+  reply[#reply + 1] = exists
+  for i = 1, 8 do reply[#reply + 1] = v[i] end
+  for _, w in ipairs(windows) do
+    local buckets = read_window(w.key, w.oldest)
+    reply[#reply + 1] = #buckets
+    for _, b in ipairs(buckets) do
+      for j = 1, 7 do reply[#reply + 1] = b[j] end
+    end
+  end
+end
+
+-- Sets a key to expire at \`at\` (epoch ms) unless it already expires later.
+local function expire_no_sooner(key, at)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 or (ttl >= 0 and at - server_ms() > ttl) then redis.call('PEXPIREAT', key, at) end
+end
+
+-- Gives back what a lease holds on one node; its execution becomes used unless cancelled. A
+-- scope left with nothing in flight expires once idle long enough, if it says how long.
 local function release(key, ephemeral, tokens, nanos, count_execution)
   if redis.call('EXISTS', key) == 0 then return end
   add(key, 're', -1)
@@ -58,7 +132,25 @@ local function release(key, ephemeral, tokens, nanos, count_execution)
   add(key, 'rt', -tokens)
   add(key, 'rc', -nanos)
   if count_execution then add(key, 'ue', 1) end
-  if ephemeral and slots <= 0 then redis.call('DEL', key) end
+  if slots > 0 then return end
+  if ephemeral then
+    redis.call('DEL', key)
+    return
+  end
+  local kept = redis.call('HMGET', key, 'i', 'x')
+  if kept[1] then
+    local at = math.max(server_ms() + num(kept[1]), num(kept[2]) or 0) + EXPIRY_SLACK_MS
+    redis.call('PEXPIREAT', key, at)
+  end
+end
+
+-- Gives back what a lease holds in one window bucket, if the bucket is still there.
+local function release_bucket(key, start, tokens, nanos, count_execution)
+  if redis.call('HEXISTS', key, start .. ':re') == 0 then return end
+  add(key, start .. ':re', -1)
+  add(key, start .. ':rt', -tokens)
+  add(key, start .. ':rc', -nanos)
+  if count_execution then add(key, start .. ':ue', 1) end
 end
 
 -- Returns the holds of expired leases. An expired lease was admitted: its execution counts as
@@ -67,33 +159,39 @@ local function sweep(leases, now)
   local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(expired) do
     local lease_key = leases .. ':' .. id
-    local h = redis.call('HMGET', lease_key, 'ht', 'hc', 'n', 'st')
+    local h = redis.call('HMGET', lease_key, 'ht', 'hc', 'n', 'st', 'nw')
     if h[3] and h[4] ~= '1' then
       local tokens, nanos = tonumber(h[1]), tonumber(h[2])
       for i = 1, tonumber(h[3]) do
         local entry = redis.call('HGET', lease_key, 'k' .. i)
         if entry then release(string.sub(entry, 2), string.sub(entry, 1, 1) == '1', tokens, nanos, true) end
       end
+      for j = 1, (tonumber(h[5]) or 0) do
+        local entry = redis.call('HGET', lease_key, 'w' .. j)
+        if entry then
+          local ends, start, key = string.match(entry, '^([^|]+)|([^|]+)|(.*)$')
+          if key and now < tonumber(ends) then release_bucket(key, start, tokens, nanos, true) end
+        end
+      end
     end
     redis.call('DEL', lease_key)
     redis.call('ZREM', leases, id)
   end
 end
-
-local function num(value)
-  return tonumber(value)
-end
 `;
 
 /**
- * Checks and reserves every limit of every node at once.
- * KEYS: leases, lease, node1..nodeN.
+ * Checks and reserves every limit of every node, and of every window of every node, at once.
+ * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
  * ARGV: id, now, enforce (1|0), estimate tokens, estimate nano-dollars, ttl ms, N, refuse after
- *       (epoch ms on the server's clock; -1 = never), then per node ephemeral (1|0) and the limits
- *       executions, concurrent, tokens, nano-dollars, wall ms (-1 = none).
+ *       (epoch ms on the server's clock; -1 = never), then per node ephemeral (1|0), the limits
+ *       executions, concurrent, tokens, nano-dollars, wall ms (-1 = none), idle ms (-1 = keep for
+ *       good), W, then per window the current bucket's start, the oldest live bucket's start, the
+ *       current bucket's end of count (expiresAt), and the limits executions, tokens, nano-dollars.
  * Reply: status ('admitted' | 'denied' | 'duplicate' | 'expired'), violation resource ('' = none),
- *        violating node index (1-based), limit, used, requested, then node states. 'expired': the
- *        reservation arrived after its caller's deadline and changed nothing.
+ *        violating node index (1-based), its window index (1-based; 0 = not a window), limit,
+ *        used, requested, then node states. 'expired': the reservation arrived after its
+ *        caller's deadline and changed nothing.
  */
 export const RESERVE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
@@ -101,79 +199,127 @@ local id, now, enforce = ARGV[1], num(ARGV[2]), ARGV[3] == '1'
 local tokens, nanos, ttl, n, refuse_after = num(ARGV[4]), num(ARGV[5]), num(ARGV[6]), num(ARGV[7]), num(ARGV[8])
 local reply
 
+local nodes = {}
+local a, k = 9, n + 3
+for i = 1, n do
+  local node = {
+    key = KEYS[i + 2], ephemeral = ARGV[a], l_exec = num(ARGV[a + 1]), l_conc = num(ARGV[a + 2]), l_tokens = num(ARGV[a + 3]),
+    l_nanos = num(ARGV[a + 4]), l_wall = num(ARGV[a + 5]), idle = num(ARGV[a + 6]), windows = {},
+  }
+  local count = num(ARGV[a + 7])
+  a = a + 8
+  for j = 1, count do
+    node.windows[j] = {
+      key = KEYS[k], start = ARGV[a], oldest = num(ARGV[a + 1]), ends = num(ARGV[a + 2]),
+      l_exec = num(ARGV[a + 3]), l_tokens = num(ARGV[a + 4]), l_nanos = num(ARGV[a + 5]),
+    }
+    k = k + 1
+    a = a + 6
+  end
+  nodes[i] = node
+end
+
+local function reply_with(head)
+  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
+  return head
+end
+
 if redis.call('EXISTS', lease) == 1 then
   -- The same reservation delivered twice (a client resend after a reconnect): reserve once.
-  reply = {'duplicate', '', 0, 0, 0, 0}
-  for i = 1, n do push_node(reply, KEYS[i + 2]) end
-  return reply
+  return reply_with({'duplicate', '', 0, 0, 0, 0, 0})
 end
 
 local arrived = server_ms()
 if refuse_after >= 0 and arrived > refuse_after then
   -- Its caller has given up by now: reserve nothing, so that no budget is held for nobody.
-  reply = {'expired', '', 0, 0, 0, 0}
-  for i = 1, n do push_node(reply, KEYS[i + 2]) end
-  return reply
+  return reply_with({'expired', '', 0, 0, 0, 0, 0})
 end
 
 sweep(leases, arrived)
 
-local v_resource, v_index, v_limit, v_used, v_requested
-for i = 1, n do
-  local key = KEYS[i + 2]
-  local _, s = read_node(key)
-  if not v_resource then
-    local b = 8 + (i - 1) * 6
-    local l_exec, l_conc, l_tokens, l_nanos, l_wall = num(ARGV[b + 2]), num(ARGV[b + 3]), num(ARGV[b + 4]), num(ARGV[b + 5]), num(ARGV[b + 6])
-    local started = s[8]
-    if l_wall >= 0 and started >= 0 and now - started >= l_wall then
-      v_resource, v_limit, v_used, v_requested = 'wallTimeMs', l_wall, now - started, 0
-    elseif l_exec >= 0 and s[1] + s[4] + 1 > l_exec then
-      v_resource, v_limit, v_used, v_requested = 'executions', l_exec, s[1] + s[4], 1
-    elseif l_conc >= 0 and s[7] + 1 > l_conc then
-      v_resource, v_limit, v_used, v_requested = 'concurrent', l_conc, s[7], 1
-    elseif l_tokens >= 0 and (s[2] + s[5] >= l_tokens or s[2] + s[5] + tokens > l_tokens) then
-      v_resource, v_limit, v_used, v_requested = 'tokens', l_tokens, s[2] + s[5], tokens
-    elseif l_nanos >= 0 and (s[3] + s[6] >= l_nanos or s[3] + s[6] + nanos > l_nanos) then
-      v_resource, v_limit, v_used, v_requested = 'costUsd', l_nanos, s[3] + s[6], nanos
-    end
-    if v_resource then v_index = i end
+local v_resource, v_index, v_window, v_limit, v_used, v_requested
+for i, node in ipairs(nodes) do
+  if v_resource then break end
+  local _, s = read_node(node.key)
+  local started = s[8]
+  if node.l_wall >= 0 and started >= 0 and now - started >= node.l_wall then
+    v_resource, v_limit, v_used, v_requested = 'wallTimeMs', node.l_wall, now - started, 0
+  elseif node.l_exec >= 0 and s[1] + s[4] + 1 > node.l_exec then
+    v_resource, v_limit, v_used, v_requested = 'executions', node.l_exec, s[1] + s[4], 1
+  elseif node.l_conc >= 0 and s[7] + 1 > node.l_conc then
+    v_resource, v_limit, v_used, v_requested = 'concurrent', node.l_conc, s[7], 1
+  elseif node.l_tokens >= 0 and (s[2] + s[5] >= node.l_tokens or s[2] + s[5] + tokens > node.l_tokens) then
+    v_resource, v_limit, v_used, v_requested = 'tokens', node.l_tokens, s[2] + s[5], tokens
+  elseif node.l_nanos >= 0 and (s[3] + s[6] >= node.l_nanos or s[3] + s[6] + nanos > node.l_nanos) then
+    v_resource, v_limit, v_used, v_requested = 'costUsd', node.l_nanos, s[3] + s[6], nanos
   end
+  for j, w in ipairs(node.windows) do
+    if v_resource then break end
+    local t = window_totals(read_window(w.key, w.oldest))
+    if w.l_exec >= 0 and t[1] + t[4] + 1 > w.l_exec then
+      v_resource, v_limit, v_used, v_requested = 'executions', w.l_exec, t[1] + t[4], 1
+    elseif w.l_tokens >= 0 and (t[2] + t[5] >= w.l_tokens or t[2] + t[5] + tokens > w.l_tokens) then
+      v_resource, v_limit, v_used, v_requested = 'tokens', w.l_tokens, t[2] + t[5], tokens
+    elseif w.l_nanos >= 0 and (t[3] + t[6] >= w.l_nanos or t[3] + t[6] + nanos > w.l_nanos) then
+      v_resource, v_limit, v_used, v_requested = 'costUsd', w.l_nanos, t[3] + t[6], nanos
+    end
+    if v_resource then v_window = j end
+  end
+  if v_resource then v_index = i end
 end
 
 if v_resource and enforce then
-  reply = {'denied', v_resource, v_index, v_limit, v_used, v_requested}
-  for i = 1, n do push_node(reply, KEYS[i + 2]) end
-  return reply
+  return reply_with({'denied', v_resource, v_index, v_window or 0, v_limit, v_used, v_requested})
 end
 
 local lease_fields = {'ht', tokens, 'hc', nanos, 'sq', 0, 'st', 0, 'n', n}
-for i = 1, n do
-  local key = KEYS[i + 2]
+local counted = 0
+for i, node in ipairs(nodes) do
+  local key = node.key
   redis.call('HSETNX', key, 's', now)
   add(key, 're', 1)
   add(key, 'rk', 1)
   add(key, 'rt', tokens)
   add(key, 'rc', nanos)
   lease_fields[#lease_fields + 1] = 'k' .. i
-  lease_fields[#lease_fields + 1] = ARGV[8 + (i - 1) * 6 + 1] .. key
+  lease_fields[#lease_fields + 1] = node.ephemeral .. key
+  if node.ephemeral ~= '1' then
+    -- In flight: kept until its last run ends.
+    redis.call('PERSIST', key)
+    if node.idle >= 0 then redis.call('HSET', key, 'i', node.idle) else redis.call('HDEL', key, 'i') end
+  end
+  local latest = num(redis.call('HGET', key, 'x')) or 0
+  for _, w in ipairs(node.windows) do
+    add(w.key, w.start .. ':re', 1)
+    add(w.key, w.start .. ':rt', tokens)
+    add(w.key, w.start .. ':rc', nanos)
+    expire_no_sooner(w.key, w.ends + EXPIRY_SLACK_MS)
+    if w.ends > latest then latest = w.ends end
+    counted = counted + 1
+    lease_fields[#lease_fields + 1] = 'w' .. counted
+    lease_fields[#lease_fields + 1] = w.ends .. '|' .. w.start .. '|' .. w.key
+  end
+  if latest > 0 then redis.call('HSET', key, 'x', latest) end
 end
+lease_fields[#lease_fields + 1] = 'nw'
+lease_fields[#lease_fields + 1] = counted
 redis.call('HSET', lease, unpack(lease_fields))
 redis.call('ZADD', leases, server_ms() + ttl, id)
 
-reply = {'admitted', v_resource or '', v_index or 0, v_limit or 0, v_used or 0, v_requested or 0}
-for i = 1, n do push_node(reply, KEYS[i + 2]) end
-return reply
+return reply_with({'admitted', v_resource or '', v_index or 0, v_window or 0, v_limit or 0, v_used or 0, v_requested or 0})
 `;
 
 /**
  * Charges usage to a lease's nodes, out of what the lease still holds first, and extends the
  * lease (a charge proves its run is alive). Each charge number is applied once, in any order.
- * KEYS: leases, lease, node1..nodeN.
+ * A window counts the charge only if the lease's bucket is still live at the client's `now`.
+ * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
  * ARGV: id, tokens, nano-dollars, charge sequence number, ttl ms, N, then per node ephemeral
- *       (1|0) and the limits tokens, nano-dollars (-1 = none).
- * Reply: status ('charged' | 'duplicate'), overshoot resource ('' = none), node index, limit,
- *        used, requested, then node states.
+ *       (1|0), the limits tokens, nano-dollars (-1 = none), W, then per window the lease's bucket
+ *       start, whether that bucket is live (1|0), the oldest live bucket's start, and the limits
+ *       tokens, nano-dollars.
+ * Reply: status ('charged' | 'duplicate'), overshoot resource ('' = none), node index, window
+ *        index (0 = none), limit, used, requested, then node states.
  */
 export const CHARGE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
@@ -181,16 +327,34 @@ local id, tokens, nanos, seq, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(
 local reply
 local from_tokens, from_nanos = 0, 0
 
+local nodes = {}
+local a, k = 7, n + 3
+for i = 1, n do
+  local node = { key = KEYS[i + 2], ephemeral = ARGV[a], l_tokens = num(ARGV[a + 1]), l_nanos = num(ARGV[a + 2]), windows = {} }
+  local count = num(ARGV[a + 3])
+  a = a + 4
+  for j = 1, count do
+    node.windows[j] = {
+      key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]),
+      l_tokens = num(ARGV[a + 3]), l_nanos = num(ARGV[a + 4]),
+    }
+    k = k + 1
+    a = a + 5
+  end
+  nodes[i] = node
+end
+
+local function reply_with(head)
+  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
+  return head
+end
+
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'sq', 'st')
 if h[3] then
   local last = num(h[3])
   if seq <= last then
     -- Applied already, unless it was skipped (a later charge landed first): then its gap mark is here.
-    if redis.call('HDEL', lease, 'g' .. seq) == 0 then
-      reply = {'duplicate', '', 0, 0, 0, 0}
-      for i = 1, n do push_node(reply, KEYS[i + 2]) end
-      return reply
-    end
+    if redis.call('HDEL', lease, 'g' .. seq) == 0 then return reply_with({'duplicate', '', 0, 0, 0, 0, 0}) end
   else
     for skipped = last + 1, seq - 1 do redis.call('HSET', lease, 'g' .. skipped, 1) end
     redis.call('HSET', lease, 'sq', seq)
@@ -206,12 +370,11 @@ end
 -- Without a lease hash the lease was settled long ago or reaped: the usage is charged directly.
 
 local beyond = tokens > from_tokens or nanos > from_nanos
-local v_resource, v_index, v_limit, v_used, v_requested
-for i = 1, n do
-  local key = KEYS[i + 2]
-  local b = 6 + (i - 1) * 3
+local v_resource, v_index, v_window, v_limit, v_used, v_requested
+for i, node in ipairs(nodes) do
+  local key = node.key
   -- A run budget that no longer exists (its runs all ended) is not recreated by late usage.
-  if ARGV[b + 1] ~= '1' or redis.call('EXISTS', key) == 1 then
+  if node.ephemeral ~= '1' or redis.call('EXISTS', key) == 1 then
     add(key, 'rt', -from_tokens)
     add(key, 'rc', -from_nanos)
     local used_tokens = redis.call('HINCRBY', key, 'ut', tokens)
@@ -220,54 +383,89 @@ for i = 1, n do
       local r = redis.call('HMGET', key, 'rt', 'rc')
       local held_tokens = used_tokens + (num(r[1]) or 0)
       local held_nanos = used_nanos + (num(r[2]) or 0)
-      local l_tokens, l_nanos = num(ARGV[b + 2]), num(ARGV[b + 3])
-      if l_tokens >= 0 and held_tokens > l_tokens then
-        v_resource, v_index, v_limit, v_used, v_requested = 'tokens', i, l_tokens, held_tokens - tokens, tokens
-      elseif l_nanos >= 0 and held_nanos > l_nanos then
-        v_resource, v_index, v_limit, v_used, v_requested = 'costUsd', i, l_nanos, held_nanos - nanos, nanos
+      if node.l_tokens >= 0 and held_tokens > node.l_tokens then
+        v_resource, v_index, v_limit, v_used, v_requested = 'tokens', i, node.l_tokens, held_tokens - tokens, tokens
+      elseif node.l_nanos >= 0 and held_nanos > node.l_nanos then
+        v_resource, v_index, v_limit, v_used, v_requested = 'costUsd', i, node.l_nanos, held_nanos - nanos, nanos
+      end
+    end
+  end
+  for j, w in ipairs(node.windows) do
+    -- A bucket that has left its window (or was already deleted) counts nothing any more.
+    if w.live and redis.call('HEXISTS', w.key, w.start .. ':re') == 1 then
+      add(w.key, w.start .. ':rt', -from_tokens)
+      add(w.key, w.start .. ':rc', -from_nanos)
+      add(w.key, w.start .. ':ut', tokens)
+      add(w.key, w.start .. ':uc', nanos)
+      if beyond and not v_resource then
+        local t = window_totals(read_window(w.key, w.oldest))
+        if w.l_tokens >= 0 and t[2] + t[5] > w.l_tokens then
+          v_resource, v_index, v_window, v_limit, v_used, v_requested = 'tokens', i, j, w.l_tokens, t[2] + t[5] - tokens, tokens
+        elseif w.l_nanos >= 0 and t[3] + t[6] > w.l_nanos then
+          v_resource, v_index, v_window, v_limit, v_used, v_requested = 'costUsd', i, j, w.l_nanos, t[3] + t[6] - nanos, nanos
+        end
       end
     end
   end
 end
 
-reply = {'charged', v_resource or '', v_index or 0, v_limit or 0, v_used or 0, v_requested or 0}
-for i = 1, n do push_node(reply, KEYS[i + 2]) end
-return reply
+return reply_with({'charged', v_resource or '', v_index or 0, v_window or 0, v_limit or 0, v_used or 0, v_requested or 0})
 `;
 
 /**
  * Releases what a lease holds and its slots; its execution becomes used ('settle') or is given
  * back ('cancel', for a reservation whose caller had already given up on it). Idempotent.
- * KEYS: leases, lease, node1..nodeN.
- * ARGV: id, mode ('settle' | 'cancel'), tombstone ttl ms, N, then per node ephemeral (1|0).
+ * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
+ * ARGV: id, mode ('settle' | 'cancel'), tombstone ttl ms, N, then per node ephemeral (1|0), W,
+ *       then per window the lease's bucket start, whether that bucket is live (1|0), and the
+ *       oldest live bucket's start.
  * Reply: status ('settled' | 'noop'), then node states.
  */
 export const SETTLE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, mode, ttl, n = ARGV[1], ARGV[2], num(ARGV[3]), num(ARGV[4])
+
+local nodes = {}
+local a, k = 5, n + 3
+for i = 1, n do
+  local node = { key = KEYS[i + 2], ephemeral = ARGV[a] == '1', windows = {} }
+  local count = num(ARGV[a + 1])
+  a = a + 2
+  for j = 1, count do
+    node.windows[j] = { key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]) }
+    k = k + 1
+    a = a + 3
+  end
+  nodes[i] = node
+end
+
 local reply
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'st')
 if not h[1] or h[3] == '1' then
   reply = {'noop'}
 else
   local tokens, nanos = num(h[1]), num(h[2])
-  for i = 1, n do
-    release(KEYS[i + 2], ARGV[4 + i] == '1', tokens, nanos, mode ~= 'cancel')
+  local count_execution = mode ~= 'cancel'
+  for _, node in ipairs(nodes) do
+    release(node.key, node.ephemeral, tokens, nanos, count_execution)
+    for _, w in ipairs(node.windows) do
+      if w.live then release_bucket(w.key, w.start, tokens, nanos, count_execution) end
+    end
   end
   redis.call('ZREM', leases, id)
   redis.call('HSET', lease, 'ht', 0, 'hc', 0, 'st', 1)
   redis.call('PEXPIRE', lease, ttl)
   reply = {'settled'}
 end
-for i = 1, n do push_node(reply, KEYS[i + 2]) end
+for _, node in ipairs(nodes) do push_node(reply, node.key, node.windows) end
 return reply
 `;
 
 /**
  * The background step for one hash tag: returns expired leases' holds, extends this process's
  * live leases, and reads nodes for the local view.
- * KEYS: leases, node1..nodeN.
- * ARGV: ttl ms, M, lease id 1..M, N.
+ * KEYS: leases, node1..nodeN, then the window keys of node 1, of node 2, ….
+ * ARGV: ttl ms, M, lease id 1..M, N, then per node W and per window the oldest live bucket's start.
  * Reply: number of live leases that were not found (already reaped), their ids, then node states.
  */
 export const SYNC_SCRIPT = `${COMMON}
@@ -287,6 +485,17 @@ for i = 1, m do
 end
 local reply = {#missing}
 for _, id in ipairs(missing) do reply[#reply + 1] = id end
-for i = 1, n do push_node(reply, KEYS[i + 1]) end
+local a, k = 4 + m, n + 2
+for i = 1, n do
+  local windows = {}
+  local count = num(ARGV[a])
+  a = a + 1
+  for j = 1, count do
+    windows[j] = { key = KEYS[k], oldest = num(ARGV[a]) }
+    k = k + 1
+    a = a + 1
+  end
+  push_node(reply, KEYS[i + 1], windows)
+end
 return reply
 `;
