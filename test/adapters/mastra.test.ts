@@ -186,7 +186,8 @@ describe('instrumentMastra', () => {
     expect(outcomeOf(spans, 'orchestrator')).toBe('ok');
     expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'error' })).toBe(1);
     expect(pipeline.agentmeter.totals().active).toBe(0);
-    await expectToolCalls(pipeline, { 'orchestrator agent-broken': 1, [`orchestrator agent-broken ${String(failed.attributes[ATTR_ERROR_TYPE])}`]: 1 });
+    // Mastra fails the delegation with its MastraError, whose name is Error.
+    await expectToolCalls(pipeline, { 'orchestrator agent-broken': 1, 'orchestrator agent-broken Error': 1 });
   });
 
   it('records a streamed run when its stream ends, with its delegations nested under it', async () => {
@@ -317,6 +318,7 @@ describe('instrumentMastra', () => {
     expect(parentOf(admitted, spans)?.name).toBe('invoke_agent orchestrator');
     expect(admitted.attributes[ATTR_SUBAGENT_DEPTH]).toBe(1);
     expect(pipeline.agentmeter.totals().active).toBe(0);
+    await expectToolCalls(pipeline, { 'orchestrator workflow-shout': 2, 'orchestrator workflow-shout QuotaExceededError': 1 });
   });
 
   it('ends the runs as aborted, not failed, when the app cancels the call while a delegated agent works', async () => {
@@ -495,6 +497,13 @@ describe('instrumentMastra', () => {
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
       expect(pipeline.agentmeter.totals().active).toBe(0);
+      // The refused delegation's tool call failed with the refusal.
+      await expectToolCalls(pipeline, {
+        'orchestrator agent-alpha': 1,
+        'orchestrator agent-beta': 1,
+        'orchestrator agent-gamma': 1,
+        'orchestrator agent-gamma QuotaExceededError': 1,
+      });
     });
 
     it('stops a run once a step goes past maxTurnsPerRun: no later step reaches the model, the run ends incomplete', async () => {

@@ -23,8 +23,10 @@ export interface Frame {
   readonly toolStarts: WeakMap<object, number>;
   /** The runs of the workflows it delegated to that are in progress, by the tool call's execution context. */
   readonly workflows: WeakMap<object, RunHandle>;
+  /** The quota refusals of its delegations, by tool call id, until the tool call is recorded (`afterToolCall`). */
+  readonly refusals: Map<string, unknown>;
 }
 
 export function newFrame(handle: RunHandle | undefined, owned: boolean, network: boolean, agent: AgentLike): Frame {
-  return { handle, owned, network, agent, delegations: new Map(), toolStarts: new WeakMap(), workflows: new WeakMap() };
+  return { handle, owned, network, agent, delegations: new Map(), toolStarts: new WeakMap(), workflows: new WeakMap(), refusals: new Map() };
 }

@@ -266,6 +266,8 @@ export class MastraInstrumentation {
       try {
         handle = await this.#admit(info, frame.handle);
       } catch (refusal) {
+        // The agent-<key> tool call then returns the rejection: it is recorded as failed with the refusal.
+        frame.refusals.set(context.toolCallId, refusal);
         return { ...(result as object | undefined), proceed: false, rejectionReason: this.#denialMessage(refusal) };
       }
       if (handle === undefined) {
@@ -298,7 +300,8 @@ export class MastraInstrumentation {
    * Times a tool call from here to `afterToolCall`, after the app's own hook (whose
    * `proceed: false` wins: the tool then does not run). A workflow tool (`workflow-<key>`, an
    * agent's `workflows`) is a delegation too: its run is admitted here, and a quota refusal
-   * skips the workflow, its output (`{ error: '[Delegation Rejected] <reason>' }`) going to the model.
+   * skips the workflow, its output (`{ error: '[Delegation Rejected] <reason>' }`) going to the model
+   * (Mastra then calls no `afterToolCall`: the call is recorded here, failed with the refusal).
    */
   async #beforeToolCall(frame: Frame, own: Hook | undefined, context: ToolHookContext): Promise<unknown> {
     const result = await call(own, context);
@@ -312,6 +315,7 @@ export class MastraInstrumentation {
         const handle = await this.#admit(info, frame.handle);
         if (handle !== undefined) frame.workflows.set(key, handle);
       } catch (refusal) {
+        safeCall(logger, 'beforeToolCall', () => frame.handle?.run.recordToolCall({ name: context.toolName, durationMs: 0, error: refusal }));
         return { proceed: false, output: { error: `[Delegation Rejected] ${this.#denialMessage(refusal)}` } };
       }
     }
@@ -323,18 +327,25 @@ export class MastraInstrumentation {
     safeCall(logger, 'afterToolCall', () => {
       const key = toolCallKey(context);
       if (key === undefined) return;
+      let failure = context.error;
       const workflow = frame.workflows.get(key);
       if (workflow !== undefined) {
         frame.workflows.delete(key);
-        // A failed workflow is a tool output, not a throw.
+        // A failed workflow is a tool output ({ error, runId }), not a throw.
         const failed = (context.output as { error?: unknown } | undefined)?.error;
-        end(workflow, context.error ?? (typeof failed === 'string' ? new Error(failed) : undefined));
+        failure ??= typeof failed === 'string' ? new Error(failed) : undefined;
+        end(workflow, failure);
+      }
+      const toolCallId = (context.context as { toolCallId?: unknown } | undefined)?.toolCallId;
+      if (typeof toolCallId === 'string' && frame.refusals.has(toolCallId)) {
+        failure ??= frame.refusals.get(toolCallId);
+        frame.refusals.delete(toolCallId);
       }
       const started = frame.toolStarts.get(key);
       if (started === undefined) return;
       frame.toolStarts.delete(key);
       const durationMs = performance.now() - started;
-      frame.handle?.run.recordToolCall({ name: context.toolName, durationMs, ...(context.error !== undefined ? { error: context.error } : {}) });
+      frame.handle?.run.recordToolCall({ name: context.toolName, durationMs, ...(failure !== undefined ? { error: failure } : {}) });
     });
     return call(own, context);
   }
