@@ -31,6 +31,7 @@ export type { QuotaExceededDetails } from './errors.js';
 export type { QuotaLevelView, QuotaSnapshot, QuotaUsage, QuotaView, QuotaWindowUsage } from './quota/view.js';
 export type { CalendarQuotaWindow, QuotaLevel, QuotaWindow, RollingQuotaWindow, WindowedLimits } from './quota/window-options.js';
 export type { CalendarPeriod } from './quota/windows.js';
+export type { ModelCall, ModelCallLimits } from './run/model-call.js';
 export type { QuotaStore } from './quota/store.js';
 export type { Totals } from './telemetry/series.js';
 export type { MetricsFamily, Outcome, QuotaResource } from './semconv.js';

@@ -1,6 +1,7 @@
 import type { Attributes, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
 import type { QuotaLevel, QuotaWindow } from './quota/window-options.js';
 import type { QuotaStore } from './quota/store.js';
+import type { ModelCall, ModelCallLimits } from './run/model-call.js';
 import type { MetricsFamily } from './semconv.js';
 
 /** Token and cost usage reported by a run, cumulative over calls to `recordUsage`. */
@@ -179,6 +180,14 @@ export interface Run {
   recordTurn(count?: number): void;
   /** Adds token and cost usage. Each field is checked on its own: an invalid one is dropped (or throws with `strict`), the others recorded. */
   recordUsage(usage: Usage): void;
+  /**
+   * Holds a model call's worst case (its input tokens, its output cap and, optionally, its
+   * maximum cost) against every quota of the run before the call is made; `settle` the returned
+   * call with what it used. Rejects with the `QuotaExceededError` that refuses the call (the run
+   * is stopped too), so the model is never called over budget. With every call declared this
+   * way, tokens and cost never pass their limits; usage recorded without it is charged afterwards.
+   */
+  reserveCall(limits: ModelCallLimits): Promise<ModelCall>;
   /**
    * Records one tool call this run made (a subagent invoked as a tool is a tool call of its
    * parent; the subagent's own calls are its own). Checked field by field like `recordUsage`: a

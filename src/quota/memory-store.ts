@@ -1,6 +1,7 @@
 import type {
   BudgetNode,
   ChargeResult,
+  HoldResult,
   LedgerAmounts,
   LedgerLimits,
   LedgerState,
@@ -236,6 +237,49 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     return violation;
   }
 
+  hold(lease: MemoryLease, amount: LedgerUsage, enforce: boolean, now = Date.now()): HoldResult {
+    if (lease.settled) return { held: false, violation: undefined };
+    let violation: LedgerViolation | undefined;
+    for (const node of lease.nodes) {
+      violation ??= findHoldViolation(node, amount, lease.admittedAt, now);
+      if (violation !== undefined) break;
+    }
+    if (violation !== undefined && enforce) return { held: false, violation };
+    lease.heldTokens += amount.tokens;
+    lease.heldCostNanos += amount.costNanos;
+    for (const node of lease.nodes) {
+      node.reservedTokens += amount.tokens;
+      node.reservedCostNanos += amount.costNanos;
+      if (node.counters === undefined) continue;
+      for (const counter of node.counters) {
+        const bucket = counter.live(lease.admittedAt, now);
+        if (bucket === undefined) continue;
+        bucket.reservedTokens += amount.tokens;
+        bucket.reservedCostNanos += amount.costNanos;
+      }
+    }
+    return { held: true, violation };
+  }
+
+  release(lease: MemoryLease, amount: LedgerUsage, now = Date.now()): void {
+    if (lease.settled) return;
+    const tokens = Math.min(lease.heldTokens, amount.tokens);
+    const costNanos = Math.min(lease.heldCostNanos, amount.costNanos);
+    lease.heldTokens -= tokens;
+    lease.heldCostNanos -= costNanos;
+    for (const node of lease.nodes) {
+      node.reservedTokens -= tokens;
+      node.reservedCostNanos -= costNanos;
+      if (node.counters === undefined) continue;
+      for (const counter of node.counters) {
+        const bucket = counter.live(lease.admittedAt, now);
+        if (bucket === undefined) continue;
+        bucket.reservedTokens -= tokens;
+        bucket.reservedCostNanos -= costNanos;
+      }
+    }
+  }
+
   settle(lease: MemoryLease, now = Date.now()): void {
     this.#release(lease, true, now);
   }
@@ -374,6 +418,35 @@ function findWindowOvershoot(key: string, counter: WindowCounter, usage: LedgerU
   const costNanos = total.usedCostNanos + total.reservedCostNanos;
   if (limits.costNanos !== undefined && costNanos > limits.costNanos) {
     return { resource: 'costUsd', key, window: label, limit: limits.costNanos, used: costNanos - usage.costNanos, requested: usage.costNanos };
+  }
+  return undefined;
+}
+
+/** The first token or cost limit of one node that holding `amount` more would pass: lifetime, then the lease's live window buckets. */
+function findHoldViolation(node: MemoryNode, amount: LedgerUsage, admittedAt: number, now: number): LedgerViolation | undefined {
+  const { key, limits } = node;
+  const tokens = node.usedTokens + node.reservedTokens;
+  if (limits.tokens !== undefined && tokens + amount.tokens > limits.tokens) {
+    return { resource: 'tokens', key, limit: limits.tokens, used: tokens, requested: amount.tokens };
+  }
+  const costNanos = node.usedCostNanos + node.reservedCostNanos;
+  if (limits.costNanos !== undefined && costNanos + amount.costNanos > limits.costNanos) {
+    return { resource: 'costUsd', key, limit: limits.costNanos, used: costNanos, requested: amount.costNanos };
+  }
+  if (node.counters === undefined) return undefined;
+  for (const counter of node.counters) {
+    // A window whose admission bucket has closed no longer counts this run.
+    if (counter.live(admittedAt, now) === undefined) continue;
+    const { limits: windowLimits, label } = counter.window;
+    const total = counter.total(now, scratch);
+    const heldTokens = total.usedTokens + total.reservedTokens;
+    if (windowLimits.tokens !== undefined && heldTokens + amount.tokens > windowLimits.tokens) {
+      return { resource: 'tokens', key, window: label, limit: windowLimits.tokens, used: heldTokens, requested: amount.tokens };
+    }
+    const heldCost = total.usedCostNanos + total.reservedCostNanos;
+    if (windowLimits.costNanos !== undefined && heldCost + amount.costNanos > windowLimits.costNanos) {
+      return { resource: 'costUsd', key, window: label, limit: windowLimits.costNanos, used: heldCost, requested: amount.costNanos };
+    }
   }
   return undefined;
 }

@@ -299,10 +299,29 @@ export class Quota {
     }
   }
 
-  /** A charge pushed a scope or budget past a hard limit: stop the run (enforce mode); check warnings. */
+  /**
+   * A charge pushed a scope or budget past a hard limit: one denial per run, however many charges
+   * follow, and the run stops (enforce mode). Then check warnings.
+   */
   charged(ticket: QuotaTicket, violation: LedgerViolation | undefined): void {
-    if (violation !== undefined && this.#enforce) ticket.events.exceeded(this.errorFor(violation, ticket.records));
+    if (violation !== undefined && ticket.firstOverrun()) {
+      const error = this.errorFor(violation, ticket.records);
+      ticket.events.denied(error, this.mode);
+      if (this.#enforce) ticket.events.stopped(error);
+    }
     this.#checkWarningsSafely(ticket.events, ticket.records);
+  }
+
+  /**
+   * A model call's worst case does not fit (or, observing, was held past a limit): count the
+   * denial; enforcing, stop the run and refuse the call by throwing.
+   */
+  callRefused(ticket: QuotaTicket, violation: LedgerViolation, held: boolean): void {
+    const error = this.errorFor(violation, ticket.records);
+    ticket.events.denied(error, this.mode);
+    if (held) return;
+    ticket.events.stopped(error);
+    throw error;
   }
 
   /** A ticket was settled or cancelled: its scopes have one run fewer in flight. */

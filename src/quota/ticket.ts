@@ -24,11 +24,9 @@ export interface QuotaWarning {
  * (the run pipeline) records it and stops the run. Implementations never throw.
  */
 export interface QuotaRunEvents {
-  /** A denial to count: the run is refused or stopped, or in observe mode would have been. */
+  /** A denial to count: the run or one of its model calls is refused, or the run stopped, or in observe mode would have been. */
   denied(error: QuotaExceededError, mode: QuotaMode): void;
-  /** Recorded usage pushed a scope or budget past a hard limit (enforce mode): the run must stop. */
-  exceeded(error: QuotaExceededError): void;
-  /** A per-run limit or the wall-time deadline stops the run. */
+  /** The run must stop (enforce mode): a per-run limit, the wall-time deadline, usage past a hard limit, or a refused model call. */
   stopped(error: QuotaExceededError): void;
   /** A soft threshold was crossed. */
   warned(warning: QuotaWarning): void;
@@ -42,6 +40,8 @@ export interface QuotaRunEvents {
 export class QuotaTicket {
   /** Settled or cancelled: the store has been told once. */
   #finished = false;
+  /** A charge has passed a hard limit of this run's scopes or budgets. */
+  #overrun = false;
   /** Armed only for a run with a duration limit. */
   #timers: Timers | undefined;
 
@@ -88,6 +88,35 @@ export class QuotaTicket {
     } else {
       this.quota.charged(this, result);
     }
+  }
+
+  /**
+   * Holds the worst case of one model call, in tokens and nano-dollars. Resolves `true` once held,
+   * `false` when nothing can be held (the store has no `hold`, or the run is settled): the call
+   * is then only charged afterwards. Rejects with the `QuotaExceededError` that refuses the call
+   * (the run is stopped too), or with `QuotaStoreUnavailableError` from a store set to deny.
+   */
+  async hold(tokens: number, costNanos: number): Promise<boolean> {
+    const store = this.quota.store;
+    if (store.hold === undefined || this.#finished) return false;
+    const result = await store.hold(this.lease, { tokens, costNanos }, this.quota.mode === 'enforce', Date.now());
+    if (result.violation !== undefined) this.quota.callRefused(this, result.violation, result.held);
+    return result.held;
+  }
+
+  /** Gives back up to this much of what the ticket holds (a model call's worst case beyond its usage). Never throws. */
+  release(tokens: number, costNanos: number): void {
+    if (tokens === 0 && costNanos === 0) return;
+    const store = this.quota.store;
+    const result = safeCall(logger, 'quota store release', () => store.release?.(this.lease, { tokens, costNanos }, Date.now()));
+    if (isPromise(result)) result.catch((error: unknown) => logger.error('quota store release failed', error));
+  }
+
+  /** Whether this is the first charge to pass a limit: a run's overrun is one denial, however many charges follow. */
+  firstOverrun(): boolean {
+    if (this.#overrun) return false;
+    this.#overrun = true;
+    return true;
   }
 
   /** Releases what the run did not use, and its timers; the execution counts. Never throws. */

@@ -184,10 +184,6 @@ export class AgentMeter {
     const telemetry = this.#telemetry;
     return {
       denied: (error, mode) => telemetry.recordDenial(run.series, run.span, error, mode),
-      exceeded: (error) => {
-        telemetry.recordLimitEvent(run.span, error);
-        run.stop(error);
-      },
       stopped: (error) => run.stop(error),
       warned: (warning) => telemetry.recordWarning(run.span, warning),
     };

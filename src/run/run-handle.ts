@@ -10,6 +10,7 @@ import type { RunRecord, RunTelemetry } from '../telemetry/run-telemetry.js';
 import type { SeriesStats } from '../telemetry/series.js';
 import { Timers } from '../timers.js';
 import type { Run, ToolCall, Usage } from '../types.js';
+import type { ModelCall, ModelCallLimits } from './model-call.js';
 import { followSignal, unfollowSignal } from './signal-followers.js';
 
 /** Why a run's signal fired; decides its outcome. */
@@ -104,13 +105,44 @@ export class RunHandle implements Run {
   }
 
   recordUsage(given: Usage): void {
+    this.#recordUsage(given, 'recordUsage');
+  }
+
+  /**
+   * Holds a model call's worst case against every quota of the run before the call is made. Rejects
+   * with a `TypeError` or `RangeError` naming a field that is not a valid amount, and with the
+   * `QuotaExceededError` that refuses the call when its worst case does not fit (the run is stopped
+   * too, as for any overrun), or with the reason the run was stopped already.
+   */
+  async reserveCall(limits: ModelCallLimits): Promise<ModelCall> {
+    const { tokens, costNanos } = parseCallLimits(limits);
+    if (this.stopReason !== undefined && !this.ended) throw this.signal.reason;
+    const ticket = this.ended ? undefined : this.ticket;
+    const held = ticket === undefined ? false : await ticket.hold(tokens, costNanos);
+    let settled = false;
+    return {
+      settle: (usage?: Usage) => {
+        if (settled) return;
+        settled = true;
+        const charged = usage === undefined ? undefined : this.#recordUsage(usage, 'reserveCall(...).settle');
+        if (!held) return;
+        // What the usage drew from the hold is used; the rest of the worst case goes back.
+        ticket!.release(Math.max(0, tokens - (charged?.tokens ?? 0)), Math.max(0, costNanos - (charged?.costNanos ?? 0)));
+      },
+    };
+  }
+
+  /** Records the valid fields of a usage record; returns what was charged. */
+  #recordUsage(given: Usage, method: string): { tokens: number; costNanos: number } | undefined {
     // Each field stands alone: a cost a pricing hook got wrong (NaN for a model missing from its
     // price table) drops that cost, never the tokens, which the quota must see whatever the price.
     const { usage, problems } = parseUsage(given);
-    if (usage !== undefined) this.#addUsage(usage);
+    const charged = usage === undefined ? undefined : this.#addUsage(usage);
     // With `strict`, this throws once the valid fields are recorded.
-    if (problems.length === 0) return;
-    this.#invalid(`recordUsage: ${problems.join('; ')}`, problems.length === 1 ? 'that field was dropped' : 'those fields were dropped');
+    if (problems.length > 0) {
+      this.#invalid(`${method}: ${problems.join('; ')}`, problems.length === 1 ? 'that field was dropped' : 'those fields were dropped');
+    }
+    return charged;
   }
 
   recordToolCall(given: ToolCall): void {
@@ -135,7 +167,7 @@ export class RunHandle implements Run {
     this.#invalid(`recordToolCall: ${problems.join('; ')}`, recorded ? 'that field was dropped' : 'the call was dropped');
   }
 
-  #addUsage(usage: Usage): void {
+  #addUsage(usage: Usage): { tokens: number; costNanos: number } {
     const inputTokens = usage.inputTokens ?? 0;
     const outputTokens = usage.outputTokens ?? 0;
     const costNanos = usage.costUsd === undefined ? undefined : this.#addCost(usage.costUsd);
@@ -146,6 +178,7 @@ export class RunHandle implements Run {
     this.#telemetry.addUsage(this.series, inputTokens, outputTokens, costNanos);
     if (this.ended) this.#telemetry.recordLateUsage(this.series, inputTokens, outputTokens);
     this.ticket?.charge(inputTokens + outputTokens, costNanos ?? 0);
+    return { tokens: inputTokens + outputTokens, costNanos: costNanos ?? 0 };
   }
 
   /** A quota stopped the run: its signal aborts with the error, and it ends `incomplete`. */
@@ -272,6 +305,23 @@ function parseUsage(given: Usage): { usage: Usage | undefined; problems: string[
   }
   const nothingValid = problems.length > 0 && Object.keys(usage).length === 0;
   return { usage: nothingValid ? undefined : usage, problems };
+}
+
+/** A model call's worst case in ledger units; throws naming the first field that is not a valid amount. */
+function parseCallLimits(limits: ModelCallLimits): { tokens: number; costNanos: number } {
+  if (!isObject(limits)) throw new TypeError(`agentmetry: reserveCall: limits must be an object, got ${describe(limits)}`);
+  const { inputTokens, maxOutputTokens, costUsd = 0 } = limits;
+  for (const [field, value] of [
+    ['inputTokens', inputTokens],
+    ['maxOutputTokens', maxOutputTokens],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(`agentmetry: reserveCall: ${field} must be a non-negative integer, got ${describe(value)}`);
+  }
+  if (typeof costUsd !== 'number' || !(costUsd >= 0 && costUsd <= MAX_LEDGER_USD)) {
+    throw new RangeError(`agentmetry: reserveCall: costUsd must be a number from 0 to ${MAX_LEDGER_USD}, got ${describe(costUsd)}`);
+  }
+  return { tokens: inputTokens + maxOutputTokens, costNanos: usdToNanos(costUsd) };
 }
 
 /** What is wrong with a tool call, field by field (called only when something is). */
