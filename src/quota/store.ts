@@ -123,6 +123,14 @@ export interface BudgetNode {
   readonly limits: LedgerLimits;
   /** A run budget: the store may forget it once nothing is in flight under it. */
   readonly ephemeral: boolean;
+  /**
+   * A scope: how long a shared store keeps its counts once nothing is in flight in it (and every
+   * window it counted in has closed), in ms; undefined keeps them for good. The quota passes `0`
+   * for a scope that counts nothing beyond its windows, the level's `idleTtlMs` for one with
+   * lifetime limits, and undefined for a level's single `'global'` scope. The in-memory store
+   * ignores it: the quota's `forget` is what drops its scopes.
+   */
+  readonly idleTtlMs?: number;
 }
 
 export interface LedgerUsage {
