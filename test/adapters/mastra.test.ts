@@ -243,6 +243,16 @@ describe('instrumentMastra', () => {
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
+  it('ends a streamed run that fails as an error once its stream is read', async () => {
+    setUp();
+    const failing = new MockLanguageModelV3({ doStream: () => Promise.reject(new Error('stream unavailable')) });
+    const output = await agent('streamer', failing).stream('x');
+    for await (const chunk of output.fullStream) expect(chunk.type).not.toBe('text-delta');
+    const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent streamer')!;
+    expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('error');
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
   it('records an agent network as a run of its agent, with the agents its routing picks nested under it', async () => {
     setUp();
     const stream = (text: string) => ({
