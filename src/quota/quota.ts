@@ -465,7 +465,13 @@ export class Quota {
   #record(level: Level, scope: string): ScopeRecord {
     let record = level.records.get(scope);
     if (record === undefined) {
-      record = new ScopeRecord(level, scope, this.#node({ key: level.keyOf(scope), limits: level.config.ledgerLimits, ephemeral: false }));
+      const { ledgerLimits: limits, oneScope, keepsLifetimeCounts, idleTtlMs } = level.config;
+      // How long a shared store keeps the scope's counts once idle: nothing beyond its windows to keep, the level's idleTtlMs, or for good.
+      record = new ScopeRecord(
+        level,
+        scope,
+        this.#node({ key: level.keyOf(scope), limits, ephemeral: false, idleTtlMs: oneScope ? undefined : keepsLifetimeCounts ? idleTtlMs : 0 }),
+      );
       level.records.set(scope, record);
     }
     return record;
