@@ -9,7 +9,7 @@ import { MockLanguageModelV4 } from 'ai/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
-import { ATTR_SUBAGENT_DEPTH, ATTR_SUBAGENT_OUTCOME } from '../../src/semconv.js';
+import { ATTR_SUBAGENT_DEPTH, ATTR_SUBAGENT_OUTCOME, ATTR_SUBAGENT_TURNS } from '../../src/semconv.js';
 import { createAdapterPipeline } from './pipeline.js';
 import { describeAiSdkScenario, type AiSdkMajor, type MockModel, type MockResult } from './ai-sdk-scenario.js';
 
@@ -216,6 +216,46 @@ describe('instrumentAiSdk on AI SDK 5 and 6: quotas while running', () => {
       const [span] = pipeline.agentSpans();
       expect(span!.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('incomplete');
       expect(pipeline.agentmeter.totals().active).toBe(0);
+    } finally {
+      uninstall();
+      await pipeline.shutdown();
+    }
+  });
+});
+
+describe("instrumentAiSdk on AI SDK 5 and 6: the app's own callbacks", () => {
+  it.each([
+    ['AI SDK 5', 'v2'],
+    ['AI SDK 6', 'v3'],
+  ] as const)("%s: the agent settings' and the call's prepareStep and onStepFinish still run, as often as without the adapter", async (_label, shape) => {
+    const pipeline = createAdapterPipeline();
+    const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: shape === 'v2' ? ai5 : ai6 });
+    try {
+      const usage =
+        shape === 'v2'
+          ? { inputTokens: 3, outputTokens: 2, totalTokens: 5 }
+          : { inputTokens: { total: 3, noCache: 3, cacheRead: 0, cacheWrite: 0 }, outputTokens: { total: 2, text: 2, reasoning: 0 } };
+      const answer = { content: [{ type: 'text', text: 'ok' }], finishReason: shape === 'v2' ? 'stop' : { unified: 'stop', raw: 'stop' }, usage, warnings: [] };
+      const model =
+        shape === 'v2'
+          ? new MockLanguageModelV2({ doGenerate: [answer, answer] as Loose })
+          : new MockLanguageModelV3({ doGenerate: [answer, answer] as Loose });
+      const seen: string[] = [];
+      const settings = {
+        model,
+        prepareStep: () => void seen.push('settings.prepareStep'),
+        onStepFinish: () => void seen.push('settings.onStepFinish'),
+      };
+      const agent = asAgent(shape === 'v2' ? new ai5.Experimental_Agent(settings as Loose) : new ai6.ToolLoopAgent(settings));
+      await agent.generate({ prompt: 'go' });
+      await agent.generate({ prompt: 'go', onStepFinish: () => void seen.push('call.onStepFinish') } as Loose);
+      // AI SDK 5 lets a call's onStepFinish replace the settings'; AI SDK 6 runs both.
+      expect(seen).toEqual(
+        shape === 'v2'
+          ? ['settings.prepareStep', 'settings.onStepFinish', 'settings.prepareStep', 'call.onStepFinish']
+          : ['settings.prepareStep', 'settings.onStepFinish', 'settings.prepareStep', 'settings.onStepFinish', 'call.onStepFinish'],
+      );
+      expect(pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_TURNS])).toEqual([1, 1]);
     } finally {
       uninstall();
       await pipeline.shutdown();
