@@ -19,13 +19,19 @@ import type { AgentMeter } from '../../index.js';
 import { countInstall } from '../shared/installs.js';
 import { createAiSdkIntegration } from './integration.js';
 import { instrumentAgentClass, type AgentClass } from './agent-class.js';
-import { AI_SDK_OPTION_TYPES, type AiSdkInstallOptions } from './options.js';
-import { checkAdapterOptions } from '../shared/options.js';
+import { AI_SDK_OPTION_TYPES, type AiSdkInstallOptions, type AiSdkInstrumentationOptions } from './options.js';
+import { checkAdapterOptions, type OptionTypes } from '../shared/options.js';
 
 export type { AiSdkInstallOptions, AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 export { createAiSdkIntegration } from './integration.js';
 
 const logger = createLogger('ai-sdk');
+
+/**
+ * The options `instrumentAiSdk` knows, for the check's "expected one of" list. `ai` is taken out
+ * of the options and checked on its own (a module, not a boolean or a function) before the rest is.
+ */
+const INSTALL_OPTION_TYPES = { ...AI_SDK_OPTION_TYPES, ai: 'function' } as OptionTypes<AiSdkInstrumentationOptions>;
 
 type GlobalWithIntegrations = typeof globalThis & { AI_SDK_TELEMETRY_INTEGRATIONS?: Telemetry[] };
 
@@ -68,7 +74,7 @@ function hookOf(module: AiModule): Hook | undefined {
  */
 export function instrumentAiSdk(agentmeter: Pick<AgentMeter, 'run'>, options: AiSdkInstallOptions = {}): () => void {
   const { ai: given, ...instrumentation } = isObject(options) && !Array.isArray(options) ? options : { ai: undefined };
-  checkAdapterOptions('instrumentAiSdk', agentmeter, isObject(options) && !Array.isArray(options) ? instrumentation : options, AI_SDK_OPTION_TYPES);
+  checkAdapterOptions('instrumentAiSdk', agentmeter, isObject(options) && !Array.isArray(options) ? instrumentation : options, INSTALL_OPTION_TYPES);
   let hook: Hook | undefined;
   if (given !== undefined) {
     hook = isObject(given) ? hookOf(given) : undefined;
