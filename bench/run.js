@@ -199,3 +199,5 @@ if (existsSync(redisBench)) {
   const result = spawnSync(process.execPath, [redisBench.pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
   if (result.status !== 0) console.log(`redis benchmark exited with ${result.status}`);
 }
+const adapters = spawnSync(process.execPath, [new URL('./adapters.mjs', import.meta.url).pathname, ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+if (adapters.status !== 0) console.log(`adapter benchmarks exited with ${adapters.status}`);
