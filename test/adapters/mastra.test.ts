@@ -530,6 +530,33 @@ describe('instrumentMastra', () => {
       expect(pipeline.agentmeter.totals().active).toBe(0);
     });
 
+    it("refuses an agent a network's routing picks by failing its call: its model is never called, the network fails", async () => {
+      // The network's run fits; the agent its routing picks does not. Mastra has no delegation hook for networks.
+      setUp({ quota: { limits: { maxExecutions: 1 } } });
+      const stream = (text: string) => ({
+        stream: convertArrayToReadableStream([
+          { type: 'stream-start', warnings: [] },
+          { type: 'text-start', id: 't' },
+          { type: 'text-delta', id: 't', delta: text },
+          { type: 'text-end', id: 't' },
+          { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(3, 2) },
+        ] as never[]),
+      });
+      const helperModel = new MockLanguageModelV3({ doStream: async () => stream('helped') });
+      const routingModel = new MockLanguageModelV3({
+        doGenerate: async () =>
+          say(JSON.stringify({ primitiveId: 'helper', primitiveType: 'agent', prompt: 'help', selectionReason: 'it helps' }), 20, 10) as never,
+      });
+      const boss = agent('boss', routingModel, { agents: { helper: agent('helper', helperModel) }, memory: new MockMemory() });
+      const network = await boss.network('do the task', { maxSteps: 2, memory: { thread: 't1', resource: 'r1' } });
+      for await (const chunk of network) expect(chunk.type).toBeDefined();
+      expect(await network.status).toBe('failed');
+      expect(helperModel.doStreamCalls).toHaveLength(0);
+      const spans = pipeline.agentSpans();
+      expect(['boss', 'helper'].map((name) => outcomeOf(spans, name))).toEqual(['error', 'denied']);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
     it("lets the app's own onDelegationStart deny first: the adapter admits nothing", async () => {
       setUp({ quota: { limits: { maxExecutions: 5 } } });
       const helperModel = model([say('never', 1, 1)]);
