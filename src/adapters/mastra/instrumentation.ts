@@ -33,8 +33,8 @@ const logger = createLogger('mastra');
 /**
  * Wires one `AgentMeter` into Mastra.
  *
- * `Agent.prototype.generate` and `.stream` are wrapped (the class prototype, never a module
- * export). Each call runs inside an agentmetry run, with Mastra's own per-call hooks added to its
+ * `Agent.prototype.generate`, `.stream` and `.network` are wrapped (the class prototype, never a
+ * module export). Each call runs inside an agentmetry run, with Mastra's own per-call hooks added to its
  * options and merged with the app's (the call's own, else the agent's `defaultOptions` and
  * `hooks`, which still run, first for the gates): `delegation.onDelegationStart` admits the
  * delegated agent's run before Mastra calls it, and a quota refusal becomes
@@ -42,7 +42,9 @@ const logger = createLogger('mastra');
  * tool's result; `onStepFinish` counts a turn and its usage per step; `beforeToolCall` and
  * `afterToolCall` time each tool call; `onFinish`, `onError` and `onAbort` end a streamed run.
  * The delegated agent's own `generate`/`stream` finds its admitted run by the request context
- * Mastra hands to both.
+ * Mastra hands to both. A workflow tool (`workflow-<key>`) is admitted and ended by the tool
+ * hooks. An agent called inside another's call (a tool's body, a network's step) finds its
+ * parent in the adapter's async context.
  */
 export class MastraInstrumentation {
   readonly #meter: Meter;
