@@ -83,6 +83,8 @@ export const SEMCONV_OPT_IN_GEN_AI_LATEST = 'gen_ai_latest_experimental' as cons
 export const METRIC_QUOTA_LIMIT = 'subagent.quota.limit' as const;
 export const METRIC_QUOTA_USED = 'subagent.quota.used' as const;
 export const METRIC_QUOTA_RESERVED = 'subagent.quota.reserved' as const;
+/** Seconds until a quota limit is projected to run out at its recent burn rate; -1 when it is not. */
+export const METRIC_QUOTA_EXHAUSTION = 'subagent.quota.exhaustion' as const;
 export const METRIC_QUOTA_DENIALS = 'subagent.quota.denials' as const;
 export const METRIC_QUOTA_WARNINGS = 'subagent.quota.warnings' as const;
 export const METRIC_QUOTA_UNACCOUNTED = 'subagent.quota.unaccounted' as const;

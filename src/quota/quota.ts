@@ -5,6 +5,7 @@ import type { QuotaLimits, QuotaMode, QuotaOptions, RunSpec } from '../types.js'
 import { NANOS_PER_USD, nanosToUsd, usdToNanos } from '../money.js';
 import { DEFAULT_SCOPE, parseLimits, parseQuotaOptions, toLedgerLimits, type LevelConfig, type QuotaConfig } from './config.js';
 import { Deadlines } from './deadlines.js';
+import { BurnRate, calendarExhaustion, lifetimeExhaustion, rollingExhaustion } from './forecast.js';
 import { MemoryQuotaStore } from './memory-store.js';
 import type { BudgetNode, LedgerAmounts, LedgerState, LedgerViolation, QuotaStore, ReserveResult, WindowState } from './store.js';
 import { QuotaTicket, type QuotaRunEvents } from './ticket.js';
@@ -20,12 +21,15 @@ const OTHER_SCOPE = 'other';
 const WINDOW_RESOURCES = ['executions', 'tokens', 'costUsd'] as const;
 type WindowResource = (typeof WINDOW_RESOURCES)[number];
 
+/** The quota gauges: `exhaustion` is seconds until the limit is projected to run out, or -1 when it is not. */
+export type GaugeKind = 'limit' | 'used' | 'reserved' | 'exhaustion';
+
 /**
  * One value of a quota gauge, in user units (USD for `costUsd`). `level` is undefined for a quota
  * without `levels`, `window` for a limit that never resets.
  */
 export type GaugeVisitor = (
-  kind: 'limit' | 'used' | 'reserved',
+  kind: GaugeKind,
   resource: GaugeResource,
   scope: string,
   value: number,
@@ -61,6 +65,8 @@ export class ScopeRecord {
   lastAdmittedAt = 0;
   /** Epoch ms from which an idle scope may be forgotten. */
   evictAt = Infinity;
+  /** The scope's recent consumption, made on its first read (snapshot or gauge collection). */
+  burnRate: BurnRate | undefined;
 
   constructor(
     readonly level: Level,
@@ -233,15 +239,20 @@ export class Quota {
     const limits = level.config.ledgerLimits;
     const used = state?.used;
     const reserved = state?.reserved;
+    const burn = readBurnRate(level.records.get(scope), state, now);
+    const forecast = (resource: WindowResource, limit: number | undefined, usedAmount: number, reservedAmount: number): QuotaUsage => {
+      const rate = ratePerSecond(burn, resource);
+      return usage(limit, usedAmount, reservedAmount, rate, exhaustionOf(undefined, limit, usedAmount, reservedAmount, rate, now));
+    };
     return {
       scope,
       level: level.config.name,
-      executions: usage(limits.executions, used?.executions ?? 0, reserved?.executions ?? 0),
-      tokens: usage(limits.tokens, used?.tokens ?? 0, reserved?.tokens ?? 0),
-      costUsd: usage(level.config.limits.maxCostUsd, nanosToUsd(used?.costNanos ?? 0), nanosToUsd(reserved?.costNanos ?? 0)),
+      executions: forecast('executions', limits.executions, used?.executions ?? 0, reserved?.executions ?? 0),
+      tokens: forecast('tokens', limits.tokens, used?.tokens ?? 0, reserved?.tokens ?? 0),
+      costUsd: forecast('costUsd', level.config.limits.maxCostUsd, nanosToUsd(used?.costNanos ?? 0), nanosToUsd(reserved?.costNanos ?? 0)),
       wallTimeMs: usage(limits.wallTimeMs, state?.startedAt === undefined ? 0 : now - state.startedAt, 0),
       concurrent: usage(limits.concurrent, reserved?.concurrent ?? 0, 0),
-      windows: level.config.windows.map((window, index) => windowUsage(window, state?.windows?.[index], now)),
+      windows: level.config.windows.map((window, index) => windowUsage(window, state?.windows?.[index], now, burn)),
     };
   }
 
@@ -252,12 +263,13 @@ export class Quota {
 
   /**
    * Visits the gauge values of every level: `global` and the first `maxReportedScopes` other
-   * scopes of each level (in the order they appeared) by name, the rest summed as `other`.
+   * scopes of each level (in the order they appeared) by name, the rest summed as `other` (for
+   * `exhaustion`, the soonest of theirs). Each read is a reading of the scopes' burn rates.
    */
   forEachGauge(visit: GaugeVisitor): void {
     const now = Date.now();
     for (const level of this.#levels) {
-      const other = new Map<string, [kind: 'limit' | 'used' | 'reserved', resource: GaugeResource, window: string | undefined, value: number]>();
+      const other = new Map<string, [kind: GaugeKind, resource: GaugeResource, window: string | undefined, value: number]>();
       const levelName = level.reportedName;
       let reported = 0;
       for (const record of level.records.values()) {
@@ -267,7 +279,8 @@ export class Quota {
         // The default scope always has its own series; it names no one.
         const own = scope === DEFAULT_SCOPE || reported < this.#config.maxReportedScopes;
         if (scope !== DEFAULT_SCOPE && own) reported += 1;
-        const emit = (kind: 'limit' | 'used' | 'reserved', resource: GaugeResource, window: string | undefined, value: number) => {
+        const burn = readBurnRate(record, state, now);
+        const emit = (kind: GaugeKind, resource: GaugeResource, window: string | undefined, value: number) => {
           if (own) {
             visit(kind, resource, scope, value, levelName, window);
             return;
@@ -275,7 +288,7 @@ export class Quota {
           const key = `${kind}\u0000${resource}\u0000${window ?? ''}`;
           const sum = other.get(key);
           if (sum === undefined) other.set(key, [kind, resource, window, value]);
-          else sum[3] += value;
+          else sum[3] = kind === 'exhaustion' ? soonest(sum[3], value) : sum[3] + value;
         };
         for (const resource of GAUGE_RESOURCES) {
           const [limit, used, reserved] = gaugeValues(resource, state, now);
@@ -283,6 +296,10 @@ export class Quota {
           if (limit !== undefined) emit('limit', resource, undefined, limit);
           emit('used', resource, undefined, used);
           emit('reserved', resource, undefined, reserved);
+          if (limit !== undefined && isForecast(resource)) {
+            const exhaustsAt = exhaustionOf(undefined, limit, used, reserved, ratePerSecond(burn, resource), now);
+            emit('exhaustion', resource, undefined, secondsUntil(exhaustsAt, now));
+          }
         }
         state.windows?.forEach(({ window, used, reserved }) => {
           for (const resource of WINDOW_RESOURCES) {
@@ -292,6 +309,9 @@ export class Quota {
             emit('limit', resource, window.label, limit / scale);
             emit('used', resource, window.label, amount(used, resource) / scale);
             emit('reserved', resource, window.label, amount(reserved, resource) / scale);
+            const rate = burn?.perSecond(resource === 'costUsd' ? 'costNanos' : resource);
+            const exhaustsAt = exhaustionOf(window, limit, amount(used, resource), amount(reserved, resource), rate, now);
+            emit('exhaustion', resource, window.label, secondsUntil(exhaustsAt, now));
           }
         });
       }
@@ -540,8 +560,62 @@ function narrowLimits(parent: QuotaLimits, budget: QuotaLimits, runName: string)
   return limits;
 }
 
-function usage(limit: number | undefined, used: number, reserved: number): QuotaUsage {
-  return { limit, used, reserved, remaining: limit === undefined ? undefined : Math.max(0, limit - used - reserved) };
+function usage(limit: number | undefined, used: number, reserved: number, burnRatePerSecond?: number, exhaustsAt?: number): QuotaUsage {
+  const remaining = limit === undefined ? undefined : Math.max(0, limit - used - reserved);
+  // Absent rather than undefined, so that a snapshot without a forecast prints as it always did.
+  return {
+    limit,
+    used,
+    reserved,
+    remaining,
+    ...(burnRatePerSecond !== undefined && { burnRatePerSecond }),
+    ...(exhaustsAt !== undefined && { exhaustsAt }),
+  };
+}
+
+/** Takes a reading of a scope's consumption into its burn rate (made on the first read), and returns the burn rate. */
+function readBurnRate(record: ScopeRecord | undefined, state: LedgerState | undefined, now: number): BurnRate | undefined {
+  if (record === undefined || state === undefined) return undefined;
+  record.burnRate ??= new BurnRate();
+  record.burnRate.record(now, state.used);
+  return record.burnRate;
+}
+
+/** A burn rate in user units (USD for `costUsd`) per second. */
+function ratePerSecond(burn: BurnRate | undefined, resource: WindowResource): number | undefined {
+  if (resource !== 'costUsd') return burn?.perSecond(resource);
+  const nanos = burn?.perSecond('costNanos');
+  return nanos === undefined ? undefined : nanos / NANOS_PER_USD;
+}
+
+/** When a limit of a window (none: the limit that never resets) runs out at `rate`; any one unit for all amounts. */
+function exhaustionOf(
+  window: BudgetWindow | undefined,
+  limit: number | undefined,
+  used: number,
+  reserved: number,
+  rate: number | undefined,
+  now: number,
+): number | undefined {
+  if (window === undefined) return lifetimeExhaustion(now, limit, used + reserved, rate);
+  if (window instanceof RollingWindow) return rollingExhaustion(now, limit, used + reserved, used, rate, window.rollingMs);
+  return calendarExhaustion(now, limit, used + reserved, rate, window.bucketEnd(now));
+}
+
+function isForecast(resource: GaugeResource): resource is WindowResource {
+  return resource === 'executions' || resource === 'tokens' || resource === 'costUsd';
+}
+
+/** The `exhaustion` gauge's value: seconds until `exhaustsAt`, or -1 when no exhaustion is projected. */
+function secondsUntil(exhaustsAt: number | undefined, now: number): number {
+  return exhaustsAt === undefined ? -1 : Math.max(0, exhaustsAt - now) / 1000;
+}
+
+/** The sooner of two `exhaustion` values, -1 (none projected) counting as never. */
+function soonest(a: number, b: number): number {
+  if (a < 0) return b;
+  if (b < 0) return a;
+  return Math.min(a, b);
 }
 
 function ledgerLimit(state: LedgerState, resource: (typeof WARN_RESOURCES)[number]): number | undefined {
@@ -577,15 +651,15 @@ function amount(amounts: LedgerAmounts, resource: WindowResource): number {
   return resource === 'costUsd' ? amounts.costNanos : amounts[resource];
 }
 
-function windowUsage(window: BudgetWindow, state: WindowState | undefined, now: number): QuotaWindowUsage {
+function windowUsage(window: BudgetWindow, state: WindowState | undefined, now: number, burn: BurnRate | undefined): QuotaWindowUsage {
   const scaled = (resource: WindowResource): QuotaUsage => {
     const scale = resource === 'costUsd' ? NANOS_PER_USD : 1;
-    const limit = windowLimit(window, resource);
-    return usage(
-      limit === undefined ? undefined : limit / scale,
-      state === undefined ? 0 : amount(state.used, resource) / scale,
-      state === undefined ? 0 : amount(state.reserved, resource) / scale,
-    );
+    const ledgerLimit = windowLimit(window, resource);
+    const limit = ledgerLimit === undefined ? undefined : ledgerLimit / scale;
+    const used = state === undefined ? 0 : amount(state.used, resource) / scale;
+    const reserved = state === undefined ? 0 : amount(state.reserved, resource) / scale;
+    const rate = ratePerSecond(burn, resource);
+    return usage(limit, used, reserved, rate, exhaustionOf(window, limit, used, reserved, rate, now));
   };
   return {
     window: window.label,

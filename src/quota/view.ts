@@ -11,6 +11,20 @@ export interface QuotaUsage {
   reserved: number;
   /** `limit - used - reserved`, never below 0; `undefined` without a limit. */
   remaining: number | undefined;
+  /**
+   * Consumed per second over the recent past (the last 2.5 to 5 minutes of reads: see
+   * docs/quotas.md, "Forecast"), the scope's consumption whichever window it counts in.
+   * Absent until the scope has been read twice at least a second apart (each `snapshot()` and
+   * gauge collection reads it), and for `wallTimeMs` and `concurrent`, which are not consumed.
+   */
+  burnRatePerSecond?: number | undefined;
+  /**
+   * Epoch ms when `remaining` runs out at `burnRatePerSecond` (now, if nothing remains).
+   * Absent without a limit, without a positive burn rate, or when the budget does not run
+   * out in the window: a calendar window that resets first (`resetsAt`), or a rolling window
+   * whose old consumption leaves at least as fast as new consumption comes.
+   */
+  exhaustsAt?: number | undefined;
 }
 
 /** One window of a scope: what counts in it now. */

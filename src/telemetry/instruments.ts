@@ -16,6 +16,7 @@ import {
   METRIC_GEN_AI_INVOKE_AGENT_INFERENCE_CALLS,
   METRIC_GEN_AI_INVOKE_AGENT_TOOL_CALLS,
   METRIC_QUOTA_DENIALS,
+  METRIC_QUOTA_EXHAUSTION,
   METRIC_QUOTA_LIMIT,
   METRIC_QUOTA_RESERVED,
   METRIC_QUOTA_UNACCOUNTED,
@@ -284,8 +285,13 @@ function bindQuota(meter: Meter, binding: MeterBinding): void {
     unit: '{execution}',
     description: 'Runs admitted without accounting because the quota store was unavailable.',
   });
-  const gauges = { limit, used, reserved };
-  observeAll(meter, binding.sources, [limit, used, reserved, denials, warnings, unaccounted], (source, emit) => {
+  const exhaustion = meter.createObservableGauge(METRIC_QUOTA_EXHAUSTION, {
+    unit: 's',
+    description:
+      'Seconds until the quota is projected to run out at its recent burn rate (within the window, for a windowed limit), by resource and scope; -1 when it is not.',
+  });
+  const gauges = { limit, used, reserved, exhaustion };
+  observeAll(meter, binding.sources, [limit, used, reserved, exhaustion, denials, warnings, unaccounted], (source, emit) => {
     const quota = source.quota;
     if (quota === undefined) return;
     const { gauges: state, series } = quota;

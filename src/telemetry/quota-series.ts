@@ -18,12 +18,20 @@ export interface CountedSeries {
 
 /**
  * What the quota gauges are read from: implemented by the quota, wired to telemetry by the run
- * pipeline. Values are in user units (USD for cost); `scope` is a scope key or `other`; `level`
- * and `window` are undefined for a quota without levels and a limit that never resets.
+ * pipeline. Values are in user units (USD for cost; `exhaustion` in seconds, -1 when none is
+ * projected); `scope` is a scope key or `other`; `level` and `window` are undefined for a quota
+ * without levels and a limit that never resets.
  */
 export interface QuotaGaugeSource {
   forEachGauge(
-    visit: (kind: 'limit' | 'used' | 'reserved', resource: string, scope: string, value: number, level: string | undefined, window: string | undefined) => void,
+    visit: (
+      kind: 'limit' | 'used' | 'reserved' | 'exhaustion',
+      resource: string,
+      scope: string,
+      value: number,
+      level: string | undefined,
+      window: string | undefined,
+    ) => void,
   ): void;
   unaccounted(): number;
 }
