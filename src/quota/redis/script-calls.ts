@@ -136,7 +136,10 @@ export class ScriptCalls {
       );
       for (const window of windows) {
         const { executions, tokens, costNanos } = window.limits;
-        args.push(window.bucketStart(now), window.oldestLiveStart(now), window.expiresAt(now), limitArg(executions), limitArg(tokens), limitArg(costNanos));
+        const oldest = window.oldestLiveStart(now);
+        // Kept a window longer than they count, for reservations decided a little earlier than this one.
+        const pruneBefore = window.oldestLiveStart(oldest - 1);
+        args.push(window.bucketStart(now), oldest, window.expiresAt(now), limitArg(executions), limitArg(tokens), limitArg(costNanos), pruneBefore);
       }
     }
     const shape = windowCounts(call.nodes);

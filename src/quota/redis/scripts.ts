@@ -18,10 +18,10 @@
  * - `P{T}:run:<process>:<key>`  the same for a run budget, which belongs to one run in one
  *                       process; namespaced by the process because its key is unique only there.
  * - `P{T}:win:<label>:node:<key>` (and `…:run:<process>:<key>`)  hash of one window of a node:
- *                       fields `<bucket start>:<ue|ut|uc|re|rt|rc>` per live bucket (the same
- *                       counts as a node, per bucket). Buckets older than the window's oldest live
- *                       bucket are deleted by the next script that reads the hash; the hash
- *                       expires EXPIRY_SLACK_MS after its newest bucket leaves the window.
+ *                       fields `<bucket start>:<ue|ut|uc|re|rt|rc>` per bucket (the same
+ *                       counts as a node, per bucket). Buckets more than a window older than the
+ *                       oldest live bucket are deleted by the next reservation; the hash expires
+ *                       EXPIRY_SLACK_MS after its newest bucket leaves the window.
  * - `P{T}:leases`       sorted set: lease id scored by its expiry (the server's clock, ms).
  * - `P{T}:leases:<id>`  hash of one lease: ht hc (tokens and nano-dollars still held in reserve),
  *                       sq (highest charge applied), g<seq> (a lower charge not applied yet:
@@ -68,9 +68,11 @@ local function add(key, field, amount)
   if amount ~= 0 then redis.call('HINCRBY', key, field, amount) end
 end
 
--- The live buckets of one window hash (start >= oldest), each {start, ue, ut, uc, re, rt, rc};
--- fields of older buckets are deleted.
-local function read_window(key, oldest)
+-- The live buckets of one window hash (start >= oldest), each {start, ue, ut, uc, re, rt, rc}.
+-- With prune_before, fields of buckets older than it are deleted: a window further back than
+-- the oldest live one, so that a reservation decided a little earlier (it waited in a queue,
+-- or its host's clock lags) still finds every bucket it counts.
+local function read_window(key, oldest, prune_before)
   local all = redis.call('HGETALL', key)
   local by_start, buckets, stale = {}, {}, {}
   for i = 1, #all, 2 do
@@ -78,9 +80,9 @@ local function read_window(key, oldest)
     local sep = string.find(field, ':', 1, true)
     local start = sep and tonumber(string.sub(field, 1, sep - 1))
     local index = sep and BUCKET_FIELDS[string.sub(field, sep + 1)]
-    if not start or not index or start < oldest then
+    if not start or not index or (prune_before and start < prune_before) then
       stale[#stale + 1] = field
-    else
+    elseif start >= oldest then
       local bucket = by_start[start]
       if not bucket then
         bucket = {start, 0, 0, 0, 0, 0, 0}
@@ -187,7 +189,8 @@ end
  *       (epoch ms on the server's clock; -1 = never), then per node ephemeral (1|0), the limits
  *       executions, concurrent, tokens, nano-dollars, wall ms (-1 = none), idle ms (-1 = keep for
  *       good), W, then per window the current bucket's start, the oldest live bucket's start, the
- *       current bucket's end of count (expiresAt), and the limits executions, tokens, nano-dollars.
+ *       current bucket's end of count (expiresAt), the limits executions, tokens, nano-dollars,
+ *       and the start before which buckets are deleted (one window before the oldest live one).
  * Reply: status ('admitted' | 'denied' | 'duplicate' | 'expired'), violation resource ('' = none),
  *        violating node index (1-based), its window index (1-based; 0 = not a window), limit,
  *        used, requested, then node states. 'expired': the reservation arrived after its
@@ -211,10 +214,10 @@ for i = 1, n do
   for j = 1, count do
     node.windows[j] = {
       key = KEYS[k], start = ARGV[a], oldest = num(ARGV[a + 1]), ends = num(ARGV[a + 2]),
-      l_exec = num(ARGV[a + 3]), l_tokens = num(ARGV[a + 4]), l_nanos = num(ARGV[a + 5]),
+      l_exec = num(ARGV[a + 3]), l_tokens = num(ARGV[a + 4]), l_nanos = num(ARGV[a + 5]), prune = num(ARGV[a + 6]),
     }
     k = k + 1
-    a = a + 6
+    a = a + 7
   end
   nodes[i] = node
 end
@@ -255,7 +258,7 @@ for i, node in ipairs(nodes) do
   end
   for j, w in ipairs(node.windows) do
     if v_resource then break end
-    local t = window_totals(read_window(w.key, w.oldest))
+    local t = window_totals(read_window(w.key, w.oldest, w.prune))
     if w.l_exec >= 0 and t[1] + t[4] + 1 > w.l_exec then
       v_resource, v_limit, v_used, v_requested = 'executions', w.l_exec, t[1] + t[4], 1
     elseif w.l_tokens >= 0 and (t[2] + t[5] >= w.l_tokens or t[2] + t[5] + tokens > w.l_tokens) then
