@@ -120,6 +120,28 @@ describe('Redis keys of windows and idle scopes', () => {
   });
 });
 
+describe('forgetting a scope on Redis', () => {
+  it('keeps a forgotten scope out of the local view, even when a late charge or sync replies for it', async () => {
+    const target = store('forget:', { refreshIntervalMs: 50 });
+    const scope: BudgetNode = { key: 'f', limits: { tokens: 1_000 }, ephemeral: false, idleTtlMs: 60_000 };
+    const lease = leaseOf(await reserve(target, [scope]));
+    await target.settle(lease);
+    target.forget(scope);
+    expect(target.read('f')).toBeUndefined();
+    expect([...target.scopes()]).toEqual([]);
+    // Usage recorded after the run ended still counts in Redis, but does not bring the scope back here.
+    await target.charge(lease, { tokens: 7, costNanos: 0 });
+    await new Promise((done) => setTimeout(done, 200));
+    expect(target.read('f')).toBeUndefined();
+    expect([...target.scopes()]).toEqual([]);
+    expect(await fixture.admin.hget('forget:{f}:node:f', 'ut')).toBe('7');
+    // A run in the scope again lists it, with what Redis still holds.
+    await target.settle(leaseOf(await reserve(target, [scope])));
+    expect(target.read('f')).toMatchObject({ used: { executions: 2, tokens: 7 } });
+    expect([...target.scopes()]).toEqual(['f']);
+  });
+});
+
 describe('layered windows on Redis Cluster', () => {
   let clusterServer: RedisServer;
   let cluster: Cluster;

@@ -88,7 +88,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
     // A denied run leaves no budget of its own behind (nothing is in flight under it).
     const admitted = reply.status !== 'denied';
-    this.#applyNodes(hierarchy, nodes, reply.nodes, admitted);
+    this.#applyNodes(hierarchy, nodes, reply.nodes, admitted, true);
     const violation = toViolation(nodes, reply.violation);
     if (!admitted) return { admitted: false, violation: violation! };
     const lease = new RedisLease(id, nodes, hierarchy, keys, false, now);
@@ -107,7 +107,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     const call = { keys: lease.keys, leaseId: lease.id, nodes, leaseTtlMs, tokens, costNanos, sequence: lease.sequence, admittedAt: lease.admittedAt, now };
     try {
       const reply = await this.#calls.charge(call, (late) => this.#chargeLanded(call, hierarchy, late));
-      this.#applyNodes(hierarchy, nodes, reply.nodes, false);
+      this.#applyNodes(hierarchy, nodes, reply.nodes, false, false);
       return reply.status === 'charged' ? toViolation(nodes, reply.violation) : undefined;
     } catch (error) {
       log.warn(
@@ -122,7 +122,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
 
   #chargeLanded(call: ChargeCall, hierarchy: HierarchyKeys, reply: ChargeReply): void {
     this.#leases.chargeLanded(call);
-    this.#applyNodes(hierarchy, call.nodes, reply.nodes, false);
+    this.#applyNodes(hierarchy, call.nodes, reply.nodes, false, false);
   }
 
   /** Resends a charge that failed, with its charge number: Redis applies it once, whichever send lands first. Never rejects. */
@@ -195,7 +195,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
   /** A reservation that Redis applied after its caller gave up: give everything back, execution included. */
   #cancelLateReservation(lease: RedisLease, reply: ReserveReply): void {
     if (reply.status !== 'admitted' && reply.status !== 'duplicate') return;
-    this.#applyNodes(lease.hierarchy!, lease.nodes, reply.nodes, true);
+    this.#applyNodes(lease.hierarchy!, lease.nodes, reply.nodes, true, false);
     lease.settled = true;
     const now = Date.now();
     // Background work: #sendSettle never rejects.
@@ -210,7 +210,7 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     const { keys, id: leaseId, nodes, admittedAt } = lease;
     try {
       const reply = await this.#calls.settle({ keys, leaseId, nodes, leaseTtlMs: this.#options.leaseTtlMs, mode, admittedAt, now });
-      this.#applyNodes(hierarchy, lease.nodes, reply.nodes, false);
+      this.#applyNodes(hierarchy, lease.nodes, reply.nodes, false, false);
       return true;
     } catch (error) {
       log.warn('quota store redis: settling a run failed; retrying in the background (its lease expires after leaseTtlMs)', error);
@@ -266,14 +266,15 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
     try {
       const reply = await this.#calls.sync(call);
       this.#leases.lost(leases, reply.missingLeases);
-      for (let i = 0; i < nodes.length; i++) this.#view.apply(hierarchy, nodes[i]!, reply.nodes[i]!, false);
+      for (let i = 0; i < nodes.length; i++) this.#view.apply(hierarchy, nodes[i]!, reply.nodes[i]!, false, false);
     } catch (error) {
       log.warn('quota store redis: renewing leases and refreshing quota state failed', error);
     }
   }
 
-  #applyNodes(hierarchy: HierarchyKeys, nodes: readonly BudgetNode[], replies: readonly NodeReply[], keepMissing: boolean): void {
-    for (let i = 0; i < nodes.length; i++) this.#view.apply(hierarchy, nodes[i]!, replies[i]!, keepMissing);
+  /** Updates the local view from a reply; `create`: a reservation, which adds nodes the view does not know yet. */
+  #applyNodes(hierarchy: HierarchyKeys, nodes: readonly BudgetNode[], replies: readonly NodeReply[], keepMissing: boolean, create: boolean): void {
+    for (let i = 0; i < nodes.length; i++) this.#view.apply(hierarchy, nodes[i]!, replies[i]!, keepMissing, create);
   }
 }
 

@@ -68,15 +68,24 @@ export class LocalView {
   /**
    * Updates one node from its state in a script reply. A run budget missing from Redis (nothing
    * in flight under it) is forgotten, unless `keepMissing` (a reservation that just counted on it).
-   * `limits` are the node's as the request gave them; undefined keeps what the view has.
+   * `limits` are the node's as the request gave them; undefined keeps what the view has. Only a
+   * reservation (`create`) adds a node the view does not have: a late reply for a scope the quota
+   * has forgotten since does not bring it back.
    */
-  apply(hierarchy: HierarchyKeys, node: { key: string; ephemeral: boolean; limits?: LedgerLimits | undefined }, reply: NodeReply, keepMissing: boolean): void {
+  apply(
+    hierarchy: HierarchyKeys,
+    node: { key: string; ephemeral: boolean; limits?: LedgerLimits | undefined },
+    reply: NodeReply,
+    keepMissing: boolean,
+    create: boolean,
+  ): void {
     const { key, ephemeral, limits } = node;
     if (!reply.exists && ephemeral && !keepMissing) {
       const entry = this.#entries.get(key);
       if (entry !== undefined) this.#remove(entry);
       return;
     }
+    if (!create && !this.#entries.has(key)) return;
     const entry = this.#entry(hierarchy, key, ephemeral, limits);
     const { state } = entry;
     Object.assign(state.used, reply.used);
