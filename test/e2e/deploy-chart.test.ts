@@ -145,7 +145,7 @@ describe('one source of truth: the rendered objects equal the files under collec
     const file = join(makeTempDir('prometheusrule'), 'rules.yml');
     writeFileSync(file, JSON.stringify({ groups: findObject(keda, 'PrometheusRule').spec!.groups }));
     const { stdout } = await promisify(execFile)(tools().PROMTOOL_BIN, ['check', 'rules', file]);
-    expect(stdout).toContain('SUCCESS: 6 rules found');
+    expect(stdout).toContain('SUCCESS: 7 rules found');
   });
 
   it('the collector ConfigMap is collector/otelcol-config.yaml byte for byte, and the pod listens where that config does', () => {

@@ -117,7 +117,7 @@ describe('prometheus', () => {
   it('promtool check rules accepts collector/alert-rules.yml', async () => {
     const result = await outcome(tools().PROMTOOL_BIN, ['check', 'rules', ALERT_RULES]);
     expect(result.code, result.output).toBe(0);
-    expect(result.output).toMatch(/SUCCESS: 6 rules found/);
+    expect(result.output).toMatch(/SUCCESS: 7 rules found/);
   });
 
   it('promtool test rules passes collector/alert-rules.test.yml', async () => {
@@ -149,7 +149,7 @@ describe('docker-compose.yml', () => {
     copyFileSync(ALERT_RULES, join(dir, 'alert-rules.yml'));
     const result = await outcome(tools().PROMTOOL_BIN, ['check', 'config', join(dir, 'prometheus.yml')]);
     expect(result.code, result.output).toBe(0);
-    expect(result.output).toContain('SUCCESS: 6 rules found');
+    expect(result.output).toContain('SUCCESS: 7 rules found');
   });
 
   it('runs the shipped collector config and mounts the shipped Grafana files that exist', () => {

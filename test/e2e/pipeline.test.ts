@@ -346,6 +346,11 @@ const CHECKS: Record<string, (results: Results, context: Context) => void> = {
     expect([...keyed(r.A!, [LABEL.resource]).keys()].sort()).toEqual([...BURNING].sort());
     expectAll(r.A!, (seconds) => Number.isFinite(seconds) && seconds > 0, 'time to exhaustion');
   },
+  // agentmetry's own forecast: phase 2 burned within its horizon, and every budget it burns has some left.
+  "agentmetry-quotas / Projected exhaustion (agentmetry's forecast)": (r) => {
+    expect([...keyed(r.A!, [LABEL.scope, LABEL.resource]).keys()].sort()).toEqual(BURNING.map((resource) => `global|${resource}`).sort());
+    expectAll(r.A!, (seconds) => Number.isFinite(seconds) && seconds > 0, 'projected exhaustion');
+  },
 };
 
 const dashboards = new Map(loadDashboards().map(({ dashboard }) => [dashboard.uid, dashboard] as const));
@@ -588,7 +593,7 @@ describe('alert rules on real data', () => {
     const response = await fetch(`${prometheus!.url}/api/v1/rules`);
     const body = (await response.json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } };
     const rules = body.data.groups.flatMap((group) => group.rules);
-    expect(rules.map((rule) => rule.name).sort()).toHaveLength(6);
+    expect(rules.map((rule) => rule.name).sort()).toHaveLength(7);
     for (const rule of rules) expect(rule.health, `${rule.name}: ${rule.lastError ?? ''}`).not.toBe('err');
   });
 
@@ -598,6 +603,7 @@ describe('alert rules on real data', () => {
         'subagent_quota_used',
         'subagent_quota_limit',
         'subagent_quota_denials_total',
+        'subagent_quota_exhaustion_seconds',
         'subagent_executions_total',
         'subagent_duration_seconds_bucket',
         'subagent_active',

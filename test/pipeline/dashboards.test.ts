@@ -236,7 +236,7 @@ describe('overview and quota dashboards cover the issue', () => {
     ])
       expect(text).toContain(needle);
   });
-  it('quotas: usage against limit, reserved, denials, warnings, burn rate', () => {
+  it('quotas: usage against limit, reserved, denials, warnings, burn rate, projected exhaustion', () => {
     const text = all('agentmetry-quotas');
     for (const needle of [
       'subagent_quota_used',
@@ -245,6 +245,7 @@ describe('overview and quota dashboards cover the issue', () => {
       'subagent_quota_denials_total',
       'subagent_quota_warnings_total',
       'deriv(',
+      'subagent_quota_exhaustion_seconds',
     ]) {
       expect(text).toContain(needle);
     }
@@ -264,6 +265,7 @@ describe('alert rules and provisioning', () => {
         'AgentmetryQuotaAbove80Percent',
         'AgentmetryQuotaExhausted',
         'AgentmetryQuotaDenials',
+        'AgentmetryQuotaExhaustionForecast',
         'AgentmetryHighErrorRatio',
         'AgentmetrySlowExecutions',
         'AgentmetryRunsStuckActive',
