@@ -392,7 +392,7 @@ describe('instrumentLangChain', () => {
     pipeline = createAdapterPipeline();
     expect(() => instrumentLangChain(pipeline.agentmeter, { maxTokens: 100 } as never)).toThrow(
       new TypeError(
-        'agentmetry: instrumentLangChain options.maxTokens is not a known option (expected one of topLevel, name, spec, costUsd); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
+        'agentmetry: instrumentLangChain options.maxTokens is not a known option (expected one of topLevel, name, spec, costUsd, callLimits); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
       ),
     );
     expect(() => instrumentLangChain(pipeline.agentmeter, { topLevel: 'no' } as never)).toThrow(

@@ -1,8 +1,10 @@
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import type { Serialized } from '@langchain/core/load/serializable';
 import type { LLMResult } from '@langchain/core/outputs';
+import { isQuotaRefusal } from '../../errors.js';
 import { createLogger, safeCall } from '../../log.js';
-import type { RunSpec } from '../../index.js';
+import type { ModelCall, ModelCallLimits, Run, RunSpec } from '../../index.js';
+import { declaredOutputCap, inputTokenBound, limitsOf } from './call-limits.js';
 import { priceUsage } from '../shared/pricing.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { LangChainInstrumentationOptions, LangChainRunInfo } from './options.js';
@@ -29,6 +31,8 @@ interface Entry {
   readonly model: string | undefined;
   /** For a tool call: when it started (`performance.now()`). */
   readonly started?: number;
+  /** For a model call: its worst case, held until the call ends (`run.reserveCall`). */
+  held?: ModelCall;
 }
 
 /**
@@ -42,8 +46,10 @@ interface Entry {
  * Admission happens in `handleChainStart`, which LangChain awaits (`awaitHandlers`) and whose
  * error it raises into the run (`raiseError`): a quota refusal makes the graph's `invoke` throw
  * before its first node, so its model is never called; a tool that started it hands the error
- * to the parent model as the tool's result. Every other callback logs its failures and never
- * throws, so that raising is only ever a refusal.
+ * to the parent model as the tool's result. A model call is held the same way in
+ * `handleChatModelStart`/`handleLLMStart`: its worst case is reserved before the model is called
+ * (`run.reserveCall`), and a call that does not fit fails with the refusal, which stops its run.
+ * Every other callback logs its failures and never throws, so that raising is only ever a refusal.
  */
 export class AgentMeterCallbackHandler extends BaseCallbackHandler {
   readonly name: string;
@@ -140,28 +146,28 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
     safeCall(logger, 'handleToolError', () => this.#toolEnded(runId, isBubbleUp(error) ? undefined : error));
   }
 
-  override handleChatModelStart(
+  override async handleChatModelStart(
     _llm: Serialized,
-    _messages: unknown,
+    messages: unknown,
     runId: string,
     parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
+    extraParams?: Record<string, unknown>,
     _tags?: string[],
     metadata?: Record<string, unknown>,
-  ): void {
-    this.#modelStarted(runId, parentRunId, metadata);
+  ): Promise<void> {
+    await this.#modelStarted(runId, parentRunId, metadata, messages, extraParams);
   }
 
-  override handleLLMStart(
+  override async handleLLMStart(
     _llm: Serialized,
-    _prompts: string[],
+    prompts: string[],
     runId: string,
     parentRunId?: string,
-    _extraParams?: Record<string, unknown>,
+    extraParams?: Record<string, unknown>,
     _tags?: string[],
     metadata?: Record<string, unknown>,
-  ): void {
-    this.#modelStarted(runId, parentRunId, metadata);
+  ): Promise<void> {
+    await this.#modelStarted(runId, parentRunId, metadata, prompts, extraParams);
   }
 
   override handleLLMEnd(output: LLMResult, runId: string): void {
@@ -172,26 +178,41 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
       if (run === undefined) return;
       const { inputTokens, outputTokens } = usageOf(output);
       const costUsd = priceUsage(logger, this.#options.costUsd, { inputTokens, outputTokens, model: entry!.model });
-      run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(entry!.model ? { model: entry!.model } : {}) });
+      const usage = { inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(entry!.model ? { model: entry!.model } : {}) };
+      // A held call records its usage as it gives back the rest of its worst case: counted once.
+      if (entry!.held !== undefined) entry!.held.settle(usage);
+      else run.recordUsage(usage);
     });
   }
 
   override handleLLMError(_error: unknown, runId: string): void {
-    this.#runs.delete(runId);
+    safeCall(logger, 'handleLLMError', () => {
+      this.#runs.get(runId)?.held?.settle();
+      this.#runs.delete(runId);
+    });
   }
 
   /**
-   * Counts a turn for the agent run the model call belongs to. Throws when a quota (this turn
-   * past `maxTurnsPerRun` included), a timeout or the caller has stopped that run: the model call
-   * then fails with the reason, and the run ends instead of running on.
+   * Counts a turn for the agent run the model call belongs to, then holds the call's worst case
+   * when it is known (`run.reserveCall`). Throws when a quota (this turn past `maxTurnsPerRun`, or
+   * a worst case that does not fit), a timeout or the caller has stopped that run: the model call
+   * then fails with the reason before it reaches the model, and the run ends instead of running on.
    */
-  #modelStarted(runId: string, parentRunId: string | undefined, metadata: Record<string, unknown> | undefined): void {
+  async #modelStarted(
+    runId: string,
+    parentRunId: string | undefined,
+    metadata: Record<string, unknown> | undefined,
+    input: unknown,
+    extraParams: Record<string, unknown> | undefined,
+  ): Promise<void> {
     if (!this.#active) return;
     let stopped: { reason: unknown } | undefined;
+    let hold: { run: Run; entry: Entry; limits: ModelCallLimits } | undefined;
     safeCall(logger, 'handleChatModelStart', () => {
       const owner = parentRunId === undefined ? undefined : this.#runs.get(parentRunId)?.owner;
       const model = typeof metadata?.ls_model_name === 'string' && metadata.ls_model_name !== '' ? metadata.ls_model_name : undefined;
-      this.#runs.set(runId, { kind: 'model', name: undefined, owner, agent: undefined, model });
+      const entry: Entry = { kind: 'model', name: undefined, owner, agent: undefined, model };
+      this.#runs.set(runId, entry);
       const run = owner?.handle?.run;
       if (run === undefined) return;
       // The turn past maxTurnsPerRun stops the run as it is recorded: that call is refused too.
@@ -199,9 +220,31 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
       if (run.signal.aborted) {
         this.#runs.delete(runId);
         stopped = { reason: run.signal.reason };
+        return;
       }
+      const limits = this.#limitsOf(model, input, extraParams);
+      if (limits !== undefined) hold = { run, entry, limits };
     });
     if (stopped !== undefined) throw stopped.reason;
+    if (hold === undefined) return;
+    try {
+      hold.entry.held = await hold.run.reserveCall(hold.limits);
+    } catch (error) {
+      // A worst case that does not fit (the run is stopped with it), or a run stopped meanwhile.
+      if (isQuotaRefusal(error) || hold.run.signal.aborted) {
+        this.#runs.delete(runId);
+        throw error;
+      }
+      logger.warn('holding the model call failed; its usage is charged after it', error);
+    }
+  }
+
+  /** The worst case to hold for a model call, or `undefined` (charged after it). */
+  #limitsOf(model: string | undefined, input: unknown, extraParams: Record<string, unknown> | undefined): ModelCallLimits | undefined {
+    const params = extraParams?.invocation_params;
+    const invocationParams = typeof params === 'object' && params !== null ? (params as Record<string, unknown>) : undefined;
+    const call = { model, input, invocationParams, maxOutputTokens: declaredOutputCap(invocationParams), inputTokens: inputTokenBound(input, extraParams) };
+    return limitsOf(logger, this.#options, call, Array.isArray(input) ? input.length : 1);
   }
 
   /**

@@ -6,7 +6,9 @@
  * under the run that contains it. Handoffs between the agents of a supervisor or a swarm graph
  * make them siblings under that graph's run, not a chain of nested runs. Turns are model calls,
  * tokens their `usage_metadata`, tool calls the tool runs its model asked for; a run that a quota refuses fails before its first node, and a
- * tool that started it hands the refusal to the parent model as the tool's result.
+ * tool that started it hands the refusal to the parent model as the tool's result. A model call
+ * that declares its output cap holds its worst case before it reaches the model, and is refused
+ * when that does not fit.
  */
 import { AsyncResource } from 'node:async_hooks';
 // First: LangChain's storage must be ours before '@langchain/core/context' initializes it.
@@ -19,7 +21,7 @@ import { checkAdapterOptions } from '../shared/options.js';
 import { AgentMeterCallbackHandler } from './handler.js';
 import { LANGCHAIN_OPTION_TYPES, type LangChainInstrumentationOptions } from './options.js';
 
-export type { LangChainInstrumentationOptions, LangChainRunInfo } from './options.js';
+export type { LangChainInstrumentationOptions, LangChainModelCallInfo, LangChainRunInfo } from './options.js';
 
 const logger = createLogger('langchain');
 

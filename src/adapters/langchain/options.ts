@@ -1,4 +1,4 @@
-import type { RunSpec } from '../../index.js';
+import type { ModelCallLimits, RunSpec } from '../../index.js';
 import type { OptionTypes } from '../shared/options.js';
 
 /** What the adapter knows about a graph run (a `createAgent` agent or a compiled LangGraph graph) when it starts one. */
@@ -9,6 +9,24 @@ export interface LangChainRunInfo {
   toolName: string | undefined;
   /** The node of the enclosing graph that runs this graph (a compiled subgraph used as a node); `undefined` otherwise. */
   nodeName: string | undefined;
+}
+
+/** What the adapter knows about one model call inside an agent run, before the call. */
+export interface LangChainModelCallInfo {
+  /** The model's name, from the call's `ls_model_name` metadata. */
+  model: string | undefined;
+  /** The call's input as LangChain passes it to callbacks: one array of messages per generation (chat model), or the prompts (LLM). */
+  input: unknown;
+  /** The call's invocation params as the model reports them (`max_tokens`, `tools`, ...); `undefined` when it gives none. */
+  invocationParams: Record<string, unknown> | undefined;
+  /** The output cap the invocation params declare (`max_tokens`, `max_completion_tokens`, `maxOutputTokens`, ...); `undefined` when none. */
+  maxOutputTokens: number | undefined;
+  /**
+   * The adapter's upper bound on the call's input tokens: UTF-8 bytes of the serialized input,
+   * tools and invocation params, plus a per-message and per-call allowance (see
+   * docs/adapters/langchain.md). `undefined` when the input has a media part, which it cannot bound.
+   */
+  inputTokens: number | undefined;
 }
 
 export interface LangChainInstrumentationOptions {
@@ -32,6 +50,16 @@ export interface LangChainInstrumentationOptions {
    * call's cost unknown (diag warning); its tokens still count.
    */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; model: string | undefined }) => number | undefined;
+  /**
+   * The worst case to hold for one model call inside an agent run, before the call
+   * (`run.reserveCall`): `{ inputTokens, maxOutputTokens, costUsd? }`, e.g. with the app's own
+   * token count. Return `undefined` for the default: `{ inputTokens: call.inputTokens,
+   * maxOutputTokens: call.maxOutputTokens }` when both are known, else nothing is held and the
+   * call's usage is charged after it. Without `costUsd`, the cost held is what `options.costUsd`
+   * gives for the worst case (none when it gives none). A hook that throws or returns invalid
+   * limits gets the default, with a diag warning.
+   */
+  callLimits?: (call: LangChainModelCallInfo) => ModelCallLimits | undefined;
 }
 
 /** Each option's type, checked when the adapter is installed. */
@@ -40,4 +68,5 @@ export const LANGCHAIN_OPTION_TYPES: OptionTypes<LangChainInstrumentationOptions
   name: 'function',
   spec: 'function',
   costUsd: 'function',
+  callLimits: 'function',
 };
