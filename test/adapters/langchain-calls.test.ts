@@ -55,9 +55,9 @@ function agentTool(name: string, agent: { invoke(input: ReturnType<typeof ask>):
 
 const lookup = tool(async () => 'looked up', { name: 'lookup', description: 'lookup', schema });
 
-/** What the framework reports: the usage_metadata of every message the fake models returned. */
-function reportedTokens(models: FakeBuiltModel[], perCall: (model: FakeBuiltModel, index: number) => number): number {
-  return models.reduce((total, model) => total + model.calls.reduce((sum, _call, index) => sum + perCall(model, index), 0), 0);
+/** What the framework reports: each fake model's calls (a refused call never reaches it), each using `perCall` tokens. */
+function reportedTokens(models: Array<[model: FakeBuiltModel, perCall: number]>): number {
+  return models.reduce((total, [model, perCall]) => total + model.calls.length * perCall, 0);
 }
 
 describe('instrumentLangChain: each model call holds its worst case before the call', () => {
@@ -142,13 +142,49 @@ describe('instrumentLangChain: each model call holds its worst case before the c
     const tokens = pipeline.agentmeter.quota!.snapshot().tokens;
     expect(tokens.used).toBeLessThanOrEqual(limit);
     expect(tokens.reserved).toBe(0);
-    const models = [orchestratorModel, ...researchers.map(({ model }) => model)];
-    const reported = reportedTokens(models, (model, index) => (model === orchestratorModel ? 510 : 4_010) * (index < 2 ? 1 : 0));
+    const reported = reportedTokens([[orchestratorModel, 510], ...researchers.map(({ model }) => [model, 4_010] as [FakeBuiltModel, number])]);
     expect(tokens.used).toBe(reported);
     expect((await pipeline.histogram(METRIC_TOKENS)).sum).toBe(reported);
     // The limit was reached: some researcher was stopped before a call.
     const outcomes = pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME]);
     expect(outcomes).toContain('incomplete');
+    expect(pipeline.agentmeter.totals().active).toBe(0);
+  });
+
+  it('keeps nested subagents within a token limit, exactly: researchers in parallel, each asking a helper', async () => {
+    const limit = 12_000;
+    setUp({ limits: { maxTokens: limit } });
+    const models: Array<[FakeBuiltModel, number]> = [];
+    const researchers = ['a', 'b'].map((name) => {
+      const helperModel = capped(fakeModel(), 2_000).respond(say(`${name} fact`, 10, 2_000));
+      const helper = createAgent({ name: `helper_${name}`, model: helperModel, tools: [] });
+      const model = capped(fakeModel(), 3_000)
+        .respond(call([['helper', `h_${name}`]], 10, 3_000))
+        .respond(say(`${name} findings`, 10, 3_000));
+      models.push([helperModel, 2_010], [model, 3_010]);
+      return { name, agent: createAgent({ name: `researcher_${name}`, model, tools: [agentTool('helper', helper)] }) };
+    });
+    const orchestratorModel = capped(fakeModel(), 500)
+      .respond(
+        call(
+          researchers.map(({ name }) => [name, `c_${name}`]),
+          10,
+          500,
+        ),
+      )
+      .respond(say('report', 10, 500));
+    models.push([orchestratorModel, 510]);
+    const orchestrator = createAgent({ name: 'orchestrator', model: orchestratorModel, tools: researchers.map(({ name, agent }) => agentTool(name, agent)) });
+
+    await orchestrator.invoke(ask('go')).catch((error: unknown) => {
+      expect(error).toMatchObject({ name: 'QuotaExceededError' });
+    });
+
+    const tokens = pipeline.agentmeter.quota!.snapshot().tokens;
+    expect(tokens.used).toBeLessThanOrEqual(limit);
+    expect(tokens.reserved).toBe(0);
+    expect(tokens.used).toBe(reportedTokens(models));
+    expect(pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME])).toContain('incomplete');
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
