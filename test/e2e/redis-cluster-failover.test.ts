@@ -96,7 +96,10 @@ afterAll(async () => {
 });
 
 async function startReplica(options: { keyPrefix: string; onUnavailable: 'deny' | 'allow' }): Promise<Replica> {
-  const settings = { dist, startupNodes: cluster!.startupNodes, limits: { maxConcurrent: LIMIT }, leaseTtlMs: LEASE_TTL_MS, timeoutMs: TIMEOUT_MS, ...options };
+  // A lifetime executions limit (never reached) keeps each scope's counts between the bursts: a
+  // scope with only maxConcurrent counts nothing worth keeping, so its key expires once idle.
+  const limits = { maxConcurrent: LIMIT, maxExecutions: 1_000_000 };
+  const settings = { dist, startupNodes: cluster!.startupNodes, limits, leaseTtlMs: LEASE_TTL_MS, timeoutMs: TIMEOUT_MS, ...options };
   const child = fork(REPLICA, [JSON.stringify(settings)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));

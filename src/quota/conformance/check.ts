@@ -30,7 +30,8 @@ export function leaseOf<Lease>(result: ReserveResult<Lease>): Lease {
 /** A node's state as plain data, for comparing two stores. */
 export function stateOf(state: LedgerState | undefined): unknown {
   if (state === undefined) return undefined;
-  return { used: { ...state.used }, reserved: { ...state.reserved }, startedAt: state.startedAt, limits: { ...state.limits } };
+  const windows = state.windows?.map(({ window, used, reserved }) => ({ window: window.label, used: { ...used }, reserved: { ...reserved } }));
+  return { used: { ...state.used }, reserved: { ...state.reserved }, startedAt: state.startedAt, limits: { ...state.limits }, windows };
 }
 
 /** What a reservation decided, without the lease. */

@@ -5,10 +5,11 @@ import type { BudgetNode, ChargeResult, LedgerLimits, QuotaStore } from '../stor
 import { outcomeOf, stateOf } from './check.js';
 import { budget, scope, T0 } from './cases.js';
 import type { Random } from './random.js';
+import { RollingWindow } from '../windows.js';
 
 /**
  * Random workloads (nested budgets, observe mode, estimates, overshoots, double and late
- * settlements, wall time) replayed on the candidate store and on the in-memory reference store,
+ * settlements, wall time, a rolling window that moves on under runs in flight) replayed on the candidate store and on the in-memory reference store,
  * comparing every result and every node's state after every step.
  */
 
@@ -30,7 +31,12 @@ export type Step =
   | { kind: 'charge'; lease: number; tokens: number; costNanos: number }
   | { kind: 'settle'; lease: number };
 
-const SCOPES = [scope('a', { executions: 12, concurrent: 4, tokens: 600, costNanos: 3_000, wallTimeMs: 250 }), scope('b', { tokens: 300 })];
+const SCOPES = [
+  scope('a', { executions: 12, concurrent: 4, tokens: 600, costNanos: 3_000, wallTimeMs: 250 }),
+  scope('b', { tokens: 300 }),
+  // The last 200 ms in 4 buckets: a few reservations apart, runs in flight outlive their bucket.
+  scope('c', { executions: 30, windows: [new RollingWindow(200, 4, { executions: 4, tokens: 400, costNanos: 2_000 })] }),
+];
 const BUDGETS: LedgerLimits[] = [{ tokens: 150, concurrent: 2 }, { executions: 2, costNanos: 700 }, {}];
 
 /** What the workloads should reach; checked over a full run so that a weakened generator is caught too. */
@@ -40,6 +46,7 @@ export const PATHS = [
   'denied tokens',
   'denied costUsd',
   'denied wallTimeMs',
+  'denied window',
   'observed',
   'nested',
   'overshoot',
@@ -92,7 +99,7 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
   let serial = 0;
 
   const compareStates = (): void => {
-    for (const key of keys) assert.deepStrictEqual(stateOf(actual.store.read(key)), stateOf(expected.store.read(key)), `state of node ${key}`);
+    for (const key of keys) assert.deepStrictEqual(stateOf(actual.store.read(key, now)), stateOf(expected.store.read(key, now)), `state of node ${key}`);
     assert.deepStrictEqual([...actual.store.scopes()].sort(), [...expected.store.scopes()].sort(), 'scopes()');
   };
 
@@ -110,7 +117,7 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
         const wanted = await expected.store.reserve({ ...request, nodes: storeNodes(expected.store, nodes) });
         const got = await actual.store.reserve({ ...request, nodes: storeNodes(actual.store, nodes) });
         assert.deepStrictEqual(outcomeOf(got), outcomeOf(wanted), 'reserve result');
-        if (!wanted.admitted) tally(`denied ${wanted.violation.resource}`);
+        if (!wanted.admitted) tally(wanted.violation.window === undefined ? `denied ${wanted.violation.resource}` : 'denied window');
         else if (wanted.violation !== undefined) tally('observed');
         if (nodes.length > 2) tally('nested');
         if (wanted.admitted && got.admitted) {
@@ -123,8 +130,8 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
         const run = runs[at]!;
         if (step.kind === 'charge') {
           const usage = { tokens: step.tokens, costNanos: step.costNanos };
-          const wanted = await expected.store.charge(expected.leases[at]!, usage);
-          const got = await actual.store.charge(actual.leases[at]!, usage);
+          const wanted = await expected.store.charge(expected.leases[at]!, usage, now);
+          const got = await actual.store.charge(actual.leases[at]!, usage, now);
           // Usage charged after settlement to a run budget with nothing in flight under it: the
           // store may have forgotten that budget, so an overshoot of it may or may not be reported.
           if (!(run.settled && onForgettable(run.nodes, got) && onForgettable(run.nodes, wanted))) assert.deepStrictEqual(got, wanted, 'charge result');
@@ -132,8 +139,8 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
           if (run.settled) tally('late charge');
         } else {
           if (run.settled) tally('settled twice');
-          await expected.store.settle(expected.leases[at]!);
-          await actual.store.settle(actual.leases[at]!);
+          await expected.store.settle(expected.leases[at]!, now);
+          await actual.store.settle(actual.leases[at]!, now);
           run.settled = true;
         }
       }
@@ -145,12 +152,12 @@ export async function replayWorkload<Lease>(candidate: QuotaStore<Lease>, steps:
 
   try {
     for (let at = 0; at < runs.length; at++) {
-      await expected.store.settle(expected.leases[at]!);
-      await actual.store.settle(actual.leases[at]!);
+      await expected.store.settle(expected.leases[at]!, now);
+      await actual.store.settle(actual.leases[at]!, now);
     }
     compareStates();
     for (const root of SCOPES) {
-      const final = actual.store.read(root.key);
+      const final = actual.store.read(root.key, now);
       if (final !== undefined)
         assert.deepStrictEqual(
           { ...final.reserved },
