@@ -144,11 +144,10 @@ export class MemoryLease {
  */
 export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   readonly name = 'memory';
-  /** Listed nodes by key: scopes for good, run budgets while something is in flight under them. */
-  readonly #nodes = new Map<string, MemoryNode>();
-  readonly #scopes = new Set<string>();
-  /** Every scope node made, by key, so that every quota on this store shares one per scope. */
+  /** Every scope node made, by key, so that every quota on this store shares one per scope; `read` and `scopes` see those listed (reserved in at least once). */
   readonly #scopeNodes = new Map<string, MemoryNode>();
+  /** Run budgets with something in flight under them, by key. */
+  readonly #budgets = new Map<string, MemoryNode>();
 
   /** A scope's node is one per key; a run budget's is new each time. */
   createNode(node: BudgetNode): MemoryNode {
@@ -167,9 +166,8 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     if (node.owner !== this || node.ephemeral) return;
     node.holders -= 1;
     if (node.holders > 0 || node.inFlight > 0 || this.#scopeNodes.get(node.key) !== node) return;
+    node.listed = false;
     this.#scopeNodes.delete(node.key);
-    this.#scopes.delete(node.key);
-    this.#unlist(node);
   }
 
   reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
@@ -316,24 +314,26 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   }
 
   read(key: string, now = Date.now()): LedgerState | undefined {
-    const node = this.#nodes.get(key);
+    const scope = this.#scopeNodes.get(key);
+    const node = scope?.listed === true ? scope : this.#budgets.get(key);
     if (node?.counters === undefined) return node;
     return { used: node.used, reserved: node.reserved, startedAt: node.startedAt, limits: node.limits, windows: node.windowStates(now) };
   }
 
-  scopes(): Iterable<string> {
-    return this.#scopes;
+  *scopes(): Iterable<string> {
+    for (const [key, node] of this.#scopeNodes) if (node.listed) yield key;
   }
 
   #list(node: MemoryNode): void {
     node.listed = true;
-    this.#nodes.set(node.key, node);
-    if (!node.ephemeral) this.#scopes.add(node.key);
+    if (node.ephemeral) this.#budgets.set(node.key, node);
+    // A scope node a quota still holds after another forgot it is the scope's node again.
+    else if (!this.#scopeNodes.has(node.key)) this.#scopeNodes.set(node.key, node);
   }
 
   #unlist(node: MemoryNode): void {
     node.listed = false;
-    if (this.#nodes.get(node.key) === node) this.#nodes.delete(node.key);
+    if (this.#budgets.get(node.key) === node) this.#budgets.delete(node.key);
   }
 }
 

@@ -55,16 +55,19 @@ export interface AdmitRequest {
 
 /** A scope of one level: its budget node (made once, so that the store sees the same node every time), its warnings and what is in flight in it. */
 export class ScopeRecord {
-  /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire. */
-  readonly nextWarning: number[] = WARN_RESOURCES.map(() => 0);
+  /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire (made on the first check: most quotas have no warnAt). */
+  nextWarning: number[] | undefined;
   /** Per window of the level: the period warnings last fired in, and per WINDOW_RESOURCES entry the next threshold. */
-  readonly windowWarnings: Array<{ period: number; next: number[] }>;
+  windowWarnings: Array<{ period: number; next: number[] }> | undefined;
   /** Runs admitted (or being admitted) in this scope and not yet finished. */
   inFlight = 0;
   /** Epoch ms of the last admission: the windows' buckets it counts in decide when the scope can go. */
   lastAdmittedAt = 0;
   /** Epoch ms from which an idle scope may be forgotten. */
   evictAt = Infinity;
+  /** In its level's eviction queue, placed there when it was due at `queuedEvictAt`. */
+  queued = false;
+  queuedEvictAt = Infinity;
   /** The scope's recent consumption, made on its first read (snapshot or gauge collection). */
   burnRate: BurnRate | undefined;
 
@@ -72,18 +75,24 @@ export class ScopeRecord {
     readonly level: Level,
     readonly scope: string,
     readonly node: BudgetNode,
-  ) {
-    this.windowWarnings = level.config.windows.map(() => ({ period: -1, next: WINDOW_RESOURCES.map(() => 0) }));
-  }
+  ) {}
 }
 
-/** One level of the quota and the scopes of it in use, with the idle ones in the order they went idle. */
+/** One level of the quota and the scopes of it in use, with the idle ones queued in the order they went idle. */
 export class Level {
   readonly records = new Map<string, ScopeRecord>();
-  /** Records with nothing in flight, oldest idle first: eviction reads from the front. */
-  readonly idle = new Set<ScopeRecord>();
+  /**
+   * Records that went idle, oldest first, each at most once; eviction reads from `head`. A record
+   * that got busy again is dropped when reached, one whose time was pushed back is queued again.
+   */
+  queue: ScopeRecord[] = [];
+  head = 0;
+  /** Where the level's scopeBy was configured, for its warnings. */
+  readonly scopeByField: string;
 
-  constructor(readonly config: LevelConfig) {}
+  constructor(readonly config: LevelConfig) {
+    this.scopeByField = config.implicit ? 'quota.scopeBy' : `quota.levels '${config.name}' scopeBy`;
+  }
 
   /** The name on denials and gauges: none for the one level of a quota without `levels`. */
   get reportedName(): string | undefined {
@@ -419,9 +428,20 @@ export class Quota {
     const level = record.level.reportedName;
     for (let index = 0; index < WARN_RESOURCES.length; index++) {
       const resource = WARN_RESOURCES[index]!;
-      this.#warn(events, record, resource, ledgerLimit(state, resource), ledgerHeld(state, resource), record.nextWarning, index, level, undefined);
+      this.#warn(
+        events,
+        record,
+        resource,
+        ledgerLimit(state, resource),
+        ledgerHeld(state, resource),
+        (record.nextWarning ??= WARN_RESOURCES.map(() => 0)),
+        index,
+        level,
+        undefined,
+      );
     }
     state.windows?.forEach(({ window, used, reserved }, windowIndex) => {
+      record.windowWarnings ??= record.level.config.windows.map(() => ({ period: -1, next: WINDOW_RESOURCES.map(() => 0) }));
       const warnings = record.windowWarnings[windowIndex];
       if (warnings === undefined) return;
       // Each threshold fires once per calendar period, or once per window length of a rolling window.
@@ -475,10 +495,14 @@ export class Quota {
 
   #scopeOf(level: Level, spec: RunSpec): string {
     if (level.config.oneScope) return DEFAULT_SCOPE;
-    const field = level.config.implicit ? 'quota.scopeBy' : `quota.levels '${level.config.name}' scopeBy`;
-    const scope = safeCall(logger, field, () => level.config.scopeOf(spec));
+    let scope: unknown;
+    try {
+      scope = level.config.scopeOf(spec);
+    } catch (error) {
+      logger.error(`${level.scopeByField} threw`, error);
+    }
     if (typeof scope === 'string' && scope.length > 0) return scope;
-    logger.warn(`${field} returned ${typeof scope === 'string' ? 'an empty string' : typeof scope}; using scope '${DEFAULT_SCOPE}'`);
+    logger.warn(`${level.scopeByField} returned ${typeof scope === 'string' ? 'an empty string' : typeof scope}; using scope '${DEFAULT_SCOPE}'`);
     return DEFAULT_SCOPE;
   }
 
@@ -497,9 +521,9 @@ export class Quota {
     return record;
   }
 
-  /** A run is being admitted in the scope: it is not idle any more. */
+  /** A run is being admitted in the scope: it is not idle any more (its queue entry is dropped when reached). */
   #busy(record: ScopeRecord): void {
-    if (record.inFlight++ === 0) record.level.idle.delete(record);
+    record.inFlight += 1;
   }
 
   /** A run left the scopes (it finished, was denied or failed to be admitted). */
@@ -512,28 +536,45 @@ export class Quota {
 
   /** Scopes made for a run that was refused before it reached the store are idle from the start. */
   #idleIfUnused(records: readonly ScopeRecord[], now: number): void {
-    for (const record of records) if (record.inFlight === 0 && !record.level.idle.has(record)) this.#goIdle(record, now);
+    for (const record of records) if (record.inFlight === 0 && !record.queued) this.#goIdle(record, now);
   }
 
   #goIdle(record: ScopeRecord, now: number): void {
     record.evictAt = record.level.evictAt(record, now);
-    if (record.evictAt === Infinity) return;
-    // Re-inserted, so that the set stays in the order scopes went idle.
-    record.level.idle.delete(record);
-    record.level.idle.add(record);
+    if (record.evictAt === Infinity || record.queued) return;
+    record.queued = true;
+    record.queuedEvictAt = record.evictAt;
+    record.level.queue.push(record);
   }
 
   /**
    * Forgets idle scopes whose time has come, oldest idle first: each admission does the work of
-   * the scopes it finds due, so eviction costs O(1) amortised per run and needs no timer.
+   * the queue entries it finds due, so eviction costs O(1) amortised per run and needs no timer.
    */
   #evictIdle(now: number): void {
     for (const level of this.#levels) {
-      for (const record of level.idle) {
-        if (record.evictAt > now) break;
-        level.idle.delete(record);
-        level.records.delete(record.scope);
-        safeCall(logger, 'quota store forget', () => this.store.forget?.(record.node));
+      const queue = level.queue;
+      while (level.head < queue.length) {
+        const record = queue[level.head]!;
+        if (record.inFlight === 0 && record.evictAt > now) {
+          // Not due: stop here, unless its time moved on since it was queued (it was busy meanwhile).
+          if (record.evictAt === record.queuedEvictAt) break;
+          record.queuedEvictAt = record.evictAt;
+          queue.push(record);
+        } else {
+          record.queued = false;
+          // (A record no longer in the map was forgotten before: a late child of a finished run brought it back.)
+          if (record.inFlight === 0 && level.records.get(record.scope) === record) {
+            level.records.delete(record.scope);
+            safeCall(logger, 'quota store forget', () => this.store.forget?.(record.node));
+          }
+        }
+        level.head += 1;
+      }
+      // Drop the consumed front once it is most of the array: O(1) amortised.
+      if (level.head > 1024 && level.head * 2 > queue.length) {
+        level.queue = queue.slice(level.head);
+        level.head = 0;
       }
     }
   }
