@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCharge, decodeReserve, decodeSettle, decodeSync, MalformedReplyError } from '../../src/quota/redis/replies.js';
+import { decodeCharge, decodeHold, decodeRelease, decodeReserve, decodeSettle, decodeSync, MalformedReplyError } from '../../src/quota/redis/replies.js';
 
 // One node as the scripts reply it: exists, ue ut uc re rt rc rk s.
 const node = [1, 2, 30, 400, 1, 5, 60, 1, 1_700_000_000_000];
@@ -44,6 +44,9 @@ describe('Redis script replies', () => {
     expect(decodeCharge([...verdict('charged'), ...node, ...node], 2).nodes).toHaveLength(2);
     expect(decodeSettle(['noop', ...node.slice(0, 8), -1], 1).nodes[0]!.startedAt).toBeUndefined();
     expect(decodeSync([2, 'lease-a', 'lease-b', ...node], 1).missingLeases).toEqual(['lease-a', 'lease-b']);
+    expect(decodeHold([...verdict('denied', 'costUsd', 1), ...node], 1).violation).toMatchObject({ resource: 'costUsd', nodeIndex: 0, limit: 10 });
+    expect(decodeHold([...verdict('noop'), ...node], 1).status).toBe('noop');
+    expect(decodeRelease(['released', ...node], 1).nodes[0]!.reserved.tokens).toBe(5);
   });
 
   // Each of these used to decode into NaN counts or an undefined node, and failed later as a TypeError.
@@ -58,6 +61,12 @@ describe('Redis script replies', () => {
     ['a window cut short', () => decodeSync([0, ...node, ...window.slice(0, 5)], [1]), /expected 18 values, got 15/],
     ['a node index out of range', () => decodeReserve([...verdict('denied', 'tokens', 3), ...node], 1), /node 3 of 1/],
     ['a denial without a violation', () => decodeReserve([...verdict('denied'), ...node], 1), /a denial without the limit it hit/],
+    [
+      'a refused hold without a violation',
+      () => decodeHold([...verdict('denied'), ...node], 1),
+      /hold script returned a malformed reply: a denial without the limit it hit/,
+    ],
+    ['a release status from another script', () => decodeRelease(['settled', ...node], 1), /unknown status settled/],
     ['a count that is not a number', () => decodeSettle(['settled', 1, 2, 'x', 4, 5, 6, 7, 8, 9], 1), /value 3 is not an integer \(x\)/],
     ['a fractional count', () => decodeSettle(['settled', 1, 2, 3.5, 4, 5, 6, 7, 8, 9], 1), /value 3 is not an integer/],
     ['a missing-lease count past the end', () => decodeSync([5, 'lease-a', ...node], 1), /expected 15 values, got 11/],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { QuotaStore } from '../store.js';
 import { CONTRACT_CASES } from './cases.js';
 import { createRandom, workloadSeed } from './random.js';
+import { HOLD_CASES } from './hold-cases.js';
 import { WINDOW_CASES } from './window-cases.js';
 import { generateWorkload, PATHS, replayWorkload, type Step } from './workload.js';
 
@@ -62,7 +63,7 @@ export function quotaStoreConformance<Lease>(options: QuotaStoreConformanceOptio
     }
   };
 
-  const cases: QuotaStoreConformanceCase[] = [...CONTRACT_CASES, ...WINDOW_CASES].map((contract) => ({
+  const cases: QuotaStoreConformanceCase[] = [...CONTRACT_CASES, ...WINDOW_CASES, ...HOLD_CASES].map((contract) => ({
     name: contract.name,
     run: () => withStore((store) => contract.run(store)),
   }));

@@ -1,6 +1,6 @@
 import { createLogger } from '../../log.js';
 import { QuotaStoreUnavailableError } from '../../errors.js';
-import type { BudgetNode, ChargeResult, LedgerState, LedgerUsage, LedgerViolation, QuotaStore, ReserveRequest, ReserveResult } from '../store.js';
+import type { BudgetNode, ChargeResult, HoldResult, LedgerState, LedgerUsage, LedgerViolation, QuotaStore, ReserveRequest, ReserveResult } from '../store.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { KeyLayout, leaseScriptKeys, type HierarchyKeys } from './keys.js';
 import { LeaseKeeper, nextLeaseId, RedisLease, type PendingCharge } from './leases.js';
@@ -131,6 +131,62 @@ export class RedisQuotaStore implements QuotaStore<RedisLease> {
       this.#chargeLanded(call, hierarchy, await this.#calls.charge(call, (late) => this.#chargeLanded(call, hierarchy, late)));
     } catch (error) {
       log.warn('quota store redis: resending a charge failed; trying again in the background', error);
+    }
+  }
+
+  /**
+   * Holds a model call's worst case on the lease, in one round trip. When Redis cannot answer,
+   * `onUnavailable: 'deny'` refuses the call (`QuotaStoreUnavailableError`) and `'allow'` lets it
+   * go unheld (charged afterwards). A hold that lands after its caller gave up stays on the lease
+   * until the run settles.
+   */
+  async hold(lease: RedisLease, amount: LedgerUsage, enforce: boolean, now = Date.now()): Promise<HoldResult> {
+    const { nodes, hierarchy } = lease;
+    const tokens = toLedgerInteger(amount.tokens);
+    const costNanos = toLedgerInteger(amount.costNanos);
+    if (hierarchy === undefined || lease.settled || lease.unaccounted) return { held: false, violation: undefined };
+    const call = {
+      keys: lease.keys,
+      leaseId: lease.id,
+      nodes,
+      leaseTtlMs: this.#options.leaseTtlMs,
+      tokens,
+      costNanos,
+      enforce,
+      admittedAt: lease.admittedAt,
+      now,
+    };
+    try {
+      const reply = await this.#calls.hold(call);
+      this.#applyNodes(hierarchy, nodes, reply.nodes, false, false);
+      return { held: reply.status === 'held', violation: reply.status === 'noop' ? undefined : toViolation(nodes, reply.violation) };
+    } catch (error) {
+      if (this.#options.onUnavailable === 'deny') throw new QuotaStoreUnavailableError(this.name, error);
+      log.warn("quota store redis: holding a model call's worst case failed; the call goes ahead unheld (onUnavailable: 'allow')", error);
+      return { held: false, violation: undefined };
+    }
+  }
+
+  /** Gives back up to `amount` of what the lease holds. Never rejects: a release that fails leaves the hold until the run settles. */
+  async release(lease: RedisLease, amount: LedgerUsage, now = Date.now()): Promise<void> {
+    const { nodes, hierarchy } = lease;
+    const tokens = toLedgerInteger(amount.tokens);
+    const costNanos = toLedgerInteger(amount.costNanos);
+    if (hierarchy === undefined || lease.settled || lease.unaccounted || (tokens === 0 && costNanos === 0)) return;
+    try {
+      const reply = await this.#calls.release({
+        keys: lease.keys,
+        leaseId: lease.id,
+        nodes,
+        leaseTtlMs: this.#options.leaseTtlMs,
+        tokens,
+        costNanos,
+        admittedAt: lease.admittedAt,
+        now,
+      });
+      this.#applyNodes(hierarchy, nodes, reply.nodes, false, false);
+    } catch (error) {
+      log.warn("quota store redis: giving back the unused part of a model call's hold failed; it is held until the run settles", error);
     }
   }
 

@@ -56,6 +56,19 @@ export interface ChargeReply {
   readonly nodes: readonly NodeReply[];
 }
 
+export interface HoldReply {
+  /** `noop`: the lease was already settled, or is gone; nothing was held. */
+  readonly status: 'held' | 'denied' | 'noop';
+  readonly violation: ReplyViolation | undefined;
+  readonly nodes: readonly NodeReply[];
+}
+
+export interface ReleaseReply {
+  /** `noop`: the lease was already settled, or is gone. */
+  readonly status: 'released' | 'noop';
+  readonly nodes: readonly NodeReply[];
+}
+
 export interface SettleReply {
   /** `noop`: the lease was already settled, or is gone. */
   readonly status: 'settled' | 'noop';
@@ -83,6 +96,8 @@ export type ReplyShape = number | readonly number[];
 const RESERVE_STATUSES = ['admitted', 'denied', 'duplicate', 'expired'] as const;
 const CHARGE_STATUSES = ['charged', 'duplicate'] as const;
 const SETTLE_STATUSES = ['settled', 'noop'] as const;
+const HOLD_STATUSES = ['held', 'denied', 'noop'] as const;
+const RELEASE_STATUSES = ['released', 'noop'] as const;
 const RESOURCES: ReadonlyArray<LedgerViolation['resource']> = ['executions', 'tokens', 'costUsd', 'wallTimeMs', 'concurrent'];
 
 /**
@@ -115,6 +130,21 @@ export function decodeCharge(reply: unknown, shape: ReplyShape): ChargeReply {
     violation: decodeViolation('charge', values, windows),
     nodes: decodeNodes('charge', values, VERDICT_WIDTH, windows),
   };
+}
+
+export function decodeHold(reply: unknown, shape: ReplyShape): HoldReply {
+  const windows = windowCounts(shape);
+  const values = expectArray('hold', reply, VERDICT_WIDTH, windows);
+  const status = oneOf('hold', values, 0, HOLD_STATUSES);
+  const violation = decodeViolation('hold', values, windows);
+  if (status === 'denied' && violation === undefined) throw new MalformedReplyError('hold', 'a denial without the limit it hit');
+  return { status, violation, nodes: decodeNodes('hold', values, VERDICT_WIDTH, windows) };
+}
+
+export function decodeRelease(reply: unknown, shape: ReplyShape): ReleaseReply {
+  const windows = windowCounts(shape);
+  const values = expectArray('release', reply, 1, windows);
+  return { status: oneOf('release', values, 0, RELEASE_STATUSES), nodes: decodeNodes('release', values, 1, windows) };
 }
 
 export function decodeSettle(reply: unknown, shape: ReplyShape): SettleReply {

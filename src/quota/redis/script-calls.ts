@@ -4,8 +4,21 @@ import { createLogger, safeCall } from '../../log.js';
 import type { BudgetNode } from '../store.js';
 import type { BudgetWindow } from '../windows.js';
 import { windowCounts } from './keys.js';
-import { decodeCharge, decodeReserve, decodeSettle, decodeSync, type ChargeReply, type ReserveReply, type SettleReply, type SyncReply } from './replies.js';
-import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
+import {
+  decodeCharge,
+  decodeHold,
+  decodeRelease,
+  decodeReserve,
+  decodeSettle,
+  decodeSync,
+  type ChargeReply,
+  type HoldReply,
+  type ReleaseReply,
+  type ReserveReply,
+  type SettleReply,
+  type SyncReply,
+} from './replies.js';
+import { CHARGE_SCRIPT, HOLD_SCRIPT, RELEASE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scripts.js';
 
 /**
  * The four scripts as calls: arguments in the order each script reads them (see `scripts.ts`),
@@ -15,13 +28,15 @@ import { CHARGE_SCRIPT, RESERVE_SCRIPT, SETTLE_SCRIPT, SYNC_SCRIPT } from './scr
 
 const log = createLogger('redis');
 
-type Script = 'reserve' | 'charge' | 'settle' | 'sync';
+type Script = 'reserve' | 'charge' | 'hold' | 'release' | 'settle' | 'sync';
 type Arg = string | number;
 type Command = (...args: Arg[]) => Promise<unknown>;
 
 const SCRIPTS: Record<Script, { lua: string; command: string }> = {
   reserve: { lua: RESERVE_SCRIPT, command: commandName('Reserve', RESERVE_SCRIPT) },
   charge: { lua: CHARGE_SCRIPT, command: commandName('Charge', CHARGE_SCRIPT) },
+  hold: { lua: HOLD_SCRIPT, command: commandName('Hold', HOLD_SCRIPT) },
+  release: { lua: RELEASE_SCRIPT, command: commandName('Release', RELEASE_SCRIPT) },
   settle: { lua: SETTLE_SCRIPT, command: commandName('Settle', SETTLE_SCRIPT) },
   sync: { lua: SYNC_SCRIPT, command: commandName('Sync', SYNC_SCRIPT) },
 };
@@ -59,6 +74,18 @@ export interface ChargeCall extends LeaseCall {
   readonly admittedAt: number;
   readonly now: number;
 }
+
+export interface HoldCall extends LeaseCall {
+  /** The amount, in integer ledger units. */
+  readonly tokens: number;
+  readonly costNanos: number;
+  /** For `hold`: when false, hold even past a limit (and report it). */
+  readonly enforce: boolean;
+  readonly admittedAt: number;
+  readonly now: number;
+}
+
+export type ReleaseCall = Omit<HoldCall, 'enforce'>;
 
 export interface SettleCall extends LeaseCall {
   /** `cancel` gives the execution back too (a reservation its caller had given up on). */
@@ -116,7 +143,14 @@ export class ScriptCalls {
       if (typeof client[name] !== 'function') client.defineCommand(name, { lua });
       return (...args) => (client[name] as Command).apply(client, args);
     };
-    this.#commands = { reserve: command('reserve'), charge: command('charge'), settle: command('settle'), sync: command('sync') };
+    this.#commands = {
+      reserve: command('reserve'),
+      charge: command('charge'),
+      hold: command('hold'),
+      release: command('release'),
+      settle: command('settle'),
+      sync: command('sync'),
+    };
   }
 
   reserve(call: ReserveCall, onLate?: (reply: ReserveReply) => void): Promise<ReserveReply> {
@@ -158,6 +192,34 @@ export class ScriptCalls {
     }
     const shape = windowCounts(call.nodes);
     return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, shape), onLate);
+  }
+
+  hold(call: HoldCall): Promise<HoldReply> {
+    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.enforce ? 1 : 0, call.leaseTtlMs, call.nodes.length];
+    for (const { ephemeral, limits } of call.nodes) {
+      const windows = limits.windows ?? [];
+      args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos), windows.length);
+      for (const window of windows) {
+        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
+        args.push(start, flag(live), oldest, limitArg(window.limits.tokens), limitArg(window.limits.costNanos));
+      }
+    }
+    const shape = windowCounts(call.nodes);
+    return this.#call('hold', call.keys, args, (reply) => decodeHold(reply, shape));
+  }
+
+  release(call: ReleaseCall): Promise<ReleaseReply> {
+    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.nodes.length];
+    for (const node of call.nodes) {
+      const windows = node.limits.windows ?? [];
+      args.push(windows.length);
+      for (const window of windows) {
+        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
+        args.push(start, flag(live), oldest);
+      }
+    }
+    const shape = windowCounts(call.nodes);
+    return this.#call('release', call.keys, args, (reply) => decodeRelease(reply, shape));
   }
 
   settle(call: SettleCall): Promise<SettleReply> {

@@ -416,6 +416,148 @@ return reply_with({'charged', v_resource or '', v_index or 0, v_window or 0, v_l
 `;
 
 /**
+ * Holds more on a live lease (the worst case of one model call): checks the tokens and cost
+ * limits of every node, and of every window whose bucket of the lease is live, and holds the
+ * amount on all of them at once, or (enforcing) on none. Not resent on failure: a hold applied
+ * after its caller gave up stays on the lease until the lease settles, which errs on the safe side.
+ * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
+ * ARGV: id, tokens, nano-dollars, enforce (1|0), ttl ms, N, then per node ephemeral (1|0), the
+ *       limits tokens, nano-dollars (-1 = none), W, then per window the lease's bucket start,
+ *       whether that bucket is live (1|0), the oldest live bucket's start, and the limits tokens,
+ *       nano-dollars.
+ * Reply: status ('held' | 'denied' | 'noop': the lease is settled or gone), violation resource
+ *        ('' = none), node index, window index (0 = none), limit, used, requested, then node states.
+ */
+export const HOLD_SCRIPT = `${COMMON}
+local leases, lease = KEYS[1], KEYS[2]
+local id, tokens, nanos, enforce, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), ARGV[4] == '1', num(ARGV[5]), num(ARGV[6])
+
+local nodes = {}
+local a, k = 7, n + 3
+for i = 1, n do
+  local node = { key = KEYS[i + 2], l_tokens = num(ARGV[a + 1]), l_nanos = num(ARGV[a + 2]), windows = {} }
+  local count = num(ARGV[a + 3])
+  a = a + 4
+  for j = 1, count do
+    node.windows[j] = {
+      key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]),
+      l_tokens = num(ARGV[a + 3]), l_nanos = num(ARGV[a + 4]),
+    }
+    k = k + 1
+    a = a + 5
+  end
+  nodes[i] = node
+end
+
+local function reply_with(head)
+  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
+  return head
+end
+
+local h = redis.call('HMGET', lease, 'st', 'n')
+if not h[2] or h[1] == '1' then return reply_with({'noop', '', 0, 0, 0, 0, 0}) end
+
+local v_resource, v_index, v_window, v_limit, v_used, v_requested
+for i, node in ipairs(nodes) do
+  if v_resource then break end
+  local _, s = read_node(node.key)
+  local held_tokens, held_nanos = s[2] + s[5], s[3] + s[6]
+  if node.l_tokens >= 0 and held_tokens + tokens > node.l_tokens then
+    v_resource, v_index, v_window, v_limit, v_used, v_requested = 'tokens', i, 0, node.l_tokens, held_tokens, tokens
+  elseif node.l_nanos >= 0 and held_nanos + nanos > node.l_nanos then
+    v_resource, v_index, v_window, v_limit, v_used, v_requested = 'costUsd', i, 0, node.l_nanos, held_nanos, nanos
+  else
+    for j, w in ipairs(node.windows) do
+      -- A window whose bucket of this lease has closed counts nothing of it any more.
+      if w.live and redis.call('HEXISTS', w.key, w.start .. ':re') == 1 then
+        local t = window_totals(read_window(w.key, w.oldest))
+        if w.l_tokens >= 0 and t[2] + t[5] + tokens > w.l_tokens then
+          v_resource, v_index, v_window, v_limit, v_used, v_requested = 'tokens', i, j, w.l_tokens, t[2] + t[5], tokens
+        elseif w.l_nanos >= 0 and t[3] + t[6] + nanos > w.l_nanos then
+          v_resource, v_index, v_window, v_limit, v_used, v_requested = 'costUsd', i, j, w.l_nanos, t[3] + t[6], nanos
+        end
+        if v_resource then break end
+      end
+    end
+  end
+end
+
+local verdict = {v_resource or '', v_index or 0, v_window or 0, v_limit or 0, v_used or 0, v_requested or 0}
+if v_resource and enforce then
+  return reply_with({'denied', unpack(verdict)})
+end
+
+add(lease, 'ht', tokens)
+add(lease, 'hc', nanos)
+redis.call('ZADD', leases, 'XX', server_ms() + ttl, id)
+for _, node in ipairs(nodes) do
+  if redis.call('EXISTS', node.key) == 1 then
+    add(node.key, 'rt', tokens)
+    add(node.key, 'rc', nanos)
+  end
+  for _, w in ipairs(node.windows) do
+    if w.live and redis.call('HEXISTS', w.key, w.start .. ':re') == 1 then
+      add(w.key, w.start .. ':rt', tokens)
+      add(w.key, w.start .. ':rc', nanos)
+    end
+  end
+end
+return reply_with({'held', unpack(verdict)})
+`;
+
+/**
+ * Gives back up to an amount of what a live lease holds (what a model call's usage did not take
+ * of its worst case), on its nodes and the live buckets it counts in.
+ * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
+ * ARGV: id, tokens, nano-dollars, N, then per node W, then per window the lease's bucket start,
+ *       whether that bucket is live (1|0), and the oldest live bucket's start.
+ * Reply: status ('released' | 'noop'), then node states.
+ */
+export const RELEASE_SCRIPT = `${COMMON}
+local leases, lease = KEYS[1], KEYS[2]
+local id, tokens, nanos, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(ARGV[4])
+
+local nodes = {}
+local a, k = 5, n + 3
+for i = 1, n do
+  local node = { key = KEYS[i + 2], windows = {} }
+  local count = num(ARGV[a])
+  a = a + 1
+  for j = 1, count do
+    node.windows[j] = { key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]) }
+    k = k + 1
+    a = a + 3
+  end
+  nodes[i] = node
+end
+
+local reply
+local h = redis.call('HMGET', lease, 'ht', 'hc', 'st')
+if not h[1] or h[3] == '1' then
+  reply = {'noop'}
+else
+  local t, c = math.min(num(h[1]), tokens), math.min(num(h[2]), nanos)
+  add(lease, 'ht', -t)
+  add(lease, 'hc', -c)
+  for _, node in ipairs(nodes) do
+    if redis.call('EXISTS', node.key) == 1 then
+      add(node.key, 'rt', -t)
+      add(node.key, 'rc', -c)
+    end
+    for _, w in ipairs(node.windows) do
+      if w.live and redis.call('HEXISTS', w.key, w.start .. ':re') == 1 then
+        add(w.key, w.start .. ':rt', -t)
+        add(w.key, w.start .. ':rc', -c)
+      end
+    end
+  end
+  reply = {'released'}
+end
+for _, node in ipairs(nodes) do push_node(reply, node.key, node.windows) end
+return reply
+`;
+
+/**
  * Releases what a lease holds and its slots; its execution becomes used ('settle') or is given
  * back ('cancel', for a reservation whose caller had already given up on it). Idempotent.
  * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
