@@ -98,9 +98,10 @@ export interface QuotaOptions {
   /** Where the accounting lives. Default: an in-process store. See `agentmetry/redis` for a shared one. */
   store?: QuotaStore;
   /**
-   * Scopes besides `global` reported with their own `quota.scope` attribute, in the order they
-   * appeared; the rest are summed under `other`. Default 0: scope keys (conversation, user or
-   * tenant ids from `scopeBy`) stay out of metrics unless you set it.
+   * Scopes besides `global` reported with their own `quota.scope` attribute, per level: the first
+   * ones reported, which keep their slot for the life of the quota (even once forgotten); the
+   * rest are summed under `other`. Default 0: scope keys (conversation, user or tenant ids from
+   * `scopeBy`) stay out of metrics unless you set it.
    */
   maxReportedScopes?: number;
 }

@@ -23,6 +23,13 @@ class Bucket {
   reservedTokens = 0;
   reservedCostNanos = 0;
   constructor(public start: number) {}
+
+  /** Empties the bucket for another start, in place. */
+  reset(start: number): void {
+    this.start = start;
+    this.usedExecutions = this.usedTokens = this.usedCostNanos = 0;
+    this.reservedExecutions = this.reservedTokens = this.reservedCostNanos = 0;
+  }
 }
 
 /** One window of a node: a ring of buckets, each reused once its turn comes round again. */
@@ -39,7 +46,7 @@ class WindowCounter {
     const slot = this.window.slot(start);
     const bucket = this.#slots[slot];
     if (bucket === undefined) return (this.#slots[slot] = new Bucket(start));
-    if (bucket.start !== start) Object.assign(bucket, new Bucket(start));
+    if (bucket.start !== start) bucket.reset(start);
     return bucket;
   }
 
@@ -52,8 +59,13 @@ class WindowCounter {
 
   /** Every live bucket summed, into `into`. */
   total(now: number, into: Bucket): Bucket {
-    Object.assign(into, new Bucket(0));
+    into.reset(0);
     const oldest = this.window.oldestLiveStart(now);
+    // A calendar window's one bucket is its total.
+    if (this.#slots.length === 1) {
+      const bucket = this.#slots[0];
+      return bucket === undefined || bucket.start < oldest ? into : bucket;
+    }
     for (const bucket of this.#slots) {
       if (bucket === undefined || bucket.start < oldest) continue;
       into.usedExecutions += bucket.usedExecutions;

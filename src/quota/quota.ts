@@ -89,6 +89,8 @@ export class Level {
   head = 0;
   /** Where the level's scopeBy was configured, for its warnings. */
   readonly scopeByField: string;
+  /** The scopes with their own gauge series (at most `maxReportedScopes`), for the life of the quota. */
+  readonly reportedScopes = new Set<string>();
 
   constructor(readonly config: LevelConfig) {
     this.scopeByField = config.implicit ? 'quota.scopeBy' : `quota.levels '${config.name}' scopeBy`;
@@ -272,7 +274,8 @@ export class Quota {
 
   /**
    * Visits the gauge values of every level: `global` and the first `maxReportedScopes` other
-   * scopes of each level (in the order they appeared) by name, the rest summed as `other` (for
+   * scopes of each level to be reported (in the order they appeared; they keep their own series
+   * for the life of the quota, even once forgotten) by name, the rest summed as `other` (for
    * `exhaustion`, the soonest of theirs). Each read is a reading of the scopes' burn rates.
    */
   forEachGauge(visit: GaugeVisitor): void {
@@ -280,14 +283,19 @@ export class Quota {
     for (const level of this.#levels) {
       const other = new Map<string, [kind: GaugeKind, resource: GaugeResource, window: string | undefined, value: number]>();
       const levelName = level.reportedName;
-      let reported = 0;
+      const reported = level.reportedScopes;
       for (const record of level.records.values()) {
         const state = this.store.read(record.node.key, now);
         if (state === undefined) continue;
         const scope = record.scope;
-        // The default scope always has its own series; it names no one.
-        const own = scope === DEFAULT_SCOPE || reported < this.#config.maxReportedScopes;
-        if (scope !== DEFAULT_SCOPE && own) reported += 1;
+        // The default scope always has its own series; it names no one. The first others to be
+        // reported keep theirs for good, even once forgotten: the SDK repeats a series' last value
+        // after it stops being observed, so handing the slot on would add a series each time.
+        let own = scope === DEFAULT_SCOPE || reported.has(scope);
+        if (!own && reported.size < this.#config.maxReportedScopes) {
+          reported.add(scope);
+          own = true;
+        }
         const burn = readBurnRate(record, state, now);
         const emit = (kind: GaugeKind, resource: GaugeResource, window: string | undefined, value: number) => {
           if (own) {

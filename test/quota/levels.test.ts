@@ -166,6 +166,20 @@ describe('bounded memory: idle scopes are forgotten', () => {
     expect([...store.scopes()].length).toBeLessThanOrEqual(1);
   });
 
+  it('scopes reported by name stay the first maxReportedScopes for good, however many come and go: the series stay bounded', () => {
+    const quota = new Quota({ scopeBy: 'conversation', maxReportedScopes: 2, windows: [{ per: 'minute', maxExecutions: 5 }] });
+    const ignore = () => undefined;
+    const events = { denied: ignore, exceeded: ignore, stopped: ignore, warned: ignore };
+    const named = new Set<string>();
+    for (let minute = 0; minute < 50; minute++) {
+      vi.setSystemTime(Date.parse('2026-12-02T10:00:00Z') + minute * 60_000);
+      (quota.admit({ spec: { name: 'a', conversationId: `c${minute}` }, depth: 0, parent: undefined, events }) as QuotaTicket).settle();
+      quota.forEachGauge((_kind, _resource, scope) => named.add(scope));
+    }
+    // c0 and c1 took the two named slots; every later conversation is summed as other.
+    expect([...named].sort()).toEqual(['c0', 'c1', 'other']);
+  });
+
   it('the gauge source stops visiting a forgotten scope', async () => {
     const quota = new Quota({ scopeBy: 'conversation', maxReportedScopes: 5, windows: [{ per: 'minute', maxExecutions: 5 }] });
     const ignore = () => undefined;
