@@ -8,6 +8,8 @@
 // so about 1,400 scopes are alive at any time, as in a live service; on the real clock no hour
 // would close during the run and nothing would be forgotten. The quota reads time only through
 // Date.now(), so the simulated clock is the one it enforces and evicts by.
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AgentMeter } from '../dist/index.js';
 // The quota alone, below the public surface: what admission and settlement cost by themselves.
 import { Quota } from '../dist/quota/quota.js';
@@ -122,6 +124,45 @@ async function conversations() {
   );
 }
 
+// 1b. The same comparison with the OpenTelemetry SDK behind agentmetry, as an app runs it (spans
+//     batched to an exporter that drops them, metrics to a reader): the per-run cost users see.
+async function conversationsWithSdk() {
+  class QuietReader extends MetricReader {
+    async onShutdown() {}
+    async onForceFlush() {}
+  }
+  const sdk = () => ({
+    tracerProvider: new TracerProvider({
+      spanProcessors: [new BatchSpanProcessor({ exporter: { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} }, maxQueueSize: 100_000 })],
+    }),
+    meterProvider: new MeterProvider({ readers: [new QuietReader()] }),
+  });
+  const quota = (scopeBy) => ({ scopeBy, windows: [{ per: 'hour', maxExecutions: 10_000_000, maxTokens: 1_000_000_000 }] });
+  const perConversation = new AgentMeter({ ...sdk(), quota: quota('conversation') });
+  const oneScope = new AgentMeter({ ...sdk(), quota: quota('global') });
+  let conversation = 0;
+  const work = {
+    conversation: async (iterations) => {
+      for (let index = 0; index < iterations; index++) {
+        clock += STEP_MS;
+        await perConversation.run({ name: 'researcher', conversationId: `sdk-conversation-${conversation++}`, estimate: { tokens: 10 } }, noop);
+      }
+    },
+    global: async (iterations) => {
+      for (let index = 0; index < iterations; index++) {
+        clock += STEP_MS;
+        await oneScope.run({ name: 'researcher', conversationId: 'conversation-x', estimate: { tokens: 10 } }, noop);
+      }
+    },
+  };
+  const samples = await alternate(work, quick ? 11 : 41, 2_000);
+  const conversationNs = samples.conversation.slice(1);
+  const globalNs = samples.global.slice(1);
+  console.log(
+    `  the same with the OpenTelemetry SDK behind it (${conversation.toLocaleString('en-US')} conversations): ${median(conversationNs).toFixed(0)} ns / ${median(globalNs).toFixed(0)} ns per run; ratio ${summary(ratios(conversationNs, globalNs))}  target <= 1.2`,
+  );
+}
+
 // 2. Admission with three levels (global, tenant, conversation) against one (global), same clock.
 async function levels() {
   const global = { name: 'global', windows: [{ per: 'month', maxCostUsd: 1_000_000 }] };
@@ -173,4 +214,5 @@ async function levels() {
 }
 
 await conversations();
+await conversationsWithSdk();
 await levels();
