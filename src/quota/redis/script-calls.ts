@@ -212,7 +212,7 @@ export class ScriptCalls {
     const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.nodes.length];
     for (const node of call.nodes) {
       const windows = node.limits.windows ?? [];
-      args.push(windows.length);
+      args.push(flag(node.ephemeral), windows.length);
       for (const window of windows) {
         const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
         args.push(start, flag(live), oldest);

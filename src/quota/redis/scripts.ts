@@ -180,6 +180,42 @@ local function sweep(leases, now)
     redis.call('ZREM', leases, id)
   end
 end
+
+-- The nodes of a script on one lease, read from ARGV at position a (node keys are KEYS[3..n+2],
+-- their window keys follow): per node ephemeral (1|0), with_limits: its limits tokens and
+-- nano-dollars (-1 = none), then W and per window the lease's bucket start, whether that bucket
+-- is live (1|0), the oldest live bucket's start, with_limits: the window's limits tokens and
+-- nano-dollars.
+local function lease_nodes(a, n, with_limits)
+  local nodes, k = {}, n + 3
+  for i = 1, n do
+    local node = { key = KEYS[i + 2], ephemeral = ARGV[a] == '1', windows = {} }
+    if with_limits then
+      node.l_tokens, node.l_nanos = num(ARGV[a + 1]), num(ARGV[a + 2])
+      a = a + 2
+    end
+    local count = num(ARGV[a + 1])
+    a = a + 2
+    for j = 1, count do
+      local w = { key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]) }
+      a = a + 3
+      if with_limits then
+        w.l_tokens, w.l_nanos = num(ARGV[a]), num(ARGV[a + 1])
+        a = a + 2
+      end
+      node.windows[j] = w
+      k = k + 1
+    end
+    nodes[i] = node
+  end
+  return nodes
+end
+
+-- Appends the state of every node to a reply.
+local function reply_nodes(head, nodes)
+  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
+  return head
+end
 `;
 
 /**
@@ -330,27 +366,8 @@ local id, tokens, nanos, seq, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(
 local reply
 local from_tokens, from_nanos = 0, 0
 
-local nodes = {}
-local a, k = 7, n + 3
-for i = 1, n do
-  local node = { key = KEYS[i + 2], ephemeral = ARGV[a], l_tokens = num(ARGV[a + 1]), l_nanos = num(ARGV[a + 2]), windows = {} }
-  local count = num(ARGV[a + 3])
-  a = a + 4
-  for j = 1, count do
-    node.windows[j] = {
-      key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]),
-      l_tokens = num(ARGV[a + 3]), l_nanos = num(ARGV[a + 4]),
-    }
-    k = k + 1
-    a = a + 5
-  end
-  nodes[i] = node
-end
-
-local function reply_with(head)
-  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
-  return head
-end
+local nodes = lease_nodes(7, n, true)
+local function reply_with(head) return reply_nodes(head, nodes) end
 
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'sq', 'st')
 if h[3] then
@@ -377,7 +394,7 @@ local v_resource, v_index, v_window, v_limit, v_used, v_requested
 for i, node in ipairs(nodes) do
   local key = node.key
   -- A run budget that no longer exists (its runs all ended) is not recreated by late usage.
-  if node.ephemeral ~= '1' or redis.call('EXISTS', key) == 1 then
+  if not node.ephemeral or redis.call('EXISTS', key) == 1 then
     add(key, 'rt', -from_tokens)
     add(key, 'rc', -from_nanos)
     local used_tokens = redis.call('HINCRBY', key, 'ut', tokens)
@@ -432,27 +449,8 @@ export const HOLD_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, tokens, nanos, enforce, ttl, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), ARGV[4] == '1', num(ARGV[5]), num(ARGV[6])
 
-local nodes = {}
-local a, k = 7, n + 3
-for i = 1, n do
-  local node = { key = KEYS[i + 2], l_tokens = num(ARGV[a + 1]), l_nanos = num(ARGV[a + 2]), windows = {} }
-  local count = num(ARGV[a + 3])
-  a = a + 4
-  for j = 1, count do
-    node.windows[j] = {
-      key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]),
-      l_tokens = num(ARGV[a + 3]), l_nanos = num(ARGV[a + 4]),
-    }
-    k = k + 1
-    a = a + 5
-  end
-  nodes[i] = node
-end
-
-local function reply_with(head)
-  for _, node in ipairs(nodes) do push_node(head, node.key, node.windows) end
-  return head
-end
+local nodes = lease_nodes(7, n, true)
+local function reply_with(head) return reply_nodes(head, nodes) end
 
 local h = redis.call('HMGET', lease, 'st', 'n')
 if not h[2] or h[1] == '1' then return reply_with({'noop', '', 0, 0, 0, 0, 0}) end
@@ -509,27 +507,15 @@ return reply_with({'held', unpack(verdict)})
  * Gives back up to an amount of what a live lease holds (what a model call's usage did not take
  * of its worst case), on its nodes and the live buckets it counts in.
  * KEYS: leases, lease, node1..nodeN, then the window keys of node 1, of node 2, ….
- * ARGV: id, tokens, nano-dollars, N, then per node W, then per window the lease's bucket start,
- *       whether that bucket is live (1|0), and the oldest live bucket's start.
+ * ARGV: id, tokens, nano-dollars, N, then per node ephemeral (1|0), W, then per window the
+ *       lease's bucket start, whether that bucket is live (1|0), and the oldest live bucket's start.
  * Reply: status ('released' | 'noop'), then node states.
  */
 export const RELEASE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, tokens, nanos, n = ARGV[1], num(ARGV[2]), num(ARGV[3]), num(ARGV[4])
 
-local nodes = {}
-local a, k = 5, n + 3
-for i = 1, n do
-  local node = { key = KEYS[i + 2], windows = {} }
-  local count = num(ARGV[a])
-  a = a + 1
-  for j = 1, count do
-    node.windows[j] = { key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]) }
-    k = k + 1
-    a = a + 3
-  end
-  nodes[i] = node
-end
+local nodes = lease_nodes(5, n, false)
 
 local reply
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'st')
@@ -553,8 +539,7 @@ else
   end
   reply = {'released'}
 end
-for _, node in ipairs(nodes) do push_node(reply, node.key, node.windows) end
-return reply
+return reply_nodes(reply, nodes)
 `;
 
 /**
@@ -570,19 +555,7 @@ export const SETTLE_SCRIPT = `${COMMON}
 local leases, lease = KEYS[1], KEYS[2]
 local id, mode, ttl, n = ARGV[1], ARGV[2], num(ARGV[3]), num(ARGV[4])
 
-local nodes = {}
-local a, k = 5, n + 3
-for i = 1, n do
-  local node = { key = KEYS[i + 2], ephemeral = ARGV[a] == '1', windows = {} }
-  local count = num(ARGV[a + 1])
-  a = a + 2
-  for j = 1, count do
-    node.windows[j] = { key = KEYS[k], start = ARGV[a], live = ARGV[a + 1] == '1', oldest = num(ARGV[a + 2]) }
-    k = k + 1
-    a = a + 3
-  end
-  nodes[i] = node
-end
+local nodes = lease_nodes(5, n, false)
 
 local reply
 local h = redis.call('HMGET', lease, 'ht', 'hc', 'st')
@@ -602,8 +575,7 @@ else
   redis.call('PEXPIRE', lease, ttl)
   reply = {'settled'}
 end
-for _, node in ipairs(nodes) do push_node(reply, node.key, node.windows) end
-return reply
+return reply_nodes(reply, nodes)
 `;
 
 /**
