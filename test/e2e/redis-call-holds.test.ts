@@ -1,9 +1,10 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
 
 /**
  * No overshoot on tokens across processes (issue 11): 4 processes share a Redis quota with an app
@@ -51,40 +52,21 @@ afterAll(async () => {
   if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
 });
 
-async function startReplica(keyPrefix: string, seed: number): Promise<(message: Record<string, unknown>) => Promise<Record<string, unknown>>> {
-  const child = fork(REPLICA, [JSON.stringify({ dist, port: server.port, keyPrefix, levels: LEVELS, seed })], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Record<string, unknown>) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return (message) => {
-    const answer = next();
-    child.send(message);
-    return answer;
-  };
+/** Starts one replica of the trial, with its own random seed. */
+function startTrialReplica(keyPrefix: string, seed: number): Promise<Replica> {
+  return startReplica(REPLICA, { dist, port: server.port, keyPrefix, levels: LEVELS, seed }, children);
 }
 
 describe('model calls held at their worst case on a Redis quota shared by 4 processes', () => {
   it('never take a scope or a window past its token limit, leave nothing held, and count every token once', async () => {
     const keyPrefix = 'calls:';
     const seed = Date.now() % 1_000_000;
-    const replicas = await Promise.all(Array.from({ length: PROCESSES }, (_, index) => startReplica(keyPrefix, seed + index)));
+    const replicas = await Promise.all(Array.from({ length: PROCESSES }, (_, index) => startTrialReplica(keyPrefix, seed + index)));
     const startAt = Date.now() + 300;
     const results = (await Promise.all(
-      replicas.map((request) => request({ type: 'trial', startAt, roots: 200, conversations: CONVERSATIONS })),
+      replicas.map((replica) => replica.request({ type: 'trial', startAt, roots: 200, conversations: CONVERSATIONS })),
     )) as unknown as Recorded[];
-    await Promise.all(replicas.map((request) => request({ type: 'exit' }).catch(() => undefined)));
+    await stopReplicas(replicas);
 
     const total = (field: 'tokens' | 'calls' | 'refusedCalls' | 'refusedRuns' | 'runs') => results.reduce((sum, result) => sum + result[field], 0);
     console.log(

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -7,6 +7,7 @@ import { AgentMeter, QuotaExceededError } from '../../src/index.js';
 import { RedisQuotaStore } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
 import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
 
 /**
  * Several Node processes (replicas) share one quota through Redis. Each replica is a real child
@@ -47,43 +48,16 @@ interface ReplicaOptions {
   timeoutMs?: number;
 }
 
-interface Replica {
-  readonly child: ChildProcess;
-  request(message: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
-
-async function startReplica(options: ReplicaOptions): Promise<Replica> {
-  const child = fork(REPLICA, [JSON.stringify({ dist, port: server.port, leaseTtlMs: 60_000, timeoutMs: 2_000, ...options })], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Record<string, unknown>) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return {
-    child,
-    request: (message) => {
-      const answer = next();
-      child.send(message);
-      return answer;
-    },
-  };
+/** Starts one replica on the test's Redis, with a 60 s lease TTL and a 2 s timeout unless `options` says otherwise. */
+function startRedisReplica(options: ReplicaOptions): Promise<Replica> {
+  return startReplica(REPLICA, { dist, port: server.port, leaseTtlMs: 60_000, timeoutMs: 2_000, ...options }, children);
 }
 
 describe('replicas sharing a Redis quota', () => {
   it(`admits exactly maxExecutions across 4 processes × 250 concurrent runs (${TRIALS} trials)`, async () => {
     for (let trial = 1; trial <= TRIALS; trial++) {
       const keyPrefix = `replicas${trial}:`;
-      const replicas = await Promise.all(Array.from({ length: 4 }, () => startReplica({ keyPrefix, limits: { maxExecutions: 100 } })));
+      const replicas = await Promise.all(Array.from({ length: 4 }, () => startRedisReplica({ keyPrefix, limits: { maxExecutions: 100 } })));
       // Every replica starts its 250 runs at the same wall-clock moment.
       const startAt = Date.now() + 300;
       const results = await Promise.all(replicas.map((replica) => replica.request({ type: 'admit', runs: 250, workMs: 5, startAt })));
@@ -98,7 +72,7 @@ describe('replicas sharing a Redis quota', () => {
       const node = await redis.hgetall(`${keyPrefix}{global}:node:global`);
       expect(node).toMatchObject({ ue: '100', re: '0', rk: '0', rt: '0', ut: '1000', uc: '1000000' }); // 100 × $0.00001 in nano-dollars
       expect(await redis.zcard(`${keyPrefix}{global}:leases`)).toBe(0);
-      await Promise.all(replicas.map((replica) => replica.request({ type: 'exit' }).catch(() => undefined)));
+      await stopReplicas(replicas);
     }
   });
 
@@ -106,7 +80,7 @@ describe('replicas sharing a Redis quota', () => {
     const keyPrefix = 'killed:';
     const limits = { maxConcurrent: 3 };
     const leaseTtlMs = 1_500;
-    const replica = await startReplica({ keyPrefix, limits, leaseTtlMs, timeoutMs: 300 });
+    const replica = await startRedisReplica({ keyPrefix, limits, leaseTtlMs, timeoutMs: 300 });
     await replica.request({ type: 'hold', runs: 3, tokensEach: 100 });
 
     const client = new Redis(server.port, '127.0.0.1');

@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RollingWindow } from '../../src/quota-store/index.js';
 import { waitFor } from '../helpers/poll.js';
 import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
 
 /**
  * Windows across processes (issue 11): 4 processes share a Redis quota with two levels, the whole
@@ -53,28 +54,9 @@ afterAll(async () => {
   if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
 });
 
-/** Starts one replica and resolves, once it is ready, a function that sends it a message and awaits its answer. */
-async function startReplica(keyPrefix: string): Promise<(message: Record<string, unknown>) => Promise<Record<string, unknown>>> {
-  const options = { dist, port: server.port, keyPrefix, levels: LEVELS, leaseTtlMs: 3_000 };
-  const child = fork(REPLICA, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Record<string, unknown>) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return (message) => {
-    const answer = next();
-    child.send(message);
-    return answer;
-  };
+/** Starts one replica of the trial. */
+function startTrialReplica(keyPrefix: string): Promise<Replica> {
+  return startReplica(REPLICA, { dist, port: server.port, keyPrefix, levels: LEVELS, leaseTtlMs: 3_000 }, children);
 }
 
 /** Admissions per bucket start. */
@@ -98,12 +80,12 @@ function perWindow(counts: Map<number, number>, first: number, last: number): Ma
 describe('a Redis quota with windows shared by 4 processes', () => {
   it('admits no more than each window allows, exactly the limit in every app window that refused a run, and expires its keys afterwards', async () => {
     const keyPrefix = 'windows:';
-    const replicas = await Promise.all(Array.from({ length: PROCESSES }, () => startReplica(keyPrefix)));
+    const replicas = await Promise.all(Array.from({ length: PROCESSES }, () => startTrialReplica(keyPrefix)));
     const startAt = Date.now() + 300;
     const results = (await Promise.all(
-      replicas.map((request) => request({ type: 'trial', startAt, durationMs: 4_500, everyMs: 10, conversations: CONVERSATIONS })),
+      replicas.map((replica) => replica.request({ type: 'trial', startAt, durationMs: 4_500, everyMs: 10, conversations: CONVERSATIONS })),
     )) as unknown as TrialResult[];
-    await Promise.all(replicas.map((request) => request({ type: 'exit' }).catch(() => undefined)));
+    await stopReplicas(replicas);
 
     const admitted = results.flatMap((result) => result.admitted);
     const denied = results.flatMap((result) => result.denied);

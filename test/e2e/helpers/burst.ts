@@ -1,7 +1,8 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect } from 'vitest';
 import { ROOT } from './redis-server.js';
+import { startReplica, stopReplicas } from './replicas.js';
 
 /**
  * The busy-client trial of issue 15, shared by the single-node and the Redis Cluster suites:
@@ -26,37 +27,12 @@ export interface BurstResult {
   landed: { charges: number; settlements: number };
   messages: string[];
 }
-type Request = (message: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
 /** Where the fixture finds the package and Redis: `port` (one server) or `startupNodes` (a cluster). */
 export interface BurstTarget {
   dist: string;
   port?: number;
   startupNodes?: ReadonlyArray<{ host: string; port: number }>;
-}
-
-/** Starts one burst process and resolves, once it is ready, a function that sends it a message and awaits its answer. */
-async function startReplica(target: BurstTarget, keyPrefix: string, children: Set<ChildProcess>): Promise<Request> {
-  const options = { ...target, keyPrefix, limits: { maxExecutions: LIMIT }, timeoutMs: TIMEOUT_MS };
-  const child = fork(FIXTURE, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Record<string, unknown>> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Record<string, unknown>) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return (message) => {
-    const answer = next();
-    child.send(message);
-    return answer;
-  };
 }
 
 /**
@@ -66,12 +42,13 @@ async function startReplica(target: BurstTarget, keyPrefix: string, children: Se
  * Resolves the admitted runs per scope, for the caller to check against Redis.
  */
 export async function runBurst(target: BurstTarget, keyPrefix: string, children: Set<ChildProcess>, label: string): Promise<Record<string, number>> {
-  const replicas = await Promise.all(Array.from({ length: PROCESSES }, () => startReplica(target, keyPrefix, children)));
+  const options = { ...target, keyPrefix, limits: { maxExecutions: LIMIT }, timeoutMs: TIMEOUT_MS };
+  const replicas = await Promise.all(Array.from({ length: PROCESSES }, () => startReplica(FIXTURE, options, children)));
   const startAt = Date.now() + 300;
   const results = (await Promise.all(
-    replicas.map((request) => request({ type: 'burst', scopes: SCOPES, runsPerScope: RUNS_PER_SCOPE, busyMs: BUSY_MS, startAt })),
+    replicas.map((replica) => replica.request({ type: 'burst', scopes: SCOPES, runsPerScope: RUNS_PER_SCOPE, busyMs: BUSY_MS, startAt })),
   )) as unknown as BurstResult[];
-  await Promise.all(replicas.map((request) => request({ type: 'exit' }).catch(() => undefined)));
+  await stopReplicas(replicas);
 
   const totals: Record<string, Counts> = {};
   for (const result of results) {

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
+import { serve } from '../fixtures/replica-ipc.mjs';
 
 const { dist, port, keyPrefix, levels, seed } = JSON.parse(process.argv[2]);
 const { AgentMeter, QuotaExceededError } = await import(pathToFileURL(join(dist, 'index.js')).href);
@@ -75,17 +76,13 @@ async function trial({ startAt, roots, conversations }) {
   return recorded;
 }
 
-process.on('message', async (message) => {
-  try {
-    if (message.type === 'trial') process.send({ type: 'result', ...(await trial(message)) });
-    else if (message.type === 'exit') {
+await serve(
+  { trial },
+  {
+    connect: () => redis.ping(),
+    close: async () => {
       await store.close();
       redis.disconnect();
-      process.exit(0);
-    }
-  } catch (error) {
-    process.send({ type: 'error', message: String(error?.stack ?? error) });
-  }
-});
-await redis.ping();
-process.send({ type: 'ready' });
+    },
+  },
+);
