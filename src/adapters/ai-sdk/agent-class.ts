@@ -119,9 +119,11 @@ interface Call {
   options: CallOptions;
 }
 
+/** Marks a tool's execution, the same fact for every layer: one storage (see `integration.ts`). */
+const toolFrames = new AsyncLocalStorage<ToolFrame>();
+
 function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer {
   const topLevel = options.topLevel ?? true;
-  const toolFrames = new AsyncLocalStorage<ToolFrame>();
 
   /** Opens the run of one agent call; a call that is not recorded gets no handle. */
   const begin = (agent: Agent, callOptions: CallOptions, operationId: string): Call | undefined => {

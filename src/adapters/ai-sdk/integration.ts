@@ -60,10 +60,16 @@ interface AbortEvent {
  * request until admission and throws the quota's refusal into it, which the parent model
  * then receives as a tool error.
  */
+/**
+ * Marks a tool's execution: a call started inside it is a subagent. One storage for every
+ * integration, since being inside a tool is the same fact for each (and on Node 20 every storage
+ * ever entered costs every promise in the process).
+ */
+const toolFrames = new AsyncLocalStorage<ToolFrame>();
+
 export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentationOptions = {}): Telemetry {
   checkAdapterOptions('createAiSdkIntegration', meter, options, AI_SDK_OPTION_TYPES);
   const topLevel = options.topLevel ?? true;
-  const toolFrames = new AsyncLocalStorage<ToolFrame>();
   const operations = new Map<string, Operation>();
 
   const start = (event: StartEvent): Promise<unknown> | undefined => {

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { Agent } from '@mastra/core/agent';
 import { isObject } from '../../is-object.js';
@@ -27,6 +26,7 @@ import {
   type UsageLike,
 } from './mastra-types.js';
 import type { MastraInstrumentationOptions, MastraRunInfo } from './options.js';
+import { StoragePool } from '../shared/storage-pool.js';
 
 const logger = createLogger('mastra');
 
@@ -46,10 +46,13 @@ const logger = createLogger('mastra');
  * hooks. An agent called inside another's call (a tool's body, a network's step) finds its
  * parent in the adapter's async context.
  */
+/** Frames' storages of uninstalled instrumentations, for the next install (see `StoragePool`). */
+const framePool = new StoragePool<Frame>();
+
 export class MastraInstrumentation {
   readonly #meter: Meter;
   readonly #options: MastraInstrumentationOptions;
-  readonly #frames = new AsyncLocalStorage<Frame>();
+  readonly #frames = framePool.take();
   /** Delegated runs admitted and not yet taken over by the delegated agent's call, by the request context Mastra passes it (`null`: unrecorded). */
   readonly #delegated = new WeakMap<object, Delegation | null>();
   #active = true;
@@ -70,6 +73,7 @@ export class MastraInstrumentation {
     this.#active = false;
     for (const restore of this.#restore.reverse()) restore();
     this.#restore = [];
+    framePool.give(this.#frames);
   }
 
   #patch(

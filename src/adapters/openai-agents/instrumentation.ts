@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
 import { Agent, Runner, addTraceProcessor, defineToolInputGuardrail, getCurrentSpan } from '@openai/agents';
 import type { RunSpec } from '../../index.js';
@@ -7,6 +6,7 @@ import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import type { Frame } from './frame.js';
 import type { OpenAIAgentsInstrumentationOptions, OpenAIAgentsRunInfo } from './options.js';
 import { AgentMeterTraceProcessor } from './trace-processor.js';
+import { StoragePool } from '../shared/storage-pool.js';
 
 const logger = createLogger('openai-agents');
 const GUARDRAIL_NAME = 'agentmeter.quota';
@@ -60,10 +60,13 @@ type Admission = { handle: RunHandle | undefined } | { refusal: unknown };
  * hands the parent model a generic tool error instead). Observation: a trace processor feeds
  * turns and tokens.
  */
+/** Frames' storages of uninstalled instrumentations, for the next install (see `StoragePool`). */
+const framePool = new StoragePool<Frame>();
+
 export class OpenAIAgentsInstrumentation {
   readonly #meter: Meter;
   readonly #options: OpenAIAgentsInstrumentationOptions;
-  readonly #frames = new AsyncLocalStorage<Frame>();
+  readonly #frames = framePool.take();
   /** Runs admitted by the guardrail and not yet claimed by `invoke`, per run context and call id; `null` for one left unrecorded. */
   readonly #admitted = new WeakMap<object, Map<string, RunHandle | null>>();
   readonly #processor: AgentMeterTraceProcessor;
@@ -94,6 +97,7 @@ export class OpenAIAgentsInstrumentation {
     this.#processor.disable();
     for (const restore of this.#restore.reverse()) restore();
     this.#restore = [];
+    framePool.give(this.#frames);
   }
 
   #patchAsTool(): void {
