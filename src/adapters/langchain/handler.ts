@@ -243,7 +243,10 @@ export class AgentMeterCallbackHandler extends BaseCallbackHandler {
   #limitsOf(model: string | undefined, input: unknown, extraParams: Record<string, unknown> | undefined): ModelCallLimits | undefined {
     const params = extraParams?.invocation_params;
     const invocationParams = typeof params === 'object' && params !== null ? (params as Record<string, unknown>) : undefined;
-    const call = { model, input, invocationParams, maxOutputTokens: declaredOutputCap(invocationParams), inputTokens: inputTokenBound(input, extraParams) };
+    const maxOutputTokens = declaredOutputCap(invocationParams);
+    // Without a cap or a hook of the app's there is nothing to hold: the prompt is not serialized.
+    if (maxOutputTokens === undefined && this.#options.callLimits === undefined) return undefined;
+    const call = { model, input, invocationParams, maxOutputTokens, inputTokens: inputTokenBound(input, extraParams) };
     return limitsOf(logger, this.#options, call, Array.isArray(input) ? input.length : 1);
   }
 
