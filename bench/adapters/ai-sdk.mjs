@@ -16,21 +16,12 @@ import { MockLanguageModelV3 } from 'ai6/test';
 import * as ai7 from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
 import { jsonSchema } from 'ai';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { AgentMeter } from '../../dist/index.js';
 import { instrumentAiSdk } from '../../dist/adapters/ai-sdk/index.js';
+import { createAgentMeter, median, printResult, quick } from '../harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 5 : 11;
 const CALLS_PER_ROUND = quick ? 50 : 150;
 const WARM_UP_CALLS = quick ? 50 : 150;
-
-class QuietReader extends MetricReader {
-  async onShutdown() {}
-  async onForceFlush() {}
-}
-const noopExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
 
 const detailedUsage = (input, output) => ({
   inputTokens: { total: input, noCache: input, cacheRead: 0, cacheWrite: 0 },
@@ -83,46 +74,33 @@ function workload(major) {
     new major.Agent({ model: major.model([major.delegate(), major.text('report')]), tools: { delegate }, stopWhen: major.stop }).generate({ prompt: 'go' });
 }
 
-async function timeCalls(call, count) {
+/** Awaits `call()` `count` times in a row; resolves the mean µs per call. */
+async function usPerCall(call, count) {
   const started = performance.now();
   for (let index = 0; index < count; index += 1) await call();
   return ((performance.now() - started) * 1000) / count;
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
 for (const major of majors) {
-  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter, maxQueueSize: 100_000 })] });
-  const meterProvider = new MeterProvider({ readers: [new QuietReader()] });
-  const agentmeter = new AgentMeter({ tracerProvider, meterProvider });
+  const { agentmeter, tracerProvider, meterProvider } = createAgentMeter();
   const call = workload(major);
   const withAdapter = async (count) => {
     const uninstall = instrumentAiSdk(agentmeter, { ai: major.module });
     try {
-      return await timeCalls(call, count);
+      return await usPerCall(call, count);
     } finally {
       uninstall();
     }
   };
-  await timeCalls(call, WARM_UP_CALLS);
+  await usPerCall(call, WARM_UP_CALLS);
   await withAdapter(WARM_UP_CALLS);
   const baseline = [];
   const adapter = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    baseline.push(await timeCalls(call, CALLS_PER_ROUND));
+    baseline.push(await usPerCall(call, CALLS_PER_ROUND));
     adapter.push(await withAdapter(CALLS_PER_ROUND));
   }
-  const baselineUsPerCall = median(baseline);
-  const adapterUsPerCall = median(adapter);
-  console.log(
-    JSON.stringify({
-      framework: major.framework,
-      call: major.call,
-      baselineUsPerCall: Math.round(baselineUsPerCall * 10) / 10,
-      adapterUsPerCall: Math.round(adapterUsPerCall * 10) / 10,
-      ratio: Math.round((adapterUsPerCall / baselineUsPerCall) * 1000) / 1000,
-    }),
-  );
+  printResult({ framework: major.framework, call: major.call, baselineUsPerCall: median(baseline), adapterUsPerCall: median(adapter) });
   await tracerProvider.shutdown();
   await meterProvider.shutdown();
 }

@@ -5,33 +5,16 @@
 // second and varies by tens of milliseconds: the note gives that spread next to the difference.
 // Usage: node bench/adapters/claude-agent-sdk.mjs [--quick]   (imports the built package: npm run build first)
 // Prints one JSON line: {"framework", "call", "baselineUsPerCall", "adapterUsPerCall", "ratio", "note"}.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as sdk from '@anthropic-ai/claude-agent-sdk';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { AgentMeter } from '../../dist/index.js';
 import { instrumentClaudeAgentSdk } from '../../dist/adapters/claude-agent-sdk/index.js';
+import { alternate, createAgentMeter, expectTwoRunsPerCall, frameworkVersion, printResult, quick } from '../harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 5 : 9;
 const CALLS = quick ? 2 : 3;
-
-class QuietReader extends MetricReader {
-  async onShutdown() {}
-  async onForceFlush() {}
-}
-const noopExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-
-/** An AgentMeter as an app sets it up: an SDK tracer provider exporting nowhere, a meter provider with a reader. */
-function createAgentMeter() {
-  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter, maxQueueSize: 100_000 })] });
-  const reader = new QuietReader();
-  return { agentmeter: new AgentMeter({ tracerProvider, meterProvider: new MeterProvider({ readers: [reader] }) }), reader };
-}
 
 /**
  * A loopback fake of `POST /v1/messages` (streaming and not): the main thread spawns the
@@ -144,49 +127,28 @@ const sides = {
       if (keep) times.adapter.push(Number(process.hrtime.bigint() - start));
     }
     uninstall();
-    await reader.collect();
     // Every call was recorded: the query's run and its subagent's.
-    const recorded = agentmeter.totals().executions.ok;
-    if (recorded !== 2 * calls) throw new Error(`the adapter recorded ${recorded} runs for ${calls} calls, expected ${2 * calls}`);
+    await expectTwoRunsPerCall(agentmeter, reader, calls);
   },
 };
-const SIDES = ['baseline', 'adapter'];
-
-function frameworkVersion(name) {
-  const require = createRequire(import.meta.url);
-  for (let directory = dirname(require.resolve(name)); directory !== dirname(directory); directory = dirname(directory)) {
-    try {
-      const manifest = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8'));
-      if (manifest.name === name) return manifest.version;
-    } catch {
-      // not this directory
-    }
-  }
-  return 'unknown';
-}
 
 const mean = (values) => values.reduce((sum, value) => sum + value, 0) / values.length;
 const deviation = (values) => Math.sqrt(mean(values.map((value) => (value - mean(values)) ** 2)));
 
 try {
-  for (const side of SIDES) await sides[side](1, false); // warm-up
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let step = 0; step < SIDES.length; step++) await sides[SIDES[(round + step) % SIDES.length]](CALLS, true);
-  }
+  // A warm-up call on each side, then the rounds, the times of which are kept.
+  await alternate(Object.keys(sides), ROUNDS, (side, warmUp) => (warmUp ? sides[side](1, false) : sides[side](CALLS, true)));
   const baselineUsPerCall = mean(times.baseline) / 1000;
   const adapterUsPerCall = mean(times.adapter) / 1000;
   // The standard error of the difference of the two means, from the per-call spread.
   const standardError = Math.sqrt(deviation(times.baseline) ** 2 / times.baseline.length + deviation(times.adapter) ** 2 / times.adapter.length) / 1000;
-  console.log(
-    JSON.stringify({
-      framework: `Claude Agent SDK ${frameworkVersion('@anthropic-ai/claude-agent-sdk')}`,
-      call: 'query: the main thread spawns one subagent (Agent tool), real CLI against a loopback fake Messages API',
-      baselineUsPerCall: Number(baselineUsPerCall.toFixed(1)),
-      adapterUsPerCall: Number(adapterUsPerCall.toFixed(1)),
-      ratio: Number((adapterUsPerCall / baselineUsPerCall).toFixed(3)),
-      note: `${ROUNDS} alternating rounds of ${CALLS} calls per side; each call spawns the CLI: per-call standard deviation ${(deviation(times.baseline) / 1000).toFixed(0)} µs without the adapter, ${(deviation(times.adapter) / 1000).toFixed(0)} µs with it, so the difference (${(adapterUsPerCall - baselineUsPerCall).toFixed(0)} µs) is known to about ±${(2 * standardError).toFixed(0)} µs (2 standard errors)${Math.abs(adapterUsPerCall - baselineUsPerCall) < 2 * standardError ? ': within the noise of spawning the CLI, the ratio says nothing beyond that' : ''}`,
-    }),
-  );
+  printResult({
+    framework: `Claude Agent SDK ${frameworkVersion('@anthropic-ai/claude-agent-sdk')}`,
+    call: 'query: the main thread spawns one subagent (Agent tool), real CLI against a loopback fake Messages API',
+    baselineUsPerCall,
+    adapterUsPerCall,
+    note: `${ROUNDS} alternating rounds of ${CALLS} calls per side; each call spawns the CLI: per-call standard deviation ${(deviation(times.baseline) / 1000).toFixed(0)} µs without the adapter, ${(deviation(times.adapter) / 1000).toFixed(0)} µs with it, so the difference (${(adapterUsPerCall - baselineUsPerCall).toFixed(0)} µs) is known to about ±${(2 * standardError).toFixed(0)} µs (2 standard errors)${Math.abs(adapterUsPerCall - baselineUsPerCall) < 2 * standardError ? ': within the noise of spawning the CLI, the ratio says nothing beyond that' : ''}`,
+  });
 } finally {
   await fake.close();
   rmSync(directory, { recursive: true, force: true });
