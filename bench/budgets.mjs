@@ -8,13 +8,11 @@
 // so about 1,400 scopes are alive at any time, as in a live service; on the real clock no hour
 // would close during the run and nothing would be forgotten. The quota reads time only through
 // Date.now(), so the simulated clock is the one it enforces and evicts by.
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AgentMeter } from '../dist/index.js';
 // The quota alone, below the public surface: what admission and settlement cost by themselves.
 import { Quota } from '../dist/quota/quota.js';
+import { createAgentMeter, heapMb, median, noProviders, quick } from './harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const CONVERSATIONS = quick ? 200_000 : 1_000_000;
 const PER_ROUND = 5_000;
 const ROUNDS = CONVERSATIONS / PER_ROUND;
@@ -24,35 +22,6 @@ const STEP_MS = MONTH_MS / 1_000_000;
 
 let clock = Date.parse('2026-01-01T00:00:00Z');
 Date.now = () => clock;
-
-const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
-const noopMeter = new Proxy(
-  {},
-  { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) },
-);
-const noopSpan = {
-  setAttribute() {},
-  setAttributes() {},
-  addEvent() {},
-  setStatus() {},
-  recordException() {},
-  end() {},
-  isRecording: () => false,
-  spanContext: () => ({}),
-};
-// No-op providers: what is left is agentmetry's own work, so the quota's share is as large as it gets.
-const noProviders = { meterProvider: { getMeter: () => noopMeter }, tracerProvider: { getTracer: () => ({ startSpan: () => noopSpan }) } };
-
-function heapMb() {
-  globalThis.gc();
-  globalThis.gc();
-  return process.memoryUsage().heapUsed / 1_048_576;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 function summary(ratios) {
   return `median of the rounds' ratios ${median(ratios).toFixed(3)} (min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}, ${ratios.length} rounds)`;
@@ -127,19 +96,9 @@ async function conversations() {
 // 1b. The same comparison with the OpenTelemetry SDK behind agentmetry, as an app runs it (spans
 //     batched to an exporter that drops them, metrics to a reader): the per-run cost users see.
 async function conversationsWithSdk() {
-  class QuietReader extends MetricReader {
-    async onShutdown() {}
-    async onForceFlush() {}
-  }
-  const sdk = () => ({
-    tracerProvider: new TracerProvider({
-      spanProcessors: [new BatchSpanProcessor({ exporter: { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} }, maxQueueSize: 100_000 })],
-    }),
-    meterProvider: new MeterProvider({ readers: [new QuietReader()] }),
-  });
   const quota = (scopeBy) => ({ scopeBy, windows: [{ per: 'hour', maxExecutions: 10_000_000, maxTokens: 1_000_000_000 }] });
-  const perConversation = new AgentMeter({ ...sdk(), quota: quota('conversation') });
-  const oneScope = new AgentMeter({ ...sdk(), quota: quota('global') });
+  const perConversation = createAgentMeter({ quota: quota('conversation') }).agentmeter;
+  const oneScope = createAgentMeter({ quota: quota('global') }).agentmeter;
   let conversation = 0;
   const work = {
     conversation: async (iterations) => {

@@ -33,7 +33,8 @@ export function createAgentMeter(options = {}) {
 }
 
 const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
-const noopMeter = new Proxy(
+/** A meter whose every instrument does nothing. */
+export const noopMeter = new Proxy(
   {},
   { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) },
 );

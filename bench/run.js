@@ -3,25 +3,13 @@
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { AgentMeter, semconv } from '../dist/index.js';
 // The quota alone, below the public surface: what admission and settlement cost by themselves.
 import { Quota } from '../dist/quota/quota.js';
+import { createAgentMeter, median, noopMeter, QuietReader, quick } from './harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 7 : 31;
-
-class QuietReader extends MetricReader {
-  async onShutdown() {}
-  async onForceFlush() {}
-}
-const noopExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 /** Runs `a` and `b` for `iterations` each, alternating which goes first, and returns per-round ratios a/b. */
 async function interleave(a, b, iterations) {
@@ -56,9 +44,7 @@ function report(label, ratios, target) {
 
 // 1. agentmeter.run around a no-op vs. the same span and instrument records written by hand.
 async function coreOverhead() {
-  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter, maxQueueSize: 100_000 })] });
-  const meterProvider = new MeterProvider({ readers: [new QuietReader()] });
-  const agentmeter = new AgentMeter({ tracerProvider, meterProvider });
+  const { agentmeter, tracerProvider, meterProvider } = createAgentMeter();
   const tracer = tracerProvider.getTracer('hand-written');
   const meter = meterProvider.getMeter('hand-written');
   const executions = meter.createCounter('hand.executions');
@@ -177,12 +163,6 @@ async function quotaCost() {
   const admitted = settled.filter((result) => result.status === 'fulfilled').length;
   console.log(`10,000 concurrent runs against maxExecutions 1000: ${admitted} admitted (must be 1000)`);
 }
-
-const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
-const noopMeter = new Proxy(
-  {},
-  { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) },
-);
 
 console.log(`agentmetry benchmarks (Node ${process.version}; ratios of per-operation times measured in the same run)`);
 await coreOverhead();

@@ -1,32 +1,15 @@
 // What each metric family costs: agentmeter.run with one turn and one tool call, recorded as
 // `metrics: 'subagent'` (the default), `'gen_ai'` and `'both'`, side by side in one process.
 // Usage: node bench/semconv.mjs [--quick]   (imports the built package: npm run build first)
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { AgentMeter } from '../dist/index.js';
+import { createAgentMeter, median, quick } from './harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 7 : 31;
 const ITERATIONS = quick ? 2_000 : 10_000;
 const FAMILIES = ['subagent', 'gen_ai', 'both'];
 
-class QuietReader extends MetricReader {
-  async onShutdown() {}
-  async onForceFlush() {}
-}
-const noopExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 /** One AgentMeter per family, each with its own providers, so no family shares instruments with another. */
 function meterFor(metrics) {
-  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: noopExporter, maxQueueSize: 100_000 })] });
-  const reader = new QuietReader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const agentmeter = new AgentMeter({ tracerProvider, meterProvider, metrics });
+  const { agentmeter, reader } = createAgentMeter({ metrics });
   const work = async (run) => {
     run.recordTurn();
     run.recordToolCall({ name: 'search', durationMs: 1.5, type: 'function' });

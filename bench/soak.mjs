@@ -1,34 +1,11 @@
 // Soak: heap after many runs under a wall-time limit, which arms a deadline for every run.
 // Run with --expose-gc (bench/run.js does); `--quick` runs 200k instead of 1M.
 import { AgentMeter } from '../dist/index.js';
+import { heapMb, noProviders, quick } from './harness.mjs';
 
-const quick = process.argv.includes('--quick');
 const RUNS = quick ? 200_000 : 1_000_000;
 const STEP = RUNS / 5;
 const DAY_MS = 86_400_000;
-
-const noopInstrument = { add() {}, record() {}, addCallback() {}, removeCallback() {} };
-const noopMeter = new Proxy(
-  {},
-  { get: (_target, property) => (property === 'addBatchObservableCallback' || property === 'removeBatchObservableCallback' ? () => {} : () => noopInstrument) },
-);
-const noopSpan = {
-  setAttribute() {},
-  setAttributes() {},
-  addEvent() {},
-  setStatus() {},
-  recordException() {},
-  end() {},
-  isRecording: () => false,
-  spanContext: () => ({}),
-};
-const noProviders = { meterProvider: { getMeter: () => noopMeter }, tracerProvider: { getTracer: () => ({ startSpan: () => noopSpan }) } };
-
-function heapMb() {
-  globalThis.gc();
-  globalThis.gc();
-  return process.memoryUsage().heapUsed / 1_048_576;
-}
 
 const agentmeter = new AgentMeter({ ...noProviders, quota: { limits: { maxWallTimeMs: DAY_MS, maxDurationMsPerRun: DAY_MS } } });
 const CONCURRENCY = 50;
