@@ -101,6 +101,28 @@ export async function expectTwoRunsPerCall(agentmeter, reader, calls) {
   if (recorded !== 2 * calls) throw new Error(`the adapter recorded ${recorded} runs for ${calls} calls, expected ${2 * calls}`);
 }
 
+/**
+ * The two sides of a benchmark where only the adapter differs: `baseline` times the call that
+ * `createCall()` returns; `adapter` times a new one with the adapter installed by
+ * `install(agentmeter)` (which returns its uninstall function), then checks two runs per call.
+ */
+export function adapterSides(createCall, install) {
+  return {
+    async baseline(calls) {
+      return timeCalls(createCall(), calls);
+    },
+    async adapter(calls) {
+      const { agentmeter, reader } = createAgentMeter();
+      const uninstall = install(agentmeter);
+      const call = createCall();
+      const elapsed = await timeCalls(call, calls);
+      uninstall();
+      await expectTwoRunsPerCall(agentmeter, reader, calls);
+      return elapsed;
+    },
+  };
+}
+
 /** The installed version of package `name`, or 'unknown'. */
 export function frameworkVersion(name) {
   const require = createRequire(import.meta.url);

@@ -7,7 +7,7 @@
 import { instrumentMastra } from '../../dist/adapters/mastra/index.js';
 import { Agent } from '@mastra/core/agent';
 import { MockLanguageModelV4 } from 'ai/test';
-import { createAgentMeter, expectTwoRunsPerCall, frameworkVersion, measure, printResult, quick, timeCalls } from '../harness.mjs';
+import { adapterSides, frameworkVersion, measure, printResult, quick } from '../harness.mjs';
 
 const ROUNDS = quick ? 5 : 15;
 const CALLS = quick ? 50 : 60;
@@ -44,22 +44,8 @@ function createCall() {
   };
 }
 
-const sides = {
-  async baseline(calls) {
-    const call = createCall();
-    return timeCalls(call, calls);
-  },
-  async adapter(calls) {
-    const { agentmeter, reader } = createAgentMeter();
-    const uninstall = instrumentMastra(agentmeter);
-    const call = createCall();
-    const elapsed = await timeCalls(call, calls);
-    uninstall();
-    // Every call was recorded: the orchestrator's run and its delegated agent's.
-    await expectTwoRunsPerCall(agentmeter, reader, calls);
-    return elapsed;
-  },
-};
+// The adapter's side checks that every call was recorded: the orchestrator's run and its delegated agent's.
+const sides = adapterSides(createCall, instrumentMastra);
 
 const perCall = await measure(sides, { rounds: ROUNDS, calls: CALLS });
 printResult({
