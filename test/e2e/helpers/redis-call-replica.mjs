@@ -76,13 +76,4 @@ async function trial({ startAt, roots, conversations }) {
   return recorded;
 }
 
-await serve(
-  { trial },
-  {
-    connect: () => redis.ping(),
-    close: async () => {
-      await store.close();
-      redis.disconnect();
-    },
-  },
-);
+await serve({ trial }, { redis, store });

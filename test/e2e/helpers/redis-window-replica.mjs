@@ -61,13 +61,4 @@ async function trial({ startAt, durationMs, everyMs, conversations }) {
   return { admitted, denied, outcomes, landed };
 }
 
-await serve(
-  { trial },
-  {
-    connect: () => redis.ping(),
-    close: async () => {
-      await store.close();
-      redis.disconnect();
-    },
-  },
-);
+await serve({ trial }, { redis, store });
