@@ -1,10 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/redis-server.js';
+import { stopReplicas, useReplicaFixture, type Replica } from './helpers/replicas.js';
 
 /**
  * No overshoot on tokens across processes (issue 11): 4 processes share a Redis quota with an app
@@ -34,27 +31,11 @@ interface Recorded {
   other: string[];
 }
 
-let server: RedisServer;
-let redis: Redis;
-let dist: string | undefined;
-const children = new Set<ChildProcess>();
-
-beforeAll(async () => {
-  dist = buildPackage();
-  server = await startRedisServer();
-  redis = new Redis(server.port, '127.0.0.1');
-});
-
-afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  (redis as Redis | undefined)?.disconnect();
-  await (server as RedisServer | undefined)?.stop();
-  if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
-});
+const fixture = useReplicaFixture();
 
 /** Starts one replica of the trial, with its own random seed. */
 function startTrialReplica(keyPrefix: string, seed: number): Promise<Replica> {
-  return startReplica(REPLICA, { dist, port: server.port, keyPrefix, levels: LEVELS, seed }, children);
+  return fixture.start(REPLICA, { keyPrefix, levels: LEVELS, seed });
 }
 
 describe('model calls held at their worst case on a Redis quota shared by 4 processes', () => {
@@ -77,13 +58,13 @@ describe('model calls held at their worst case on a Redis quota shared by 4 proc
     expect(total('refusedCalls')).toBeGreaterThan(0);
 
     const tag = `${keyPrefix}{app:global}`;
-    const app = await redis.hgetall(`${tag}:node:app:global`);
+    const app = await fixture.redis.hgetall(`${tag}:node:app:global`);
     expect(Number(app.ut)).toBe(total('tokens'));
     expect(Number(app.ut)).toBeLessThanOrEqual(APP_TOKENS);
     expect({ rt: app.rt, rk: app.rk }).toEqual({ rt: '0', rk: '0' });
 
     // The hour window: every bucket at most its limit, nothing held (a trial across the hour has two).
-    const hour = await redis.hgetall(`${tag}:win:hour:node:app:global`);
+    const hour = await fixture.redis.hgetall(`${tag}:win:hour:node:app:global`);
     const buckets = Object.entries(hour).filter(([field]) => field.endsWith(':ut'));
     expect(buckets.length).toBeGreaterThan(0);
     for (const [field, used] of buckets) expect({ field, used: Math.min(Number(used), APP_TOKENS_PER_HOUR) }).toEqual({ field, used: Number(used) });
@@ -91,7 +72,7 @@ describe('model calls held at their worst case on a Redis quota shared by 4 proc
 
     let conversationTokens = 0;
     for (let index = 0; index < CONVERSATIONS; index++) {
-      const conversation = await redis.hgetall(`${tag}:node:conversation:c${index}`);
+      const conversation = await fixture.redis.hgetall(`${tag}:node:conversation:c${index}`);
       const used = Number(conversation.ut ?? 0);
       conversationTokens += used;
       expect({ conversation: index, used: Math.min(used, CONVERSATION_TOKENS), held: conversation.rt ?? '0' }).toEqual({

@@ -1,13 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AgentMeter, QuotaExceededError } from '../../src/index.js';
 import { RedisQuotaStore } from '../../src/redis/index.js';
 import { waitFor } from '../helpers/poll.js';
-import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
+import { ROOT } from './helpers/redis-server.js';
+import { stopReplicas, useReplicaFixture, type Replica } from './helpers/replicas.js';
 
 /**
  * Several Node processes (replicas) share one quota through Redis. Each replica is a real child
@@ -17,28 +15,11 @@ import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js'
 const REPLICA = resolve(ROOT, 'test/e2e/fixtures/redis-replica.mjs');
 const TRIALS = 5;
 
-let server: RedisServer;
-let redis: Redis;
-let dist: string | undefined;
-const children = new Set<ChildProcess>();
-
-beforeAll(async () => {
-  dist = buildPackage();
-  server = await startRedisServer();
-  redis = new Redis(server.port, '127.0.0.1');
-});
+const fixture = useReplicaFixture();
 
 afterEach(() => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-});
-
-afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  // Unset if beforeAll failed before starting them.
-  (redis as Redis | undefined)?.disconnect();
-  await (server as RedisServer | undefined)?.stop();
-  if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
+  for (const child of fixture.children) child.kill('SIGKILL');
+  fixture.children.clear();
 });
 
 interface ReplicaOptions {
@@ -50,7 +31,7 @@ interface ReplicaOptions {
 
 /** Starts one replica on the test's Redis, with a 60 s lease TTL and a 2 s timeout unless `options` says otherwise. */
 function startRedisReplica(options: ReplicaOptions): Promise<Replica> {
-  return startReplica(REPLICA, { dist, port: server.port, leaseTtlMs: 60_000, timeoutMs: 2_000, ...options }, children);
+  return fixture.start(REPLICA, { leaseTtlMs: 60_000, timeoutMs: 2_000, ...options });
 }
 
 describe('replicas sharing a Redis quota', () => {
@@ -69,9 +50,9 @@ describe('replicas sharing a Redis quota', () => {
       ).toEqual([]);
       expect({ trial, admitted, denied }).toEqual({ trial, admitted: 100, denied: 900 });
       // Nothing leaked: every admitted run settled, its usage charged once.
-      const node = await redis.hgetall(`${keyPrefix}{global}:node:global`);
+      const node = await fixture.redis.hgetall(`${keyPrefix}{global}:node:global`);
       expect(node).toMatchObject({ ue: '100', re: '0', rk: '0', rt: '0', ut: '1000', uc: '1000000' }); // 100 × $0.00001 in nano-dollars
-      expect(await redis.zcard(`${keyPrefix}{global}:leases`)).toBe(0);
+      expect(await fixture.redis.zcard(`${keyPrefix}{global}:leases`)).toBe(0);
       await stopReplicas(replicas);
     }
   });
@@ -83,7 +64,7 @@ describe('replicas sharing a Redis quota', () => {
     const replica = await startRedisReplica({ keyPrefix, limits, leaseTtlMs, timeoutMs: 300 });
     await replica.request({ type: 'hold', runs: 3, tokensEach: 100 });
 
-    const client = new Redis(server.port, '127.0.0.1');
+    const client = new Redis(fixture.server.port, '127.0.0.1');
     const store = new RedisQuotaStore({ redis: client, keyPrefix, leaseTtlMs, timeoutMs: 300 });
     const agentmeter = new AgentMeter({ quota: { limits, store } });
     try {

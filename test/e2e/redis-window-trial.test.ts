@@ -1,12 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RollingWindow } from '../../src/quota-store/index.js';
 import { waitFor } from '../helpers/poll.js';
-import { buildPackage, ROOT, startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { startReplica, stopReplicas, type Replica } from './helpers/replicas.js';
+import { ROOT } from './helpers/redis-server.js';
+import { stopReplicas, useReplicaFixture, type Replica } from './helpers/replicas.js';
 
 /**
  * Windows across processes (issue 11): 4 processes share a Redis quota with two levels, the whole
@@ -35,28 +32,11 @@ interface TrialResult {
   landed: { charges: number; settlements: number };
 }
 
-let server: RedisServer;
-let redis: Redis;
-let dist: string | undefined;
-const children = new Set<ChildProcess>();
-
-beforeAll(async () => {
-  dist = buildPackage();
-  server = await startRedisServer();
-  redis = new Redis(server.port, '127.0.0.1');
-});
-
-afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  // Unset if beforeAll failed before starting them.
-  (redis as Redis | undefined)?.disconnect();
-  await (server as RedisServer | undefined)?.stop();
-  if (dist !== undefined) rmSync(dist, { recursive: true, force: true });
-});
+const fixture = useReplicaFixture();
 
 /** Starts one replica of the trial. */
 function startTrialReplica(keyPrefix: string): Promise<Replica> {
-  return startReplica(REPLICA, { dist, port: server.port, keyPrefix, levels: LEVELS, leaseTtlMs: 3_000 }, children);
+  return fixture.start(REPLICA, { keyPrefix, levels: LEVELS, leaseTtlMs: 3_000 });
 }
 
 /** Admissions per bucket start. */
@@ -116,17 +96,17 @@ describe('a Redis quota with windows shared by 4 processes', () => {
     // In Redis: the app scope counted every run once, holds nothing, and is kept (a level's one scope);
     // every other key (windows, conversations, leases) expires once its window has closed.
     const appKey = `${keyPrefix}{app:global}:node:app:global`;
-    expect(await redis.hgetall(appKey)).toMatchObject({ ue: String(admitted.length), ut: String(admitted.length * 10), re: '0', rk: '0' });
-    const windowKeys = await redis.keys(`${keyPrefix}*:win:*`);
+    expect(await fixture.redis.hgetall(appKey)).toMatchObject({ ue: String(admitted.length), ut: String(admitted.length * 10), re: '0', rk: '0' });
+    const windowKeys = await fixture.redis.keys(`${keyPrefix}*:win:*`);
     expect(windowKeys.length).toBe(1 + CONVERSATIONS);
     for (const key of windowKeys) {
-      const ttl = await redis.pttl(key);
+      const ttl = await fixture.redis.pttl(key);
       expect({ key, expires: ttl > 0 && ttl <= 2_000 + 1_000 }).toEqual({ key, expires: true });
     }
-    await waitFor('every key but the app scope expired', async () => ((await redis.keys(`${keyPrefix}*`)).length === 1 ? true : undefined), {
+    await waitFor('every key but the app scope expired', async () => ((await fixture.redis.keys(`${keyPrefix}*`)).length === 1 ? true : undefined), {
       timeoutMillis: 15_000,
       intervalMillis: 200,
     });
-    expect(await redis.keys(`${keyPrefix}*`)).toEqual([appKey]);
+    expect(await fixture.redis.keys(`${keyPrefix}*`)).toEqual([appKey]);
   });
 });
