@@ -253,6 +253,41 @@ describe('instrumentMastra', () => {
     expect(pipeline.agentmeter.totals().active).toBe(0);
   });
 
+  it("ends a streamed run when its call returns if its hooks could not be added (the app's default options failed once)", async () => {
+    const logged = captureDiag();
+    try {
+      setUp();
+      const stream = new MockLanguageModelV3({
+        doStream: async () => ({
+          stream: convertArrayToReadableStream([
+            { type: 'stream-start', warnings: [] },
+            { type: 'text-start', id: 't' },
+            { type: 'text-delta', id: 't', delta: 'streamed' },
+            { type: 'text-end', id: 't' },
+            { type: 'finish', finishReason: { unified: 'stop', raw: 'stop' }, usage: usage(4, 2) },
+          ] as never[]),
+        }),
+      });
+      // The adapter asks for the default options first: that call fails, Mastra's own succeeds.
+      let asked = 0;
+      const flaky = agent('streamer', stream, {
+        defaultOptions: () => {
+          if (asked++ === 0) throw new Error('options unavailable');
+          return {};
+        },
+      });
+      const output = await flaky.stream('x');
+      expect(await output.text).toBe('streamed');
+      const span = pipeline.agentSpans().find((candidate) => candidate.name === 'invoke_agent streamer')!;
+      expect(span.attributes[ATTR_SUBAGENT_OUTCOME]).toBe('ok');
+      expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'ok' })).toBe(1);
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+      expect(logged.messages.some((message) => message.includes("adding the hooks to agent 'streamer' failed"))).toBe(true);
+    } finally {
+      logged.stop();
+    }
+  });
+
   it('records an agent network as a run of its agent, with the agents its routing picks nested under it', async () => {
     setUp();
     const stream = (text: string) => ({

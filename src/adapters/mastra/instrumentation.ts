@@ -173,11 +173,17 @@ export class MastraInstrumentation {
   ): Promise<unknown> {
     const frame = newFrame(handle, owned, false, agent);
     let merged = options;
+    let hooked = true;
     try {
       merged = await this.#withHooks(frame, options);
     } catch (error) {
       // Mastra resolves the same default options next, and reports what failed here.
-      logger.warn(`adding the hooks to agent '${agent.name ?? agent.id}' failed; its run is recorded without turns, tokens and delegations`, error);
+      hooked = false;
+      logger.warn(
+        `adding the hooks to agent '${agent.name ?? agent.id}' failed; its run is recorded without turns, tokens and delegations` +
+          (method === 'stream' && handle !== undefined && owned ? ', and ends when its stream call returns, not when its stream ends' : ''),
+        error,
+      );
     }
     const run = () => this.#frames.run(frame, () => original.call(agent, messages, merged));
     if (handle === undefined) return run();
@@ -189,8 +195,9 @@ export class MastraInstrumentation {
       end(handle, error);
       throw error;
     }
-    // A generated run is over; a streamed one ends with its stream (onFinish, onError, onAbort).
-    if (method === 'generate') end(handle, undefined);
+    // A generated run is over; a streamed one ends with its stream (onFinish, onError, onAbort),
+    // or now when those hooks could not be added: nothing else would end it.
+    if (method === 'generate' || !hooked) end(handle, undefined);
     return result;
   }
 
