@@ -9,7 +9,8 @@ import { MockLanguageModelV4 } from 'ai/test';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { instrumentAiSdk } from '../../src/adapters/ai-sdk/index.js';
-import { ATTR_SUBAGENT_DEPTH, ATTR_SUBAGENT_OUTCOME, ATTR_SUBAGENT_TURNS } from '../../src/semconv.js';
+import { ATTR_SUBAGENT_DEPTH, ATTR_SUBAGENT_OUTCOME, ATTR_SUBAGENT_TURNS, METRIC_ACTIVE } from '../../src/semconv.js';
+import { waitFor } from '../helpers/poll.js';
 import { createAdapterPipeline } from './pipeline.js';
 import { describeAiSdkScenario, type AiSdkMajor, type MockModel, type MockResult } from './ai-sdk-scenario.js';
 
@@ -256,6 +257,40 @@ describe("instrumentAiSdk on AI SDK 5 and 6: the app's own callbacks", () => {
           : ['settings.prepareStep', 'settings.onStepFinish', 'settings.prepareStep', 'settings.onStepFinish', 'call.onStepFinish'],
       );
       expect(pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_TURNS])).toEqual([1, 1]);
+    } finally {
+      uninstall();
+      await pipeline.shutdown();
+    }
+  });
+});
+
+describe('instrumentAiSdk on AI SDK 5 and 6: a call the SDK rejects before its first request', () => {
+  // The run was admitted before the SDK's stream() threw (AI SDK 5) or rejected (AI SDK 6); no
+  // callback ever fired, so the run, its reservation and its concurrency slot stayed open.
+  it.each([
+    ['AI SDK 5', 'v2'],
+    ['AI SDK 6', 'v3'],
+  ] as const)('%s: ends the run as an error, and the call fails as it would without the adapter', async (_label, shape) => {
+    const pipeline = createAdapterPipeline({ quota: { limits: { maxExecutions: 10, maxConcurrent: 1 } } });
+    const uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: shape === 'v2' ? ai5 : ai6 });
+    try {
+      // streamText and generateText check maxRetries before any request.
+      const settings = { model: shape === 'v2' ? new MockLanguageModelV2({ doGenerate: [] }) : new MockLanguageModelV3({ doGenerate: [] }), maxRetries: -1 };
+      const agent = asAgent(shape === 'v2' ? new ai5.Experimental_Agent(settings as Loose) : new ai6.ToolLoopAgent(settings));
+      const rejected = { name: 'AI_InvalidArgumentError', message: expect.stringContaining('maxRetries must be >= 0') as unknown };
+      const ended = async (count: number) => {
+        await waitFor(`run ${count} to end`, () => (pipeline.agentSpans().length === count ? true : undefined), { timeoutMillis: 5_000, intervalMillis: 1 });
+        expect(pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME])).toEqual(Array(count).fill('error'));
+        expect(pipeline.agentmeter.totals().active).toBe(0);
+        expect(await pipeline.sum(METRIC_ACTIVE)).toBe(0);
+        expect(pipeline.agentmeter.quota!.snapshot()).toMatchObject({ executions: { reserved: 0 }, concurrent: { used: 0 } });
+      };
+      if (shape === 'v2') expect(() => agent.stream({ prompt: 'go' })).toThrow('maxRetries must be >= 0');
+      else await expect(agent.stream({ prompt: 'go' })).rejects.toMatchObject(rejected);
+      await ended(1);
+      // The next call gets the concurrency slot back.
+      await expect(agent.generate({ prompt: 'go' })).rejects.toMatchObject(rejected);
+      await ended(2);
     } finally {
       uninstall();
       await pipeline.shutdown();

@@ -169,11 +169,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
     const onError = own('onError');
     const onAbort = own('onAbort');
     const tools = own('tools');
-    const end = (error?: unknown) => {
-      const finish = (handle: RunHandle | undefined) => handle && (isAbortError(error) ? handle.abort(error) : handle.end(error));
-      if (call.handle !== undefined) finish(call.handle);
-      else void call.admission.then(finish); // never rejects
-    };
+    const end = (error?: unknown) => endCall(call, error);
     const recording: CallOptions = {
       ...callOptions,
       ...(tools !== undefined ? { tools: trackTools(tools, call) } : {}),
@@ -260,9 +256,31 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
     stream(agent, callOptions, next) {
       // AI SDK 5 returns the stream at once: admission is awaited by the first step instead.
       const call = safeCall(logger, 'starting a run', () => begin(agent, callOptions, 'ai.streamText'));
-      return next(call?.options ?? callOptions);
+      if (call === undefined) return next(callOptions);
+      // Until the SDK has set the stream up, none of its callbacks can end the run: a call it
+      // refuses there (AI SDK 5 throws, AI SDK 6 rejects) ends the run here.
+      let result: unknown;
+      try {
+        result = next(call.options);
+      } catch (error) {
+        endCall(call, error ?? new Error('AI SDK call failed'));
+        throw error;
+      }
+      if (!(result instanceof Promise)) return result;
+      // The SDK's own rejection, passed on as it is, so that the app still sees it if unhandled.
+      return result.then(undefined, (error: unknown) => {
+        endCall(call, error ?? new Error('AI SDK call failed'));
+        throw error;
+      });
     },
   };
+}
+
+/** Ends the call's run with `error` (as aborted when it is an abort), once admission is decided; a call never admitted has nothing to end. */
+function endCall(call: Call, error?: unknown): void {
+  const finish = (handle: RunHandle | undefined) => handle && (isAbortError(error) ? handle.abort(error) : handle.end(error));
+  if (call.handle !== undefined) finish(call.handle);
+  else void call.admission.then(finish); // never rejects
 }
 
 function stringOrUndefined(value: unknown): string | undefined {
