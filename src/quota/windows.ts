@@ -21,6 +21,7 @@ export interface WindowLimits {
 }
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 
 /** The fields of a local date and time, month 1-12, weekday 0 = Monday. */
 interface LocalTime {
@@ -156,7 +157,17 @@ export class CalendarWindow extends BudgetWindow {
 
   /** The start and end of the period holding `time`, as epoch ms. */
   #bounds(time: number): [number, number] {
+    // Every zone's offset is a whole number of minutes (15 at the finest): a zone's minutes are
+    // the epoch's, also in the hour a daylight-saving change repeats.
+    const minute = Math.floor(time / MINUTE_MS) * MINUTE_MS;
+    if (this.period === 'minute') return [minute, minute + MINUTE_MS];
     const local = this.#localTime(time);
+    // An hour is the 60 minutes from the last local o'clock: counted back from `time`, so that the
+    // hour a change repeats is two hours, each where its clock reading was.
+    if (this.period === 'hour') {
+      const start = minute - local.minute * MINUTE_MS;
+      return [start, start + HOUR_MS];
+    }
     const start = periodStart(this.period, local);
     const next = nextPeriod(this.period, start);
     return [this.#toEpoch(start), this.#toEpoch(next)];
@@ -184,7 +195,8 @@ export class CalendarWindow extends BudgetWindow {
 
   /**
    * The epoch ms of a local time in this window's zone. A local time skipped by a daylight-saving
-   * jump resolves to the instant after the jump; a repeated one to its first occurrence.
+   * jump resolves to the instant after the jump; a repeated one to one of its two instants, so a
+   * period that starts or ends in a repeated hour may span it whole.
    */
   #toEpoch(local: LocalTime): number {
     const asUtc = Date.UTC(local.year, local.month - 1, local.day, local.hour, local.minute);

@@ -64,6 +64,12 @@ describe('Redis keys of windows and idle scopes', () => {
 
     await gone([node('w'), window, node('l')], 10_000);
     expect(await fixture.admin.hgetall(node('k'))).toMatchObject({ ue: '1', rk: '0' });
+
+    // Usage recorded after a scope expired brings back no key (it would have no expiry); a kept scope counts it.
+    await target.charge(leases[1]!, { tokens: 5, costNanos: 0 });
+    await target.charge(leases[2]!, { tokens: 5, costNanos: 0 });
+    expect(await fixture.admin.exists(node('l'))).toBe(0);
+    expect(await fixture.admin.hget(node('k'), 'ut')).toBe('5');
   });
 
   it('gives back the window bucket of a lease that expired, and counts its execution there', async () => {

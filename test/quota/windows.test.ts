@@ -51,6 +51,32 @@ describe('calendar windows', () => {
     expect(iso(window.bucketStart(autumn))).toBe('2026-10-24T22:00:00.000Z');
   });
 
+  it('every period holds the time it is asked about, across daylight-saving changes in several zones', () => {
+    // Around the 2026 changes: New York (8 March, 1 November), Paris (29 March, 25 October), Sydney (5 April, 4 October).
+    const days = ['2026-03-08', '2026-11-01', '2026-03-29', '2026-10-25', '2026-04-05', '2026-10-04'].map((day) => Date.parse(`${day}T00:00:00Z`));
+    const misses: string[] = [];
+    for (const zone of ['America/New_York', 'Europe/Paris', 'Australia/Sydney']) {
+      for (const period of ['minute', 'hour', 'day', 'week', 'month'] as const) {
+        const window = new CalendarWindow(period, zone, { executions: 1 });
+        for (const day of days) {
+          for (let time = day - 86_400_000; time < day + 2 * 86_400_000; time += 7 * 60_000 + 13_000) {
+            const start = window.bucketStart(time);
+            const end = window.bucketEnd(time);
+            if (!(start <= time && time < end)) misses.push(`${zone} ${period} ${iso(time)}: [${iso(start)}, ${iso(end)})`);
+          }
+        }
+      }
+    }
+    expect(misses.slice(0, 5)).toEqual([]);
+  });
+
+  it('minutes in the hour a change repeats are the epoch minutes (New York, 1 November 2026)', () => {
+    const window = new CalendarWindow('minute', 'America/New_York', { executions: 1 });
+    // 01:01:49 EST, the second 01:01 of the night.
+    const time = at('2026-11-01T06:01:49Z');
+    expect([iso(window.bucketStart(time)), iso(window.bucketEnd(time))]).toEqual(['2026-11-01T06:01:00.000Z', '2026-11-01T06:02:00.000Z']);
+  });
+
   it('a calendar window holds one bucket, live until its period ends', () => {
     const window = new CalendarWindow('hour', 'UTC', { executions: 1 });
     const time = at('2026-12-02T07:10:00Z');

@@ -393,8 +393,10 @@ local beyond = tokens > from_tokens or nanos > from_nanos
 local v_resource, v_index, v_window, v_limit, v_used, v_requested
 for i, node in ipairs(nodes) do
   local key = node.key
-  -- A run budget that no longer exists (its runs all ended) is not recreated by late usage.
-  if not node.ephemeral or redis.call('EXISTS', key) == 1 then
+  -- Late usage recreates nothing: not a run budget whose runs all ended, nor a scope that expired
+  -- once idle (its lease is gone too; it would come back with no expiry). A scope lost while its
+  -- lease lives (a failover) is counted again.
+  if redis.call('EXISTS', key) == 1 or (h[3] and h[4] ~= '1' and not node.ephemeral) then
     add(key, 'rt', -from_tokens)
     add(key, 'rc', -from_nanos)
     local used_tokens = redis.call('HINCRBY', key, 'ut', tokens)
