@@ -181,57 +181,25 @@ export class ScriptCalls {
   }
 
   charge(call: ChargeCall, onLate?: (reply: ChargeReply) => void): Promise<ChargeReply> {
-    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.sequence, call.leaseTtlMs, call.nodes.length];
-    for (const { ephemeral, limits } of call.nodes) {
-      const windows = limits.windows ?? [];
-      args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos), windows.length);
-      for (const window of windows) {
-        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
-        args.push(start, flag(live), oldest, limitArg(window.limits.tokens), limitArg(window.limits.costNanos));
-      }
-    }
+    const args = [call.leaseId, call.tokens, call.costNanos, call.sequence, call.leaseTtlMs, ...leaseNodeArgs(call, true)];
     const shape = windowCounts(call.nodes);
     return this.#call('charge', call.keys, args, (reply) => decodeCharge(reply, shape), onLate);
   }
 
   hold(call: HoldCall): Promise<HoldReply> {
-    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.enforce ? 1 : 0, call.leaseTtlMs, call.nodes.length];
-    for (const { ephemeral, limits } of call.nodes) {
-      const windows = limits.windows ?? [];
-      args.push(flag(ephemeral), limitArg(limits.tokens), limitArg(limits.costNanos), windows.length);
-      for (const window of windows) {
-        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
-        args.push(start, flag(live), oldest, limitArg(window.limits.tokens), limitArg(window.limits.costNanos));
-      }
-    }
+    const args = [call.leaseId, call.tokens, call.costNanos, flag(call.enforce), call.leaseTtlMs, ...leaseNodeArgs(call, true)];
     const shape = windowCounts(call.nodes);
     return this.#call('hold', call.keys, args, (reply) => decodeHold(reply, shape));
   }
 
   release(call: ReleaseCall): Promise<ReleaseReply> {
-    const args: Arg[] = [call.leaseId, call.tokens, call.costNanos, call.nodes.length];
-    for (const node of call.nodes) {
-      const windows = node.limits.windows ?? [];
-      args.push(flag(node.ephemeral), windows.length);
-      for (const window of windows) {
-        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
-        args.push(start, flag(live), oldest);
-      }
-    }
+    const args = [call.leaseId, call.tokens, call.costNanos, ...leaseNodeArgs(call, false)];
     const shape = windowCounts(call.nodes);
     return this.#call('release', call.keys, args, (reply) => decodeRelease(reply, shape));
   }
 
   settle(call: SettleCall): Promise<SettleReply> {
-    const args: Arg[] = [call.leaseId, call.mode, call.leaseTtlMs, call.nodes.length];
-    for (const node of call.nodes) {
-      const windows = node.limits.windows ?? [];
-      args.push(flag(node.ephemeral), windows.length);
-      for (const window of windows) {
-        const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
-        args.push(start, flag(live), oldest);
-      }
-    }
+    const args = [call.leaseId, call.mode, call.leaseTtlMs, ...leaseNodeArgs(call, false)];
     const shape = windowCounts(call.nodes);
     return this.#call('settle', call.keys, args, (reply) => decodeSettle(reply, shape));
   }
@@ -331,6 +299,28 @@ export function loopLagMs(timeoutMs: number): number {
 /** ioredis command names, versioned by the script's hash so two package versions on one client never clash. */
 function commandName(role: string, script: string): string {
   return `agentmetry${role}_${createHash('sha1').update(script).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * The node arguments of the scripts on one admitted lease (charge, hold, release, settle; read by
+ * `lease_nodes` in the scripts): N, then per node ephemeral (1|0), `withLimits`: its tokens and
+ * nano-dollar limits, then W and per window the lease's bucket start, whether it is live, the
+ * oldest live bucket's start, `withLimits`: the window's tokens and nano-dollar limits.
+ */
+function leaseNodeArgs(call: { nodes: readonly BudgetNode[]; admittedAt: number; now: number }, withLimits: boolean): Arg[] {
+  const args: Arg[] = [call.nodes.length];
+  for (const { ephemeral, limits } of call.nodes) {
+    const windows = limits.windows ?? [];
+    args.push(flag(ephemeral));
+    if (withLimits) args.push(limitArg(limits.tokens), limitArg(limits.costNanos));
+    args.push(windows.length);
+    for (const window of windows) {
+      const { start, live, oldest } = leaseBucket(window, call.admittedAt, call.now);
+      args.push(start, flag(live), oldest);
+      if (withLimits) args.push(limitArg(window.limits.tokens), limitArg(window.limits.costNanos));
+    }
+  }
+  return args;
 }
 
 /** The bucket a lease admitted at `admittedAt` counts in, whether it still counts at `now`, and the window's oldest live bucket then. */
