@@ -11,7 +11,7 @@
  * in flight come back, by settlement or, for the killed process, by lease expiry; and a second
  * burst admits exactly the limit again in every scope.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Cluster } from 'ioredis';
@@ -20,6 +20,7 @@ import { ensureBuilt } from '../helpers/build.js';
 import { sleep, waitFor } from './helpers/processes.js';
 import { startRedisCluster, type ClusterNode, type RedisCluster } from './helpers/redis-cluster.js';
 import { ROOT } from './helpers/redis-server.js';
+import { startReplica as startSharedReplica, type Replica } from './helpers/replicas.js';
 import { tools } from './helpers/tools.js';
 
 const REPLICA = resolve(ROOT, 'test/e2e/fixtures/redis-cluster-replica.mjs');
@@ -46,11 +47,6 @@ interface Tally {
   denied: number;
   unavailable: number;
   other: string[];
-}
-type Message = Record<string, unknown>;
-interface Replica {
-  readonly child: ChildProcess;
-  request(message: Message): Promise<Message>;
 }
 
 let cluster: RedisCluster | undefined;
@@ -100,28 +96,7 @@ async function startReplica(options: { keyPrefix: string; onUnavailable: 'deny' 
   // scope with only maxConcurrent counts nothing worth keeping, so its key expires once idle.
   const limits = { maxConcurrent: LIMIT, maxExecutions: 1_000_000 };
   const settings = { dist, startupNodes: cluster!.startupNodes, limits, leaseTtlMs: LEASE_TTL_MS, timeoutMs: TIMEOUT_MS, ...options };
-  const child = fork(REPLICA, [JSON.stringify(settings)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const next = (): Promise<Message> =>
-    new Promise((resolveMessage, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`replica exited (${code}) before answering`));
-      child.once('exit', onExit);
-      child.once('message', (message: Message) => {
-        child.off('exit', onExit);
-        if (message.type === 'error') reject(new Error(String(message.message)));
-        else resolveMessage(message);
-      });
-    });
-  await next(); // ready
-  return {
-    child,
-    request: (message) => {
-      const answer = next();
-      child.send(message);
-      return answer;
-    },
-  };
+  return startSharedReplica(REPLICA, settings, children);
 }
 
 /**
