@@ -40,6 +40,11 @@ class WindowCounter {
     this.#slots = new Array<Bucket | undefined>(window.buckets);
   }
 
+  /** Empties every bucket, for a node made over for another scope. */
+  clear(): void {
+    for (const bucket of this.#slots) bucket?.reset(-Infinity);
+  }
+
   /** The bucket a reservation at `now` goes into, emptied first if it still holds an older turn's counts. */
   current(now: number): Bucket {
     const start = this.window.bucketStart(now);
@@ -94,7 +99,9 @@ const scratch = new Bucket(0);
 /**
  * A budget node that carries its own counts, as flat fields: admission touches one object per
  * node and looks nothing up, which keeps it constant-time with many thousands of scopes. Made
- * by `MemoryQuotaStore.createNode`; the quota passes it back on every reservation.
+ * by `MemoryQuotaStore.createNode`; the quota passes it back on every reservation. A forgotten
+ * scope's node is made over for the next new scope (`generation` tells them apart), so that a
+ * service with a new scope per conversation does not make and collect one per conversation.
  */
 export class MemoryNode implements BudgetNode, LedgerState {
   usedExecutions = 0;
@@ -109,16 +116,33 @@ export class MemoryNode implements BudgetNode, LedgerState {
   listed = false;
   /** Quotas holding this scope node (`createNode` minus `forget`). */
   holders = 0;
+  /** How many scopes this node was made over for: a lease's late charge skips a node whose generation moved on. */
+  generation = 0;
+  /** Forgotten, and waiting in the store's spares to be made over. */
+  spare = false;
   /** One per entry of `limits.windows`; undefined without windows. */
-  readonly counters: WindowCounter[] | undefined;
+  counters: WindowCounter[] | undefined;
 
   constructor(
     readonly owner: MemoryQuotaStore,
-    readonly key: string,
-    readonly limits: LedgerLimits,
+    public key: string,
+    public limits: LedgerLimits,
     readonly ephemeral: boolean,
   ) {
     this.counters = limits.windows?.map((window) => new WindowCounter(window));
+  }
+
+  /** Makes a forgotten scope's node over for another scope, from nothing. */
+  remake(key: string, limits: LedgerLimits): void {
+    this.generation += 1;
+    this.spare = false;
+    this.key = key;
+    this.usedExecutions = this.usedTokens = this.usedCostNanos = 0;
+    this.reservedExecutions = this.reservedTokens = this.reservedCostNanos = 0;
+    this.startedAt = undefined;
+    if (limits.windows === this.limits.windows) for (const counter of this.counters ?? []) counter.clear();
+    else this.counters = limits.windows?.map((window) => new WindowCounter(window));
+    this.limits = limits;
   }
 
   /** What counts in each window at `now`, for `read`. */
@@ -141,14 +165,21 @@ export class MemoryNode implements BudgetNode, LedgerState {
  */
 export class MemoryLease {
   settled = false;
+  /** Each node's generation at admission: once settled, a node made over since is another scope's. */
+  readonly generations: number[];
   constructor(
     readonly nodes: readonly MemoryNode[],
     public heldTokens: number,
     public heldCostNanos: number,
     /** Epoch ms of the admission: the lease counts in the buckets that held this time. */
     readonly admittedAt: number,
-  ) {}
+  ) {
+    this.generations = nodes.map((node) => node.generation);
+  }
 }
+
+/** Forgotten scope nodes kept to be made over: enough for the scopes of a busy hour, about 2 MB at most. */
+const SPARE_NODES = 4_096;
 
 /**
  * The default store: one process, exact. Check and reserve are one synchronous step, so no
@@ -160,26 +191,41 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   readonly #scopeNodes = new Map<string, MemoryNode>();
   /** Run budgets with something in flight under them, by key. */
   readonly #budgets = new Map<string, MemoryNode>();
+  /**
+   * Forgotten scope nodes, made over for new scopes: a scope per conversation lives for its hour,
+   * long enough for the garbage collector to move every object made for it to the old generation,
+   * which cost more than the rest of the run together (bench/budgets.mjs).
+   */
+  readonly #spare: MemoryNode[] = [];
 
   /** A scope's node is one per key; a run budget's is new each time. */
   createNode(node: BudgetNode): MemoryNode {
     if (node.ephemeral) return new MemoryNode(this, node.key, node.limits, true);
     let scope = this.#scopeNodes.get(node.key);
     if (scope === undefined) {
-      scope = new MemoryNode(this, node.key, node.limits, false);
+      scope = this.#spare.pop();
+      if (scope === undefined) scope = new MemoryNode(this, node.key, node.limits, false);
+      else scope.remake(node.key, node.limits);
       this.#scopeNodes.set(node.key, scope);
     }
     scope.holders += 1;
     return scope;
   }
 
-  /** A quota let go of a scope node: once no quota holds it and nothing is in flight under it, it is dropped. */
+  /**
+   * A quota let go of a scope node: once no quota holds it and nothing is in flight under it, it
+   * is dropped, and the quota passes it no more. Its object may be made over for another scope.
+   */
   forget(node: MemoryNode): void {
     if (node.owner !== this || node.ephemeral) return;
     node.holders -= 1;
     if (node.holders > 0 || node.inFlight > 0 || this.#scopeNodes.get(node.key) !== node) return;
     node.listed = false;
     this.#scopeNodes.delete(node.key);
+    if (this.#spare.length < SPARE_NODES) {
+      node.spare = true;
+      this.#spare.push(node);
+    }
   }
 
   reserve(request: ReserveRequest<MemoryNode>): ReserveResult<MemoryLease> {
@@ -227,7 +273,10 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
     lease.heldCostNanos -= fromHeldCost;
     const beyondReservation = usage.tokens > fromHeldTokens || usage.costNanos > fromHeldCost;
     let violation: LedgerViolation | undefined;
-    for (const node of lease.nodes) {
+    for (let index = 0; index < lease.nodes.length; index++) {
+      const node = lease.nodes[index]!;
+      // Late usage of a scope forgotten since counts nowhere: its node is another scope's now.
+      if (lease.settled && node.generation !== lease.generations[index]) continue;
       node.reservedTokens -= fromHeldTokens;
       node.reservedCostNanos -= fromHeldCost;
       node.usedTokens += usage.tokens;
@@ -338,9 +387,16 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
 
   #list(node: MemoryNode): void {
     node.listed = true;
-    if (node.ephemeral) this.#budgets.set(node.key, node);
-    // A scope node a quota still holds after another forgot it is the scope's node again.
-    else if (!this.#scopeNodes.has(node.key)) this.#scopeNodes.set(node.key, node);
+    if (node.ephemeral) {
+      this.#budgets.set(node.key, node);
+      return;
+    }
+    // A scope node passed again after it was forgotten is the scope's node again, and no spare.
+    if (!this.#scopeNodes.has(node.key)) this.#scopeNodes.set(node.key, node);
+    if (node.spare) {
+      node.spare = false;
+      this.#spare.splice(this.#spare.indexOf(node), 1);
+    }
   }
 
   #unlist(node: MemoryNode): void {

@@ -70,6 +70,8 @@ export class ScopeRecord {
   queuedEvictAt = Infinity;
   /** The scope's recent consumption, made on its first read (snapshot or gauge collection). */
   burnRate: BurnRate | undefined;
+  /** Evicted: the level has a new record for this scope, if any; its node is the store's to make over. */
+  forgotten = false;
 
   constructor(
     readonly level: Level,
@@ -183,12 +185,20 @@ export class Quota {
     let parent = request.parent;
     while (parent !== undefined && parent.ticket?.quota !== this) parent = parent.parent;
     const parentTicket = parent?.ticket;
-    const records = parentTicket?.records ?? this.#recordsFor(spec);
+    const records = parentTicket === undefined ? this.#recordsFor(spec) : this.#currentRecords(parentTicket.records);
     const innermost = records[records.length - 1]!;
     const scope = innermost.scope;
     const parentLimits = parentTicket?.limits ?? this.#config.limits;
-    // A fresh one-element array is cheaper than reading a stored one back from a cold cache line.
-    let nodes: readonly BudgetNode[] = parentTicket?.nodes ?? (records.length === 1 ? [innermost.node] : records.map((record) => record.node));
+    let nodes: readonly BudgetNode[];
+    if (parentTicket === undefined) {
+      // A fresh one-element array is cheaper than reading a stored one back from a cold cache line.
+      nodes = records.length === 1 ? [innermost.node] : records.map((record) => record.node);
+    } else if (records === parentTicket.records) {
+      nodes = parentTicket.nodes;
+    } else {
+      // A late child of a finished run whose scope was forgotten since: the scope's new node, then the budgets above it.
+      nodes = [...records.map((record) => record.node), ...parentTicket.nodes.slice(records.length)];
+    }
     let limits = parentLimits;
     if (spec.budget !== undefined) {
       // Validated by the run's spec already; parsed again only to strip what is not a limit.
@@ -383,7 +393,7 @@ export class Quota {
   /** The error for a store's violation, naming the level and scope (or the run budget) that tripped. */
   errorFor(violation: LedgerViolation, records: readonly ScopeRecord[]): QuotaExceededError {
     const scale = violation.resource === 'costUsd' ? NANOS_PER_USD : 1;
-    const record = records.find((candidate) => candidate.node.key === violation.key);
+    const record = records.find((candidate) => !candidate.forgotten && candidate.node.key === violation.key);
     return new QuotaExceededError({
       resource: violation.resource,
       scope: record?.scope ?? violation.key,
@@ -426,7 +436,7 @@ export class Quota {
     if (this.#config.warnAt.length === 0) return;
     safeCall(logger, 'checking quota warnings', () => {
       const now = Date.now();
-      for (const record of records) this.#checkWarnings(events, record, now);
+      for (const record of records) if (!record.forgotten) this.#checkWarnings(events, record, now);
     });
   }
 
@@ -501,6 +511,12 @@ export class Quota {
     return this.#levels.map((level) => this.#record(level, this.#scopeOf(level, spec)));
   }
 
+  /** A parent's scopes as they are now: any forgotten since the parent finished, found again (or made afresh). */
+  #currentRecords(records: readonly ScopeRecord[]): readonly ScopeRecord[] {
+    if (!records.some((record) => record.forgotten)) return records;
+    return records.map((record) => (record.forgotten ? this.#record(record.level, record.scope) : record));
+  }
+
   #scopeOf(level: Level, spec: RunSpec): string {
     if (level.config.oneScope) return DEFAULT_SCOPE;
     let scope: unknown;
@@ -571,8 +587,8 @@ export class Quota {
           queue.push(record);
         } else {
           record.queued = false;
-          // (A record no longer in the map was forgotten before: a late child of a finished run brought it back.)
-          if (record.inFlight === 0 && level.records.get(record.scope) === record) {
+          if (record.inFlight === 0 && !record.forgotten) {
+            record.forgotten = true;
             level.records.delete(record.scope);
             safeCall(logger, 'quota store forget', () => this.store.forget?.(record.node));
           }

@@ -131,6 +131,26 @@ describe('bounded memory: idle scopes are forgotten', () => {
     expect([...store.scopes()]).toEqual(['c0']);
   });
 
+  it('a late child of a run whose scope was forgotten counts in that scope found afresh, never in the scope that took its node over', async () => {
+    const store = new MemoryQuotaStore();
+    const { agentmeter, quota } = setup({ store, scopeBy: 'conversation', windows: [{ per: 'hour', maxExecutions: 5 }] });
+    let start!: () => void;
+    let late!: Promise<unknown>;
+    await agentmeter.run({ name: 'parent', conversationId: 'c0' }, () => {
+      // Called in the parent's context: the child runs as the parent's, after the parent ended.
+      late = new Promise<void>((resolve) => (start = resolve)).then(() => agentmeter.run({ name: 'child' }, () => undefined));
+    });
+    vi.setSystemTime(Date.parse('2026-12-02T11:00:00Z'));
+    // c0's hour closed: this admission forgets c0, and c1 is made in the node c0 had.
+    await attempt(agentmeter, { name: 'a', conversationId: 'c1' });
+    expect([...store.scopes()]).toEqual(['c1']);
+    start();
+    await late;
+    expect(quota.snapshot('c1').windows[0]!.executions.used).toBe(1);
+    expect(quota.snapshot('c0').windows[0]!.executions.used).toBe(1);
+    expect([...store.scopes()].sort()).toEqual(['c0', 'c1']);
+  });
+
   it('a scope with limits that never reset is kept until idleTtlMs has passed, and never while a run is in flight', async () => {
     const store = new MemoryQuotaStore();
     const { agentmeter, quota } = setup({ store, scopeBy: 'conversation', idleTtlMs: 60_000, limits: { maxExecutions: 1 } });

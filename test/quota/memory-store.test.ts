@@ -8,6 +8,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from '../../src/quota-store/index.js';
+import { CalendarWindow } from '../../src/quota/windows.js';
 
 describe('MemoryQuotaStore conformance', () => {
   for (const check of quotaStoreConformance({ createStore: () => new MemoryQuotaStore() })) it(check.name, check.run);
@@ -56,6 +57,26 @@ describe('MemoryQuotaStore run budgets', () => {
     leaseOf(store.reserve(request([first])));
     expect(store.reserve(request([second]))).toMatchObject({ admitted: false, violation: { resource: 'executions' } });
     expect([...store.scopes()]).toEqual(['s']);
+  });
+
+  it("makes a forgotten scope's node over for the next new scope, from nothing; late usage of the forgotten scope counts nowhere", () => {
+    const store = new MemoryQuotaStore();
+    const limits = { tokens: 100, windows: [new CalendarWindow('hour', 'UTC', { executions: 10 })] };
+    const first = store.createNode({ key: 'c0', limits, ephemeral: false });
+    const lease = leaseOf(store.reserve(request([first], 10)));
+    store.charge(lease, { tokens: 30, costNanos: 0 });
+    store.settle(lease);
+    store.forget(first);
+    expect(store.read('c0')).toBeUndefined();
+
+    const second = store.createNode({ key: 'c1', limits, ephemeral: false });
+    expect(second).toBe(first);
+    leaseOf(store.reserve(request([second], 5)));
+    // The settled lease of c0 is charged late: not to c1, whose node it was made over into.
+    expect(store.charge(lease, { tokens: 90, costNanos: 0 })).toBeUndefined();
+    expect(store.read('c1')).toMatchObject({ used: { executions: 0, tokens: 0 }, reserved: { executions: 1, tokens: 5 } });
+    expect(store.read('c1')!.windows![0]).toMatchObject({ used: { executions: 0 }, reserved: { executions: 1 } });
+    expect([...store.scopes()]).toEqual(['c1']);
   });
 
   it('refuses a node it did not make, naming it', () => {
