@@ -53,7 +53,14 @@ export interface AdmitRequest {
   readonly events: QuotaRunEvents;
 }
 
-/** A scope of one level: its budget node (made once, so that the store sees the same node every time), its warnings and what is in flight in it. */
+/** Forgotten scope records a level keeps to make over for new scopes, as the memory store keeps nodes. */
+const SPARE_RECORDS = 4_096;
+
+/**
+ * A scope of one level: its budget node (made once, so that the store sees the same node every
+ * time), its warnings and what is in flight in it. Once forgotten, it may be made over for another
+ * scope of its level: only the level's map and the tickets of runs in flight may hold one.
+ */
 export class ScopeRecord {
   /** Per WARN_RESOURCES entry, the index into warnAt of the next threshold to fire (made on the first check: most quotas have no warnAt). */
   nextWarning: number[] | undefined;
@@ -70,14 +77,23 @@ export class ScopeRecord {
   queuedEvictAt = Infinity;
   /** The scope's recent consumption, made on its first read (snapshot or gauge collection). */
   burnRate: BurnRate | undefined;
-  /** Evicted: the level has a new record for this scope, if any; its node is the store's to make over. */
-  forgotten = false;
 
   constructor(
     readonly level: Level,
-    readonly scope: string,
-    readonly node: BudgetNode,
+    public scope: string,
+    public node: BudgetNode,
   ) {}
+
+  /** Makes a forgotten record over for another scope of its level, from nothing. */
+  remake(scope: string, node: BudgetNode): void {
+    this.scope = scope;
+    this.node = node;
+    this.nextWarning = this.windowWarnings = this.burnRate = undefined;
+    this.inFlight = 0;
+    this.lastAdmittedAt = 0;
+    this.evictAt = this.queuedEvictAt = Infinity;
+    this.queued = false;
+  }
 }
 
 /** One level of the quota and the scopes of it in use, with the idle ones queued in the order they went idle. */
@@ -89,6 +105,8 @@ export class Level {
    */
   queue: ScopeRecord[] = [];
   head = 0;
+  /** Forgotten records, to be made over (see `SPARE_RECORDS`). */
+  readonly spare: ScopeRecord[] = [];
   /** Where the level's scopeBy was configured, for its warnings. */
   readonly scopeByField: string;
   /** The scopes with their own gauge series (at most `maxReportedScopes`), for the life of the quota. */
@@ -185,7 +203,7 @@ export class Quota {
     let parent = request.parent;
     while (parent !== undefined && parent.ticket?.quota !== this) parent = parent.parent;
     const parentTicket = parent?.ticket;
-    const records = parentTicket === undefined ? this.#recordsFor(spec) : this.#currentRecords(parentTicket.records);
+    const records = parentTicket === undefined ? this.#recordsFor(spec) : this.#recordsNow(parentTicket, true);
     const innermost = records[records.length - 1]!;
     const scope = innermost.scope;
     const parentLimits = parentTicket?.limits ?? this.#config.limits;
@@ -196,7 +214,7 @@ export class Quota {
     } else if (records === parentTicket.records) {
       nodes = parentTicket.nodes;
     } else {
-      // A late child of a finished run whose scope was forgotten since: the scope's new node, then the budgets above it.
+      // A late child of a finished run: its scopes' nodes as they are now (a scope may have been forgotten since), then the budgets above it.
       nodes = [...records.map((record) => record.node), ...parentTicket.nodes.slice(records.length)];
     }
     let limits = parentLimits;
@@ -352,11 +370,11 @@ export class Quota {
    */
   charged(ticket: QuotaTicket, violation: LedgerViolation | undefined): void {
     if (violation !== undefined && ticket.firstOverrun()) {
-      const error = this.errorFor(violation, ticket.records);
+      const error = this.errorFor(violation, this.#recordsNow(ticket, false));
       ticket.events.denied(error, this.mode);
       if (this.#enforce) ticket.events.stopped(error);
     }
-    this.#checkWarningsSafely(ticket.events, ticket.records);
+    this.#checkWarningsSafely(ticket.events, this.#recordsNow(ticket, false));
   }
 
   /**
@@ -364,14 +382,14 @@ export class Quota {
    * denial; enforcing, stop the run and refuse the call by throwing.
    */
   callRefused(ticket: QuotaTicket, violation: LedgerViolation, held: boolean): void {
-    const error = this.errorFor(violation, ticket.records);
+    const error = this.errorFor(violation, this.#recordsNow(ticket, false));
     ticket.events.denied(error, this.mode);
     if (held) return;
     ticket.events.stopped(error);
     throw error;
   }
 
-  /** A ticket was settled or cancelled: its scopes have one run fewer in flight. */
+  /** A ticket was settled or cancelled: its scopes have one run fewer in flight, and its records may be made over once forgotten. */
   finished(ticket: QuotaTicket): void {
     this.#release(ticket.records, Date.now());
   }
@@ -393,7 +411,7 @@ export class Quota {
   /** The error for a store's violation, naming the level and scope (or the run budget) that tripped. */
   errorFor(violation: LedgerViolation, records: readonly ScopeRecord[]): QuotaExceededError {
     const scale = violation.resource === 'costUsd' ? NANOS_PER_USD : 1;
-    const record = records.find((candidate) => !candidate.forgotten && candidate.node.key === violation.key);
+    const record = records.find((candidate) => candidate.node.key === violation.key);
     return new QuotaExceededError({
       resource: violation.resource,
       scope: record?.scope ?? violation.key,
@@ -436,7 +454,7 @@ export class Quota {
     if (this.#config.warnAt.length === 0) return;
     safeCall(logger, 'checking quota warnings', () => {
       const now = Date.now();
-      for (const record of records) if (!record.forgotten) this.#checkWarnings(events, record, now);
+      for (const record of records) this.#checkWarnings(events, record, now);
     });
   }
 
@@ -511,10 +529,20 @@ export class Quota {
     return this.#levels.map((level) => this.#record(level, this.#scopeOf(level, spec)));
   }
 
-  /** A parent's scopes as they are now: any forgotten since the parent finished, found again (or made afresh). */
-  #currentRecords(records: readonly ScopeRecord[]): readonly ScopeRecord[] {
-    if (!records.some((record) => record.forgotten)) return records;
-    return records.map((record) => (record.forgotten ? this.#record(record.level, record.scope) : record));
+  /**
+   * A ticket's scopes as they are now: its own records while it runs; once it finished, each
+   * level's record of its scope, found by name (its own may have been forgotten and made over
+   * since): made afresh for a late child (`make`), else only those still known.
+   */
+  #recordsNow(ticket: QuotaTicket, make: boolean): readonly ScopeRecord[] {
+    if (!ticket.finished) return ticket.records;
+    const scopes = ticket.scopes;
+    const records: ScopeRecord[] = [];
+    this.#levels.forEach((level, index) => {
+      const record = make ? this.#record(level, scopes[index]!) : level.records.get(scopes[index]!);
+      if (record !== undefined) records.push(record);
+    });
+    return records;
   }
 
   #scopeOf(level: Level, spec: RunSpec): string {
@@ -535,11 +563,10 @@ export class Quota {
     if (record === undefined) {
       const { ledgerLimits: limits, oneScope, keepsLifetimeCounts, idleTtlMs } = level.config;
       // How long a shared store keeps the scope's counts once idle: nothing beyond its windows to keep, the level's idleTtlMs, or for good.
-      record = new ScopeRecord(
-        level,
-        scope,
-        this.#node({ key: level.keyOf(scope), limits, ephemeral: false, idleTtlMs: oneScope ? undefined : keepsLifetimeCounts ? idleTtlMs : 0 }),
-      );
+      const node = this.#node({ key: level.keyOf(scope), limits, ephemeral: false, idleTtlMs: oneScope ? undefined : keepsLifetimeCounts ? idleTtlMs : 0 });
+      record = level.spare.pop();
+      if (record === undefined) record = new ScopeRecord(level, scope, node);
+      else record.remake(scope, node);
       level.records.set(scope, record);
     }
     return record;
@@ -587,10 +614,10 @@ export class Quota {
           queue.push(record);
         } else {
           record.queued = false;
-          if (record.inFlight === 0 && !record.forgotten) {
-            record.forgotten = true;
+          if (record.inFlight === 0 && level.records.get(record.scope) === record) {
             level.records.delete(record.scope);
             safeCall(logger, 'quota store forget', () => this.store.forget?.(record.node));
+            if (level.spare.length < SPARE_RECORDS) level.spare.push(record);
           }
         }
         level.head += 1;

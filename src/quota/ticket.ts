@@ -44,11 +44,16 @@ export class QuotaTicket {
   #overrun = false;
   /** Armed only for a run with a duration limit. */
   #timers: Timers | undefined;
+  /**
+   * Once finished, the run's scope in every level when it has several (with one, `scope`): its
+   * records may be forgotten and made over for other scopes then, so the quota finds them by name.
+   */
+  #scopes: readonly string[] | undefined;
 
   constructor(
     readonly quota: Quota,
     readonly scope: string,
-    /** The run's scope in every level, outermost first (shared with its parent and children). */
+    /** The run's scope in every level, outermost first (shared with its parent and children); valid until it finishes. */
     readonly records: readonly ScopeRecord[],
     readonly nodes: readonly BudgetNode[],
     /** The limits in force for this run: its scope's, narrowed by every budget above and of it. */
@@ -112,6 +117,16 @@ export class QuotaTicket {
     if (isPromise(result)) result.catch((error: unknown) => logger.error('quota store release failed', error));
   }
 
+  /** Settled or cancelled. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Once finished, the run's scope in every level, outermost first. */
+  get scopes(): readonly string[] {
+    return this.#scopes ?? [this.scope];
+  }
+
   /** Whether this is the first charge to pass a limit: a run's overrun is one denial, however many charges follow. */
   firstOverrun(): boolean {
     if (this.#overrun) return false;
@@ -134,6 +149,7 @@ export class QuotaTicket {
 
   #finish(operation: 'settle' | 'cancel'): void {
     if (this.#finished) return;
+    if (this.records.length > 1) this.#scopes = this.records.map((record) => record.scope);
     this.#finished = true;
     this.#timers?.clear();
     if (this.deadline !== undefined) this.quota.deadlines.remove(this, this.deadline);

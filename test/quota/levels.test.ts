@@ -151,6 +151,28 @@ describe('bounded memory: idle scopes are forgotten', () => {
     expect([...store.scopes()].sort()).toEqual(['c0', 'c1']);
   });
 
+  it('with levels, a late child counts in every scope of its parent as they are now: the tenant kept, the conversation found afresh', async () => {
+    const { agentmeter, quota } = setup({
+      levels: [
+        { name: 'tenant', scopeBy: tenantOf, windows: [{ per: 'day', maxExecutions: 10 }] },
+        { name: 'conversation', scopeBy: 'conversation', windows: [{ per: 'hour', maxExecutions: 5 }] },
+      ],
+    });
+    const spec = (name: string, conversationId: string): RunSpec => ({ name, conversationId, attributes: { 'app.tenant': 'acme' } });
+    let start!: () => void;
+    let late!: Promise<unknown>;
+    await agentmeter.run(spec('parent', 'c0'), () => {
+      late = new Promise<void>((resolve) => (start = resolve)).then(() => agentmeter.run({ name: 'child' }, () => undefined));
+    });
+    vi.setSystemTime(Date.parse('2026-12-02T11:00:00Z'));
+    await attempt(agentmeter, spec('a', 'c1'));
+    start();
+    await late;
+    expect(quota.snapshot('acme', 'tenant').windows[0]!.executions.used).toBe(3);
+    expect(quota.snapshot('c0', 'conversation').windows[0]!.executions.used).toBe(1);
+    expect(quota.snapshot('c1', 'conversation').windows[0]!.executions.used).toBe(1);
+  });
+
   it('a scope with limits that never reset is kept until idleTtlMs has passed, and never while a run is in flight', async () => {
     const store = new MemoryQuotaStore();
     const { agentmeter, quota } = setup({ store, scopeBy: 'conversation', idleTtlMs: 60_000, limits: { maxExecutions: 1 } });
