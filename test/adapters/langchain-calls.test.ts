@@ -4,13 +4,8 @@ import { AIMessage, createAgent, tool } from 'langchain';
 import { fakeModel, type FakeBuiltModel } from '@langchain/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  CALL_TOKEN_ALLOWANCE,
-  MESSAGE_TOKEN_ALLOWANCE,
-  TOOLS_TOKEN_ALLOWANCE,
-  declaredOutputCap,
-  inputTokenBound,
-} from '../../src/adapters/langchain/call-limits.js';
+import { declaredOutputCap, inputTokenBound } from '../../src/adapters/langchain/call-limits.js';
+import { CALL_TOKEN_ALLOWANCE, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE } from '../../src/adapters/shared/call-limits.js';
 import type { AgentMeterOptions } from '../../src/index.js';
 import { ATTR_GEN_AI_AGENT_NAME, ATTR_SUBAGENT_OUTCOME, METRIC_TOKENS } from '../../src/semconv.js';
 import { captureDiag, createAdapterPipeline } from './pipeline.js';

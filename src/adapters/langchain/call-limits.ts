@@ -1,26 +1,13 @@
 import type { DiagLogger } from '@opentelemetry/api';
 import { isObject } from '../../is-object.js';
-import { safeCall } from '../../log.js';
 import type { ModelCallLimits } from '../../index.js';
-import { priceUsage } from '../shared/pricing.js';
+import { CALL_TOKEN_ALLOWANCE, MEDIA_PART, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
 import type { LangChainInstrumentationOptions, LangChainModelCallInfo } from './options.js';
-
-/**
- * Tokens allowed per message (or prompt) on top of its bytes: the role and the separators a chat
- * template adds around each message (OpenAI's count 3 to 4 per message).
- */
-export const MESSAGE_TOKEN_ALLOWANCE = 8;
-/** Tokens allowed per call: the template's opening and the reply's priming. */
-export const CALL_TOKEN_ALLOWANCE = 16;
-/** Tokens allowed per call that offers tools: the hidden system prompt some providers add for tool use (Anthropic documents a few hundred). */
-export const TOOLS_TOKEN_ALLOWANCE = 1_024;
 
 /** Where chat models put the call's output cap in their invocation params, in order. */
 const CAP_KEYS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'maxTokens', 'maxOutputTokens', 'num_predict'] as const;
 /** Nested parameter objects that some providers put the cap in (Google's `generationConfig`, Bedrock's `inferenceConfig`, Ollama's `options`). */
 const CAP_CONTAINERS = ['generationConfig', 'inferenceConfig', 'options'] as const;
-/** Content parts whose tokens are not bounded by their bytes: media given by URL or id, counted by the provider from its size. */
-const MEDIA_PART = /image|audio|video|file|document|media|pdf|text-plain/i;
 
 /**
  * The output cap a model call declares in its invocation params: the first positive integer among
@@ -82,34 +69,16 @@ export function limitsOf(
   call: LangChainModelCallInfo,
   groups: number,
 ): ModelCallLimits | undefined {
-  let limits: ModelCallLimits | undefined;
-  if (options.callLimits !== undefined) {
-    const given: unknown = safeCall(logger, 'options.callLimits', () => options.callLimits!(call), 'warn');
-    limits = validLimits(logger, given);
-  }
-  if (limits === undefined) {
-    if (call.maxOutputTokens === undefined || call.inputTokens === undefined) return undefined;
-    // A batch of message groups runs one generation per group, each up to the cap.
-    limits = { inputTokens: call.inputTokens, maxOutputTokens: call.maxOutputTokens * Math.max(1, groups) };
-  }
-  if (limits.costUsd !== undefined) return limits;
-  const costUsd = priceUsage(logger, options.costUsd, { inputTokens: limits.inputTokens, outputTokens: limits.maxOutputTokens, model: call.model });
-  return costUsd === undefined ? limits : { ...limits, costUsd };
-}
-
-/** What `options.callLimits` returned, when it is valid limits; a warning and `undefined` otherwise. */
-function validLimits(logger: DiagLogger, given: unknown): ModelCallLimits | undefined {
-  if (given === undefined) return undefined;
-  const { inputTokens, maxOutputTokens, costUsd } = (isObject(given) ? given : {}) as Partial<Record<keyof ModelCallLimits, unknown>>;
-  const count = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
-  const price = costUsd === undefined || (typeof costUsd === 'number' && Number.isFinite(costUsd) && costUsd >= 0);
-  if (count(inputTokens) && count(maxOutputTokens) && price) {
-    return { inputTokens: inputTokens as number, maxOutputTokens: maxOutputTokens as number, ...(costUsd !== undefined ? { costUsd } : {}) };
-  }
-  logger.warn(
-    'options.callLimits returned no valid limits (expected { inputTokens, maxOutputTokens } as non-negative integers and an optional non-negative costUsd); the default applies',
-  );
-  return undefined;
+  // A batch of message groups runs one generation per group, each up to the cap.
+  const fallback =
+    call.maxOutputTokens === undefined || call.inputTokens === undefined
+      ? undefined
+      : { inputTokens: call.inputTokens, maxOutputTokens: call.maxOutputTokens * Math.max(1, groups) };
+  const hook = options.callLimits;
+  return heldLimits(logger, hook === undefined ? undefined : () => hook(call), fallback, {
+    hook: options.costUsd,
+    usage: (limits) => ({ inputTokens: limits.inputTokens, outputTokens: limits.maxOutputTokens, model: call.model }),
+  });
 }
 
 /** Whether a message (or a content part) has a media part, at any depth (a tool result can hold an image). */
@@ -122,15 +91,4 @@ function hasMediaPart(message: unknown): boolean {
 
 function hasItems(value: unknown): boolean {
   return Array.isArray(value) ? value.length > 0 : isObject(value);
-}
-
-/** The UTF-8 bytes of a value serialized as JSON; `undefined` when it cannot be (a cycle, a BigInt). */
-function utf8Bytes(value: unknown): number | undefined {
-  try {
-    // undefined for a lone function or symbol, whatever its declared type says.
-    const json: unknown = JSON.stringify(value);
-    return typeof json === 'string' ? Buffer.byteLength(json, 'utf8') : 0;
-  } catch {
-    return undefined;
-  }
 }
