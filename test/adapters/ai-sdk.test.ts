@@ -420,7 +420,7 @@ describe('instrumentAiSdk', () => {
     it('refuses, when installed, an option that belongs to the AgentMeter and an option of the wrong type', () => {
       expect(() => instrumentAiSdk(pipeline.agentmeter, { quota: { limits: { maxTokens: 100 } } } as never)).toThrow(
         new TypeError(
-          'agentmetry: instrumentAiSdk options.quota is not a known option (expected one of topLevel, name, spec, costUsd, ai); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
+          'agentmetry: instrumentAiSdk options.quota is not a known option (expected one of topLevel, name, spec, costUsd, callLimits, ai); quotas are set on the AgentMeter (new AgentMeter({ quota })), and a per-call budget or estimate is returned by options.spec',
         ),
       );
       expect(() => createAiSdkIntegration(pipeline.agentmeter, { budget: { maxTokens: 100 } } as never)).toThrow(

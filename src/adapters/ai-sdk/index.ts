@@ -22,7 +22,7 @@ import { instrumentAgentClass, type AgentClass } from './agent-class.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstallOptions, type AiSdkInstrumentationOptions } from './options.js';
 import { checkAdapterOptions, type OptionTypes } from '../shared/options.js';
 
-export type { AiSdkInstallOptions, AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
+export type { AiSdkInstallOptions, AiSdkInstrumentationOptions, AiSdkModelCallInfo, AiSdkRunInfo } from './options.js';
 export { createAiSdkIntegration } from './integration.js';
 
 const logger = createLogger('ai-sdk');

@@ -1,10 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isQuotaRefusal } from '../../errors.js';
 import { createLogger, safeCall } from '../../log.js';
+import type { ModelCall } from '../../index.js';
 import type { Telemetry } from 'ai';
 import { checkAdapterOptions } from '../shared/options.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
-import { isAbortError, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
+import { callLimitsOf, type ModelCallEvent } from './call-limits.js';
+import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
 
@@ -23,6 +26,10 @@ interface Operation {
   handle: RunHandle | undefined;
   /** Set when the core refused the run; thrown into the call's first model request. */
   refusal: { error: unknown } | undefined;
+  /** The worst case held for the model call in progress (`callLimits`), until its usage is known. */
+  held: ModelCall | undefined;
+  /** The step's model call reported its usage (`onLanguageModelCallEnd`): the step's end records none. */
+  callUsageRecorded: boolean;
 }
 
 // Loose views of the event fields used here: the SDK's event unions are wide and generic.
@@ -37,6 +44,11 @@ interface StepEndEvent {
   callId?: string;
   usage?: { inputTokens?: number; outputTokens?: number };
   model?: { modelId?: string };
+}
+interface CallEndEvent {
+  callId?: string;
+  usage?: { inputTokens?: number; outputTokens?: number };
+  modelId?: string;
 }
 interface CallEvent {
   callId?: string;
@@ -54,11 +66,12 @@ interface AbortEvent {
  * The AI SDK v7 telemetry integration behind `instrumentAiSdk`.
  *
  * Observation comes from the lifecycle callbacks (`onStart`, `onStepStart`, `onStepEnd`,
- * `onEnd`, `onError`, `onAbort`); control flow from the two wrappers the SDK runs work
- * through: `executeTool` marks the tool execution (a call started inside it is a subagent),
- * enters the calling run's context and records the tool call on that run, `executeLanguageModelCall` holds the first model
- * request until admission and throws the quota's refusal into it, which the parent model
- * then receives as a tool error.
+ * `onEnd`, `onError`, `onAbort`, `onLanguageModelCallEnd`); control flow from the two wrappers
+ * the SDK runs work through: `executeTool` marks the tool execution (a call started inside it is
+ * a subagent), enters the calling run's context and records the tool call on that run;
+ * `executeLanguageModelCall` holds the first model request until admission and throws the
+ * quota's refusal into it, which the parent model then receives as a tool error, and holds each
+ * request's worst case (`maxOutputTokens` and a bound on its input) until its usage is known.
  */
 /**
  * Marks a tool's execution: a call started inside it is a subagent. One storage for every
@@ -88,6 +101,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     const operation: Operation = {
       handle: undefined,
       refusal: undefined,
+      held: undefined,
+      callUsageRecorded: false,
       admission: openRun(meter, spec, logger).then(
         (handle) => (operation.handle = handle),
         (error: unknown) => {
@@ -106,6 +121,9 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     const operation = operations.get(callId);
     if (operation === undefined) return;
     operations.delete(callId);
+    // A model call still held (its stream was cut short) reported no usage: its worst case goes back.
+    operation.held?.settle();
+    operation.held = undefined;
     const end = (handle: RunHandle | undefined) => {
       if (handle === undefined) return;
       if (aborted) handle.abort(error);
@@ -113,6 +131,23 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     };
     if (operation.handle !== undefined) end(operation.handle);
     else void operation.admission.then(end); // never rejects
+  };
+
+  /**
+   * Holds the worst case of a model call (`callLimits`) before it reaches the model. Throws the
+   * refusal of a call that does not fit (the run is stopped with it); `undefined` when there is
+   * nothing to hold or holding failed otherwise (its usage is then charged after it).
+   */
+  const hold = async (handle: RunHandle, event: ModelCallEvent): Promise<ModelCall | undefined> => {
+    const limits = safeCall(logger, 'bounding a model call', () => callLimitsOf(logger, options, event));
+    if (limits === undefined) return undefined;
+    try {
+      return await handle.run.reserveCall(limits);
+    } catch (error) {
+      if (isQuotaRefusal(error) || handle.run.signal.aborted) throw error;
+      logger.warn('holding the model call failed; its usage is charged after it', error);
+      return undefined;
+    }
   };
 
   return {
@@ -126,11 +161,30 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
 
     onStepStart: (event) => safeCall(logger, 'the onStepStart handler', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
 
+    onLanguageModelCallEnd: (event) =>
+      safeCall(logger, 'the onLanguageModelCallEnd handler', () => {
+        const call = event as CallEndEvent;
+        const operation = operations.get(call.callId ?? '');
+        const run = operation?.handle?.run;
+        if (operation === undefined || run === undefined) return;
+        // The usage is known as soon as the model answers: recorded now, it frees what was held beyond it before the step's tools run.
+        const usage = pricedUsage(logger, options, call.usage, call.modelId);
+        const held = operation.held;
+        operation.held = undefined;
+        operation.callUsageRecorded = true;
+        if (held !== undefined) held.settle(usage);
+        else run.recordUsage(usage);
+      }),
+
     onStepEnd: (event) =>
       safeCall(logger, 'the onStepEnd handler', () => {
         const step = event as StepEndEvent;
-        const run = operations.get(step.callId ?? '')?.handle?.run;
-        if (run !== undefined) recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
+        const operation = operations.get(step.callId ?? '');
+        const run = operation?.handle?.run;
+        if (operation === undefined || run === undefined) return;
+        // An SDK that reports no model call's end: the step's usage is the call's.
+        if (operation.callUsageRecorded) operation.callUsageRecorded = false;
+        else recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
       }),
 
     onEnd: (event) => safeCall(logger, 'the onEnd handler', () => finish((event as CallEvent).callId)),
@@ -147,7 +201,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
         finish(callId, reason ?? abortError(), true);
       }),
 
-    executeLanguageModelCall: async ({ callId, execute }) => {
+    executeLanguageModelCall: async ({ callId, execute, ...event }) => {
       const operation = operations.get(callId);
       if (operation === undefined) return execute();
       const handle = operation.handle ?? (await operation.admission);
@@ -155,7 +209,16 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       if (handle === undefined) return execute();
       // A quota that stopped the run (turns, duration, tokens) ends it at its next request.
       if (handle.run.signal.aborted) throw handle.run.signal.reason;
-      return handle.enter(execute);
+      const held = await hold(handle, event);
+      operation.held = held;
+      try {
+        return await handle.enter(execute);
+      } catch (error) {
+        // A call that failed (and may be retried) used nothing that the SDK reports: its hold goes back.
+        if (operation.held === held) operation.held = undefined;
+        held?.settle();
+        throw error;
+      }
     },
 
     executeTool: ({ callId, toolCall, execute }) => {

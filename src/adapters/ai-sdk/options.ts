@@ -1,4 +1,4 @@
-import type { RunSpec } from '../../index.js';
+import type { ModelCallLimits, RunSpec } from '../../index.js';
 import type { OptionTypes } from '../shared/options.js';
 
 /** What the adapter knows about a `generateText`/`streamText` call when it starts a run for it. */
@@ -16,6 +16,26 @@ export interface AiSdkRunInfo {
   operationId: string;
   provider: string;
   modelId: string;
+}
+
+/** What the adapter knows about one model call inside an agent run, before the call (AI SDK 7). */
+export interface AiSdkModelCallInfo {
+  provider: string;
+  modelId: string;
+  /** The call's instructions (system prompt), as the SDK passes them. */
+  instructions: unknown;
+  /** The call's messages, as the SDK passes them (`ModelMessage[]`). */
+  messages: readonly unknown[];
+  /** The tool definitions the call offers, as the SDK passes them. */
+  tools: readonly unknown[];
+  /** The call's `maxOutputTokens`; `undefined` when it sets none. */
+  maxOutputTokens: number | undefined;
+  /**
+   * The adapter's upper bound on the call's input tokens: UTF-8 bytes of the serialized
+   * instructions, messages and tools, plus a per-message and per-call allowance (see
+   * docs/adapters.md). `undefined` when a message has a media part, which it cannot bound.
+   */
+  inputTokens: number | undefined;
 }
 
 export interface AiSdkInstrumentationOptions {
@@ -38,10 +58,27 @@ export interface AiSdkInstrumentationOptions {
    * cost unknown (diag warning); its tokens still count.
    */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; modelId: string | undefined }) => number | undefined;
+  /**
+   * AI SDK 7: the worst case to hold for one model call inside an agent run, before the call
+   * (`run.reserveCall`): `{ inputTokens, maxOutputTokens, costUsd? }`, e.g. with the app's own
+   * token count. Return `undefined` for the default: `{ inputTokens: call.inputTokens,
+   * maxOutputTokens: call.maxOutputTokens }` when the call sets `maxOutputTokens` and its input can
+   * be bounded, else nothing is held and the call's usage is charged after it. Without `costUsd`,
+   * the cost held is what `options.costUsd` gives for the worst case (none when it gives none). A
+   * hook that throws or returns invalid limits gets the default, with a diag warning. AI SDK 5
+   * and 6 hold nothing: their usage is charged after each step.
+   */
+  callLimits?: (call: AiSdkModelCallInfo) => ModelCallLimits | undefined;
 }
 
 /** Each option's type, checked when the adapter is installed. */
-export const AI_SDK_OPTION_TYPES: OptionTypes<AiSdkInstrumentationOptions> = { topLevel: 'boolean', name: 'function', spec: 'function', costUsd: 'function' };
+export const AI_SDK_OPTION_TYPES: OptionTypes<AiSdkInstrumentationOptions> = {
+  topLevel: 'boolean',
+  name: 'function',
+  spec: 'function',
+  costUsd: 'function',
+  callLimits: 'function',
+};
 
 /** The options of `instrumentAiSdk`: the instrumentation's, and which `ai` module to instrument. */
 export interface AiSdkInstallOptions extends AiSdkInstrumentationOptions {

@@ -1,5 +1,5 @@
 import { safeCall } from '../../log.js';
-import type { Run, RunSpec } from '../../index.js';
+import type { Run, RunSpec, Usage } from '../../index.js';
 import { priceUsage } from '../shared/pricing.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 import type { DiagLogger } from '@opentelemetry/api';
@@ -24,10 +24,20 @@ export function recordStepUsage(
   usage: { inputTokens?: number; outputTokens?: number } | undefined,
   modelId: string | undefined,
 ): void {
+  run.recordUsage(pricedUsage(logger, options, usage, modelId));
+}
+
+/** One step's (or model call's) usage as the SDK reported it, priced by the `costUsd` option. */
+export function pricedUsage(
+  logger: DiagLogger,
+  options: AiSdkInstrumentationOptions,
+  usage: { inputTokens?: number; outputTokens?: number } | undefined,
+  modelId: string | undefined,
+): Usage {
   const inputTokens = usage?.inputTokens ?? 0;
   const outputTokens = usage?.outputTokens ?? 0;
   const costUsd = priceUsage(logger, options.costUsd, { inputTokens, outputTokens, modelId });
-  run.recordUsage({ inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) });
+  return { inputTokens, outputTokens, ...(costUsd !== undefined ? { costUsd } : {}), ...(modelId ? { model: modelId } : {}) };
 }
 
 /**
