@@ -40,9 +40,14 @@ class WindowCounter {
     this.#slots = new Array<Bucket | undefined>(window.buckets);
   }
 
-  /** Empties every bucket, for a node made over for another scope. */
+  /**
+   * Empties every bucket, for a node made over for another scope. A calendar window keeps its one
+   * bucket; a rolling window's ring starts empty again, so that nodes made over many times do not
+   * each end up with every slot of their ring filled.
+   */
   clear(): void {
-    for (const bucket of this.#slots) bucket?.reset(-Infinity);
+    if (this.#slots.length === 1) this.#slots[0]?.reset(-Infinity);
+    else this.#slots.fill(undefined);
   }
 
   /** The bucket a reservation at `now` goes into, emptied first if it still holds an older turn's counts. */
@@ -136,6 +141,7 @@ export class MemoryNode implements BudgetNode, LedgerState {
   remake(key: string, limits: LedgerLimits): void {
     this.generation += 1;
     this.spare = false;
+    this.holders = 0;
     this.key = key;
     this.usedExecutions = this.usedTokens = this.usedCostNanos = 0;
     this.reservedExecutions = this.reservedTokens = this.reservedCostNanos = 0;
@@ -214,12 +220,14 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
 
   /**
    * A quota let go of a scope node: once no quota holds it and nothing is in flight under it, it
-   * is dropped, and the quota passes it no more. Its object may be made over for another scope.
+   * is dropped. Its object may then be made over for another scope, so whoever forgot it must not
+   * pass it again (the quota never does): `createNode` gives the scope's node.
    */
   forget(node: MemoryNode): void {
-    if (node.owner !== this || node.ephemeral) return;
+    // A node forgotten before (a spare, or made over for another scope since) is not this scope's any more.
+    if (node.owner !== this || node.ephemeral || node.spare || this.#scopeNodes.get(node.key) !== node) return;
     node.holders -= 1;
-    if (node.holders > 0 || node.inFlight > 0 || this.#scopeNodes.get(node.key) !== node) return;
+    if (node.holders > 0 || node.inFlight > 0) return;
     node.listed = false;
     this.#scopeNodes.delete(node.key);
     if (this.#spare.length < SPARE_NODES) {
@@ -377,7 +385,8 @@ export class MemoryQuotaStore implements QuotaStore<MemoryLease, MemoryNode> {
   read(key: string, now = Date.now()): LedgerState | undefined {
     const scope = this.#scopeNodes.get(key);
     const node = scope?.listed === true ? scope : this.#budgets.get(key);
-    if (node?.counters === undefined) return node;
+    if (node === undefined) return undefined;
+    // A copy: the node itself may be made over for another scope once forgotten.
     return { used: node.used, reserved: node.reserved, startedAt: node.startedAt, limits: node.limits, windows: node.windowStates(now) };
   }
 

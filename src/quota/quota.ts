@@ -221,7 +221,13 @@ export class Quota {
     if (spec.budget !== undefined) {
       // Validated by the run's spec already; parsed again only to strip what is not a limit.
       const budget = parseLimits(spec.budget, 'budget');
-      limits = narrowLimits(parentLimits, budget, spec.name);
+      try {
+        limits = narrowLimits(parentLimits, budget, spec.name);
+      } catch (error) {
+        // A budget above its parent's: the scopes found for this run go idle as they came.
+        this.#idleIfUnused(records, now);
+        throw error;
+      }
       const own = this.#node({ key: `${innermost.node.key}/${spec.name}#${++this.#budgetSerial}`, limits: toLedgerLimits(budget), ephemeral: true });
       nodes = [...nodes, own];
     }

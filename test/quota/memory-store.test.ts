@@ -8,7 +8,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from '../../src/quota-store/index.js';
-import { CalendarWindow } from '../../src/quota/windows.js';
+import { CalendarWindow, RollingWindow } from '../../src/quota/windows.js';
 
 describe('MemoryQuotaStore conformance', () => {
   for (const check of quotaStoreConformance({ createStore: () => new MemoryQuotaStore() })) it(check.name, check.run);
@@ -77,6 +77,50 @@ describe('MemoryQuotaStore run budgets', () => {
     expect(store.read('c1')).toMatchObject({ used: { executions: 0, tokens: 0 }, reserved: { executions: 1, tokens: 5 } });
     expect(store.read('c1')!.windows![0]).toMatchObject({ used: { executions: 0 }, reserved: { executions: 1 } });
     expect([...store.scopes()]).toEqual(['c1']);
+  });
+
+  it("empties a rolling window's buckets when it makes a node over, and reads give copies that stay as they were", () => {
+    const store = new MemoryQuotaStore();
+    const limits = { windows: [new RollingWindow(60_000, 6, { tokens: 1_000 })] };
+    const first = store.createNode({ key: 'c0', limits, ephemeral: false });
+    for (let step = 0; step < 6; step++) {
+      const lease = leaseOf(store.reserve({ ...request([first]), now: T0 + step * 10_000 }));
+      store.charge(lease, { tokens: 100, costNanos: 0 }, T0 + step * 10_000);
+      store.settle(lease, T0 + step * 10_000);
+    }
+    const kept = store.read('c0', T0 + 50_000)!;
+    store.forget(first);
+    const second = store.createNode({ key: 'c1', limits, ephemeral: false });
+    expect(second).toBe(first);
+    leaseOf(store.reserve({ ...request([second], 7), now: T0 + 50_000 }));
+    expect(store.read('c1', T0 + 50_000)!.windows![0]).toMatchObject({ used: { executions: 0, tokens: 0 }, reserved: { executions: 1, tokens: 7 } });
+    expect(kept).toMatchObject({ used: { executions: 6, tokens: 600 }, reserved: { executions: 0 } });
+    expect(kept.windows![0]).toMatchObject({ used: { tokens: 600 } });
+
+    // Without windows too: a read is never the node itself.
+    const plain = store.createNode({ key: 'p0', limits: {}, ephemeral: false });
+    store.settle(leaseOf(store.reserve(request([plain]))));
+    const plainRead = store.read('p0')!;
+    store.forget(plain);
+    store.settle(leaseOf(store.reserve(request([store.createNode({ key: 'p1', limits: {}, ephemeral: false })]))));
+    expect(plainRead).toMatchObject({ used: { executions: 1 } });
+    expect(plainRead).not.toHaveProperty('key');
+  });
+
+  it('forgets a node once: forgetting it again while it waits to be made over changes nothing', () => {
+    const store = new MemoryQuotaStore();
+    const shared = { key: 's', limits: { executions: 5 }, ephemeral: false };
+    const node = store.createNode(shared);
+    store.forget(node);
+    store.forget(node);
+    // Two quotas take the scope anew: it is one node, held twice, which one forget does not drop.
+    const first = store.createNode(shared);
+    const second = store.createNode(shared);
+    expect(second).toBe(first);
+    leaseOf(store.reserve(request([first])));
+    store.forget(first);
+    expect([...store.scopes()]).toEqual(['s']);
+    expect(store.createNode({ key: 'other', limits: {}, ephemeral: false })).not.toBe(first);
   });
 
   it('refuses a node it did not make, naming it', () => {
