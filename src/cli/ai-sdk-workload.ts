@@ -1,16 +1,30 @@
 import * as ai from 'ai';
 import { MockLanguageModelV4 } from 'ai/test';
 import { instrumentAiSdk } from '../adapters/ai-sdk/index.js';
-import { MAX_RESEARCHER_TURNS, helperSteps, plannerSteps, researcherSteps, sleep, stepError, usageCost, type Step, type WorkloadFactory } from './workload.js';
+import {
+  CALL_LIMITS,
+  MAX_RESEARCHER_TURNS,
+  helperSteps,
+  plannerSteps,
+  researcherSteps,
+  sleep,
+  stepError,
+  usageCost,
+  type DemoModel,
+  type Step,
+  type WorkloadFactory,
+} from './workload.js';
 
 /**
  * The demo workload on the Vercel AI SDK with its mock model: `generateText` per agent, the
  * `research` and `lookup` tools running the researcher and helper agents.
  */
 export const createAiSdkWorkload: WorkloadFactory = (agentmeter, speed) => {
-  const uninstall = instrumentAiSdk(agentmeter, { costUsd: usageCost });
+  // Each model call holds its worst case before the call: the simulated input counts are the
+  // app's own (the adapter's byte bound holds only for real prompts), the output cap is maxOutputTokens.
+  const uninstall = instrumentAiSdk(agentmeter, { costUsd: usageCost, callLimits: (call) => CALL_LIMITS[call.modelId as DemoModel] });
 
-  const model = (modelId: string, steps: Step[]) => {
+  const model = (modelId: DemoModel, steps: Step[]) => {
     let index = 0;
     return new MockLanguageModelV4({
       modelId,
@@ -49,6 +63,7 @@ export const createAiSdkWorkload: WorkloadFactory = (agentmeter, speed) => {
       const result = await ai.generateText({
         model: model('helper-mini', helperSteps(speed)),
         prompt: topic,
+        maxOutputTokens: CALL_LIMITS['helper-mini'].maxOutputTokens,
         abortSignal,
         telemetry: { functionId: 'helper' },
       });
@@ -69,6 +84,7 @@ export const createAiSdkWorkload: WorkloadFactory = (agentmeter, speed) => {
       const result = await ai.generateText({
         model: model('research-large', researcherSteps(speed, topic)),
         prompt: topic,
+        maxOutputTokens: CALL_LIMITS['research-large'].maxOutputTokens,
         tools: { lookup, note },
         stopWhen: ai.isStepCount(MAX_RESEARCHER_TURNS),
         abortSignal,
@@ -85,6 +101,7 @@ export const createAiSdkWorkload: WorkloadFactory = (agentmeter, speed) => {
         await ai.generateText({
           model: model('planner-large', plannerSteps(speed)),
           prompt: 'Plan and delegate the research',
+          maxOutputTokens: CALL_LIMITS['planner-large'].maxOutputTokens,
           tools: { research },
           stopWhen: ai.isStepCount(4),
           abortSignal: signal,

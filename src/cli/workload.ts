@@ -124,6 +124,18 @@ export function helperSteps(speed: number): Step[] {
   return [answer(modelStep(speed, 300, 1200, 40, 200))];
 }
 
+/**
+ * The most any simulated call of each model sends and answers (the ranges of the steps above):
+ * what the app declares before each call (`maxOutputTokens`, and its own count of the input), so
+ * that the adapters that can hold a call's worst case keep the token budget exact.
+ */
+export const CALL_LIMITS = {
+  'planner-large': { inputTokens: 9_000, maxOutputTokens: 1_200 },
+  'research-large': { inputTokens: 8_000, maxOutputTokens: 1_500 },
+  'helper-mini': { inputTokens: 1_200, maxOutputTokens: 200 },
+} as const;
+export type DemoModel = keyof typeof CALL_LIMITS;
+
 /** Most turns a researcher takes, for the frameworks' own turn caps (above the quota's). */
 export const MAX_RESEARCHER_TURNS = 20;
 
