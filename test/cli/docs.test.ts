@@ -12,18 +12,18 @@ const page = readFileSync(join(ROOT, 'docs', 'demo.md'), 'utf8');
 const textBlocks = [...page.matchAll(/^```text\n(.*?)\n```$/gms)].map((match) => match[1]!);
 
 const usage = (used: number, limit: number): QuotaUsage => ({ used, limit, reserved: 0, remaining: Math.max(0, limit - used) });
-/** The state the samples show: about a minute in, the token budget just passed. */
+/** The state the samples show: about a minute in, the token budget spent (a real run's numbers). */
 const sample: Summary = {
   elapsedS: 58,
   totals: {
-    executions: { ok: 236, incomplete: 7, error: 4, timeout: 0, aborted: 0, denied: 32 },
-    active: 6,
-    inputTokens: 2_169_871,
-    outputTokens: 263_382,
-    costUsd: 10.4605,
+    executions: { ok: 299, incomplete: 33, error: 3, timeout: 0, aborted: 0, denied: 0 },
+    active: 0,
+    inputTokens: 2_147_188,
+    outputTokens: 243_603,
+    costUsd: 10.0956,
   },
-  denials: { tokens: 30, turns: 15, concurrent: 2 },
-  quota: { tokens: usage(2_433_253, 2_400_000), costUsd: usage(10.46, 12), concurrent: usage(6, 20) },
+  denials: { tokens: 23, turns: 10 },
+  quota: { tokens: usage(2_390_791, 2_400_000), costUsd: usage(10.0956, 12), concurrent: usage(0, 20) },
 };
 
 describe('docs/demo.md', () => {
