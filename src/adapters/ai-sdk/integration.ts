@@ -133,6 +133,13 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     else void operation.admission.then(end); // never rejects
   };
 
+  /** The operation of a call and its run, once admitted. */
+  const admitted = (callId: string | undefined) => {
+    const operation = operations.get(callId ?? '');
+    const run = operation?.handle?.run;
+    return operation === undefined || run === undefined ? undefined : { operation, run };
+  };
+
   /**
    * Holds the worst case of a model call (`callLimits`) before it reaches the model. Throws the
    * refusal of a call that does not fit (the run is stopped with it); `undefined` when there is
@@ -164,9 +171,9 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     onLanguageModelCallEnd: (event) =>
       safeCall(logger, 'the onLanguageModelCallEnd handler', () => {
         const call = event as CallEndEvent;
-        const operation = operations.get(call.callId ?? '');
-        const run = operation?.handle?.run;
-        if (operation === undefined || run === undefined) return;
+        const recorded = admitted(call.callId);
+        if (recorded === undefined) return;
+        const { operation, run } = recorded;
         // The usage is known as soon as the model answers: recorded now, it frees what was held beyond it before the step's tools run.
         const usage = pricedUsage(logger, options, call.usage, call.modelId);
         const held = operation.held;
@@ -179,9 +186,9 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     onStepEnd: (event) =>
       safeCall(logger, 'the onStepEnd handler', () => {
         const step = event as StepEndEvent;
-        const operation = operations.get(step.callId ?? '');
-        const run = operation?.handle?.run;
-        if (operation === undefined || run === undefined) return;
+        const recorded = admitted(step.callId);
+        if (recorded === undefined) return;
+        const { operation, run } = recorded;
         // An SDK that reports no model call's end: the step's usage is the call's.
         if (operation.callUsageRecorded) operation.callUsageRecorded = false;
         else recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
