@@ -9,6 +9,7 @@
 //
 // Prints one JSON line per major:
 // {"framework":"AI SDK 7","call":"...","baselineUsPerCall":...,"adapterUsPerCall":...,"ratio":...}
+// and one more for AI SDK 7 with every model call held (maxOutputTokens under a token quota).
 import * as ai5 from 'ai5';
 import { MockLanguageModelV2 } from 'ai5/test';
 import * as ai6 from 'ai6';
@@ -62,16 +63,27 @@ const majors = [
     delegate: () => ({ content: [toolCall], finishReason: { unified: 'tool-calls', raw: 'tool_calls' }, usage: detailedUsage(10, 5), warnings: [] }),
   },
 ];
+// AI SDK 7 again with every call setting maxOutputTokens under a token quota: each of the three
+// model calls holds its worst case before the call (its input bound serialized) and settles after.
+majors.push({
+  ...majors[2],
+  framework: 'AI SDK 7, calls held',
+  call: 'ToolLoopAgent.generate with one delegation, maxOutputTokens 100 on both agents, quota maxTokens',
+  settings: { maxOutputTokens: 100 },
+  quota: { limits: { maxTokens: 1e15 } },
+});
 
 /** One framework call: a parent agent whose `delegate` tool runs a subagent; fresh mock models each time. */
 function workload(major) {
   const delegate = major.module.tool({
     description: 'delegates a task to a subagent',
     inputSchema: jsonSchema({ type: 'object', properties: { task: { type: 'string' } }, required: ['task'] }),
-    execute: async ({ task }) => (await new major.Agent({ model: major.model([major.text('done')]) }).generate({ prompt: task })).text,
+    execute: async ({ task }) => (await new major.Agent({ model: major.model([major.text('done')]), ...major.settings }).generate({ prompt: task })).text,
   });
   return () =>
-    new major.Agent({ model: major.model([major.delegate(), major.text('report')]), tools: { delegate }, stopWhen: major.stop }).generate({ prompt: 'go' });
+    new major.Agent({ model: major.model([major.delegate(), major.text('report')]), tools: { delegate }, stopWhen: major.stop, ...major.settings }).generate({
+      prompt: 'go',
+    });
 }
 
 /** Awaits `call()` `count` times in a row; resolves the mean µs per call. */
@@ -82,7 +94,7 @@ async function usPerCall(call, count) {
 }
 
 for (const major of majors) {
-  const { agentmeter, tracerProvider, meterProvider } = createAgentMeter();
+  const { agentmeter, tracerProvider, meterProvider } = createAgentMeter(major.quota === undefined ? {} : { quota: major.quota });
   const call = workload(major);
   const withAdapter = async (count) => {
     const uninstall = instrumentAiSdk(agentmeter, { ai: major.module });
