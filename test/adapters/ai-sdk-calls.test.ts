@@ -2,7 +2,7 @@ import { generateText, isStepCount, streamText, tool } from 'ai';
 import { MockLanguageModelV4, convertArrayToReadableStream } from 'ai/test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { instrumentAiSdk, type AiSdkInstrumentationOptions, type AiSdkModelCallInfo } from '../../src/adapters/ai-sdk/index.js';
+import { createAiSdkIntegration, instrumentAiSdk, type AiSdkInstrumentationOptions, type AiSdkModelCallInfo } from '../../src/adapters/ai-sdk/index.js';
 import { inputTokenBound } from '../../src/adapters/ai-sdk/call-limits.js';
 import { CALL_TOKEN_ALLOWANCE, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE } from '../../src/adapters/shared/call-limits.js';
 import type { AgentMeterOptions } from '../../src/index.js';
@@ -208,6 +208,27 @@ describe('instrumentAiSdk (AI SDK 7): each model call holds its worst case befor
     expect(reserved).toEqual([150, 0]);
     expect(diag.messages.join('\n')).toContain('options.callLimits returned no valid limits');
     expect(pipeline.agentmeter.quota!.snapshot().tokens).toMatchObject({ used: 20, reserved: 0 });
+  });
+
+  it("settles a hold with the step's usage on an SDK that reports no model call's end", async () => {
+    pipeline = createAdapterPipeline({ quota: { limits: { maxTokens: 10_000 } } });
+    const { onLanguageModelCallEnd, ...integration } = createAiSdkIntegration(pipeline.agentmeter, {
+      callLimits: () => ({ inputTokens: 100, maxOutputTokens: 300 }),
+    });
+    expect(onLanguageModelCallEnd).toBeTypeOf('function');
+    const reserved: number[] = [];
+    let step = 0;
+    const model = new MockLanguageModelV4({
+      doGenerate: async () => {
+        reserved.push(pipeline.agentmeter.quota!.snapshot().tokens.reserved);
+        return step++ === 0 ? call([['note', 'n1']], 11, 22) : say('ok', 33, 44);
+      },
+    });
+    await generateText({ model, prompt: 'a', tools: { note }, stopWhen: isStepCount(3), telemetry: { functionId: 'agent', integrations: [integration] } });
+    // The second call holds its own worst case only: the first one's was settled when its step ended.
+    expect(reserved).toEqual([400, 400]);
+    expect(pipeline.agentmeter.quota!.snapshot().tokens).toMatchObject({ used: 110, reserved: 0 });
+    expect((await pipeline.histogram(METRIC_TOKENS)).sum).toBe(110);
   });
 
   it('gives a failed call its hold back', async () => {

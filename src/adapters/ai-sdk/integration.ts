@@ -189,8 +189,14 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
         const recorded = admitted(step.callId);
         if (recorded === undefined) return;
         const { operation, run } = recorded;
-        // An SDK that reports no model call's end: the step's usage is the call's.
-        if (operation.callUsageRecorded) operation.callUsageRecorded = false;
+        if (operation.callUsageRecorded) {
+          operation.callUsageRecorded = false;
+          return;
+        }
+        // An SDK that reports no model call's end: the step's usage is the call's, and settles its hold.
+        const held = operation.held;
+        operation.held = undefined;
+        if (held !== undefined) held.settle(pricedUsage(logger, options, step.usage, step.model?.modelId));
         else recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
       }),
 
