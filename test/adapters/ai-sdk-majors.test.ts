@@ -67,8 +67,10 @@ const mock = (Model: new (options: { doGenerate: Loose }) => unknown) => (result
 describeAiSdkScenario({
   label: 'AI SDK 5',
   module: ai5,
-  createAgent: ({ model, tools, maxSteps, functionId }: Settings) =>
-    asAgent(new ai5.Experimental_Agent({ model, tools, stopWhen: ai5.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId } } as Loose)),
+  createAgent: ({ model, tools, maxSteps, functionId, maxOutputTokens }: Settings) =>
+    asAgent(
+      new ai5.Experimental_Agent({ model, tools, stopWhen: ai5.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId }, maxOutputTokens } as Loose),
+    ),
   tool: (definition) => ai5.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV2),
   streamingModel: streaming(MockLanguageModelV2, ai5.simulateReadableStream, (input, output) => ({
@@ -93,8 +95,10 @@ describeAiSdkScenario({
 describeAiSdkScenario({
   label: 'AI SDK 6',
   module: ai6,
-  createAgent: ({ model, tools, maxSteps, functionId }: Settings) =>
-    asAgent(new ai6.ToolLoopAgent({ model, tools, stopWhen: ai6.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId } } as Loose)),
+  createAgent: ({ model, tools, maxSteps, functionId, maxOutputTokens }: Settings) =>
+    asAgent(
+      new ai6.ToolLoopAgent({ model, tools, stopWhen: ai6.stepCountIs(maxSteps ?? 1), experimental_telemetry: { functionId }, maxOutputTokens } as Loose),
+    ),
   tool: (definition) => ai6.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV3),
   streamingModel: streaming(MockLanguageModelV3, ai6.simulateReadableStream, detailedFinish),
@@ -104,8 +108,8 @@ describeAiSdkScenario({
 describeAiSdkScenario({
   label: 'AI SDK 7',
   module: ai7,
-  createAgent: ({ model, tools, maxSteps, functionId }: Settings) =>
-    asAgent(new ai7.ToolLoopAgent({ model, tools, stopWhen: ai7.isStepCount(maxSteps ?? 1), telemetry: { functionId } } as Loose)),
+  createAgent: ({ model, tools, maxSteps, functionId, maxOutputTokens }: Settings) =>
+    asAgent(new ai7.ToolLoopAgent({ model, tools, stopWhen: ai7.isStepCount(maxSteps ?? 1), telemetry: { functionId }, maxOutputTokens } as Loose)),
   tool: (definition) => ai7.tool(definition as Loose),
   mockModel: mock(MockLanguageModelV4),
   streamingModel: streaming(MockLanguageModelV4, ai7.simulateReadableStream, detailedFinish),

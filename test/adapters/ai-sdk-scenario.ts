@@ -43,7 +43,7 @@ export interface AiSdkMajor {
   label: string;
   /** The `ai` module, passed to `instrumentAiSdk` as `options.ai`. */
   module: object;
-  createAgent(settings: { model: MockModel; tools?: Record<string, unknown>; maxSteps?: number; functionId: string }): Agent;
+  createAgent(settings: { model: MockModel; tools?: Record<string, unknown>; maxSteps?: number; functionId: string; maxOutputTokens?: number }): Agent;
   tool(definition: {
     description: string;
     inputSchema: z.ZodType;
@@ -255,6 +255,79 @@ export function describeAiSdkScenario(major: AiSdkMajor): void {
       expect(await pipeline.sum(METRIC_EXECUTIONS, { [ATTR_SUBAGENT_OUTCOME]: 'denied' })).toBe(1);
       expect(pipeline.agentmeter.quota!.snapshot().executions.used).toBe(3);
       expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
+    /**
+     * An orchestrator that asks four researchers at once, every call using its whole output cap;
+     * `capped`: every agent sets `maxOutputTokens` (the orchestrator 500, the researchers 2,000).
+     * Returns the tokens the models reported (a refused call never reaches its model).
+     */
+    async function parallelResearchers(capped: boolean): Promise<number> {
+      let reportedTokens = 0;
+      const counted = (results: Array<[result: MockResult, tokens: number]>) => {
+        let index = 0;
+        return major.mockModel(async () => {
+          const [result, tokens] = results[Math.min(index++, results.length - 1)]!;
+          reportedTokens += tokens;
+          return result;
+        });
+      };
+      const research = major.tool({
+        description: 'researches a topic',
+        inputSchema: z.object({ topic: z.string() }),
+        execute: async ({ topic }: { topic: string }, { abortSignal }) => {
+          const model = counted([[major.text(`${topic} findings`, 10, 2_000), 2_010]]);
+          const agent = major.createAgent({ model, functionId: 'research', ...(capped ? { maxOutputTokens: 2_000 } : {}) });
+          return (await agent.generate({ prompt: topic, abortSignal })).text;
+        },
+      });
+      const topics = ['a', 'b', 'c', 'd'];
+      const orchestratorModel = counted([
+        [
+          major.calls(
+            topics.map((topic) => ({ tool: 'research', input: { topic }, id: `r_${topic}` })),
+            10,
+            500,
+          ),
+          510,
+        ],
+        [major.text('report', 10, 500), 510],
+      ]);
+      const orchestrator = major.createAgent({
+        model: orchestratorModel,
+        tools: { research },
+        maxSteps: 3,
+        functionId: 'orchestrator',
+        ...(capped ? { maxOutputTokens: 500 } : {}),
+      });
+      await orchestrator.generate({ prompt: 'go' }).catch((error: unknown) => {
+        // The orchestrator's own last call may be the one refused.
+        expect(QuotaExceededError.isInstance(error)).toBe(true);
+      });
+      return reportedTokens;
+    }
+
+    it('keeps parallel subagents within a token limit, exactly, when every model call sets maxOutputTokens', async () => {
+      const limit = 9_000;
+      pipeline = createAdapterPipeline({ quota: { limits: { maxTokens: limit } } });
+      uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: major.module });
+      const reportedTokens = await parallelResearchers(true);
+
+      const tokens = pipeline.agentmeter.quota!.snapshot().tokens;
+      expect(tokens.used).toBeLessThanOrEqual(limit);
+      expect(tokens.used).toBe(reportedTokens);
+      expect(tokens.reserved).toBe(0);
+      expect((await pipeline.histogram(METRIC_TOKENS)).sum).toBe(reportedTokens);
+      expect(pipeline.agentSpans().map((span) => span.attributes[ATTR_SUBAGENT_OUTCOME])).toContain('incomplete');
+      expect(pipeline.agentmeter.totals().active).toBe(0);
+    });
+
+    it('without maxOutputTokens holds nothing: the same workload ends over the limit', async () => {
+      pipeline = createAdapterPipeline({ quota: { limits: { maxTokens: 9_000 } } });
+      uninstall = instrumentAiSdk(pipeline.agentmeter, { ai: major.module });
+      const reportedTokens = await parallelResearchers(false);
+      expect(pipeline.agentmeter.quota!.snapshot().tokens.used).toBe(reportedTokens);
+      expect(reportedTokens).toBeGreaterThan(9_000);
     });
 
     it('records a streamed agent call once its stream is read to the end', async () => {

@@ -1,8 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isQuotaRefusal } from '../../errors.js';
+import type { ModelCall, ModelCallLimits } from '../../index.js';
 import { createLogger, safeCall } from '../../log.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
+import { callLimitsOf } from './call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
-import { isAbortError, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
+import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
 
@@ -43,6 +46,20 @@ interface StepResult {
   usage?: { inputTokens?: number; outputTokens?: number };
   response?: { modelId?: string };
 }
+/** What the SDK passes `prepareStep`, and what a `prepareStep` may return: the fields that shape the step's request. */
+interface StepInput {
+  model?: unknown;
+  messages?: unknown;
+}
+interface StepOverrides {
+  model?: unknown;
+  system?: unknown;
+  messages?: unknown;
+  activeTools?: unknown;
+  maxOutputTokens?: unknown;
+}
+/** The module's `asSchema`: a tool's input schema (Zod, JSON Schema) as the JSON Schema the SDK sends. */
+export type AsSchema = (schema: unknown) => { jsonSchema: unknown };
 
 /** One instrumentation of the agent class: how it turns a call into a recorded one. */
 interface Layer {
@@ -64,7 +81,7 @@ type Instrumented = AgentPrototype & { [STATE]?: ClassState };
  * module's exports) so that every agent call is an agentmetry run. Returns the function that
  * removes this install; the original methods come back once no install is left.
  */
-export function instrumentAgentClass(agentClass: AgentClass, meter: Meter, options: AiSdkInstrumentationOptions): () => void {
+export function instrumentAgentClass(agentClass: AgentClass, meter: Meter, options: AiSdkInstrumentationOptions, asSchema?: AsSchema): () => void {
   const prototype = agentClass.prototype as Instrumented;
   let state = prototype[STATE];
   if (state === undefined) {
@@ -78,7 +95,7 @@ export function instrumentAgentClass(agentClass: AgentClass, meter: Meter, optio
       return dispatch(installed, 'stream', this, callOptions);
     });
   }
-  const layer = createLayer(meter, options);
+  const layer = createLayer(meter, options, asSchema);
   const owner = state;
   owner.layers.push(layer);
   return () => {
@@ -117,12 +134,14 @@ interface Call {
   refusal: { error: unknown } | undefined;
   /** The options the SDK receives: the app's, with the callbacks and tools that record the run. */
   options: CallOptions;
+  /** The worst case held for the step in progress (its model call), until the step's usage is known. */
+  held: ModelCall | undefined;
 }
 
 /** Marks a tool's execution, the same fact for every layer: one storage (see `integration.ts`). */
 const toolFrames = new AsyncLocalStorage<ToolFrame>();
 
-function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer {
+function createLayer(meter: Meter, options: AiSdkInstrumentationOptions, asSchema: AsSchema | undefined): Layer {
   const topLevel = options.topLevel ?? true;
 
   /** Opens the run of one agent call; a call that is not recorded gets no handle. */
@@ -131,7 +150,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
     if (frame === undefined && !topLevel) {
       // Not recorded, but its tools still mark their frames: an agent started in one is a subagent.
       const tools = callOptions.tools ?? agent.settings?.tools;
-      const unrecorded: Call = { handle: undefined, refusal: undefined, admission: Promise.resolve(undefined), options: callOptions };
+      const unrecorded: Call = { handle: undefined, refusal: undefined, admission: Promise.resolve(undefined), options: callOptions, held: undefined };
       if (tools !== undefined) unrecorded.options = { ...callOptions, tools: trackTools(tools, unrecorded) };
       return unrecorded;
     }
@@ -145,7 +164,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
       provider: typeof model === 'string' ? 'gateway' : (stringOrUndefined((model as { provider?: unknown } | undefined)?.provider) ?? ''),
       modelId: typeof model === 'string' ? model : (stringOrUndefined((model as { modelId?: unknown } | undefined)?.modelId) ?? ''),
     };
-    const call: Call = { handle: undefined, refusal: undefined, options: callOptions, admission: Promise.resolve(undefined) };
+    const call: Call = { handle: undefined, refusal: undefined, options: callOptions, admission: Promise.resolve(undefined), held: undefined };
     // The options first: if building them threw, no run would be left open.
     call.options = recordingOptions(agent, callOptions, call, operationId === 'ai.streamText');
     call.admission = openRun(meter, runSpecFor(logger, options, info), logger).then(
@@ -170,6 +189,38 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
     const onAbort = own('onAbort');
     const tools = own('tools');
     const end = (error?: unknown) => endCall(call, error);
+
+    /**
+     * Holds the worst case of the step's model call (`maxOutputTokens` and a bound on the request
+     * the step sends: instructions, messages, active tools' schemas) before the call. Throws the
+     * refusal of a call that does not fit; `undefined` when nothing is held.
+     */
+    const holdStep = async (handle: RunHandle, input: StepInput | undefined, overrides: StepOverrides | undefined): Promise<ModelCall | undefined> => {
+      let limits: ModelCallLimits | undefined;
+      try {
+        const model = overrides?.model ?? input?.model ?? own('model');
+        const active = overrides?.activeTools ?? own('activeTools');
+        limits = callLimitsOf(logger, options, {
+          provider: typeof model === 'string' ? 'gateway' : (model as { provider?: unknown } | undefined)?.provider,
+          modelId: typeof model === 'string' ? model : (model as { modelId?: unknown } | undefined)?.modelId,
+          instructions: overrides?.system ?? own('system') ?? own('instructions'),
+          messages: overrides?.messages ?? input?.messages,
+          tools: await toolDefinitions(tools, Array.isArray(active) ? (active as unknown[]) : undefined, asSchema),
+          maxOutputTokens: overrides?.maxOutputTokens ?? own('maxOutputTokens'),
+        });
+      } catch (error) {
+        logger.error('bounding a model call failed; its usage is charged after it', error);
+        return undefined;
+      }
+      if (limits === undefined) return undefined;
+      try {
+        return await handle.run.reserveCall(limits);
+      } catch (error) {
+        if (isQuotaRefusal(error) || handle.run.signal.aborted) throw error;
+        logger.warn('holding the model call failed; its usage is charged after it', error);
+        return undefined;
+      }
+    };
     const recording: CallOptions = {
       ...callOptions,
       ...(tools !== undefined ? { tools: trackTools(tools, call) } : {}),
@@ -181,12 +232,20 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
           safeCall(logger, 'recording a turn', () => handle.run.recordTurn());
           if (handle.run.signal.aborted) throw handle.run.signal.reason;
         }
-        return prepareStep?.(...args);
+        const overrides = (await prepareStep?.(...args)) as StepOverrides | undefined;
+        if (handle !== undefined) {
+          releaseHold(call);
+          call.held = await holdStep(handle, (args as unknown[])[0] as StepInput | undefined, overrides);
+        }
+        return overrides;
       },
       onStepFinish: (step: StepResult, ...rest: never[]) => {
         safeCall(logger, 'the onStepFinish handler', () => {
           const run = call.handle?.run;
-          if (run !== undefined) recordStepUsage(logger, options, run, step.usage, step.response?.modelId);
+          const held = call.held;
+          call.held = undefined;
+          if (held !== undefined) held.settle(pricedUsage(logger, options, step.usage, step.response?.modelId));
+          else if (run !== undefined) recordStepUsage(logger, options, run, step.usage, step.response?.modelId);
         });
         return (onStepFinish as ((step: StepResult, ...rest: never[]) => unknown) | undefined)?.(step, ...rest);
       },
@@ -247,6 +306,8 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
         handle.end();
         return result;
       } catch (error) {
+        // A step that failed reported no usage: what its model call held goes back.
+        releaseHold(call);
         if (isAbortError(error)) handle.abort(error);
         else handle.end(error ?? new Error('AI SDK call failed'));
         throw error;
@@ -276,8 +337,37 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions): Layer 
   };
 }
 
+/** Gives back what the call's step in progress held, its usage unknown (the step failed, or the call ended without finishing it). */
+function releaseHold(call: Call): void {
+  const held = call.held;
+  call.held = undefined;
+  held?.settle();
+}
+
+/**
+ * The tool definitions a step sends, as the SDK makes them from the tools (the active ones):
+ * name, description and input schema as JSON Schema. Empty without tools; `undefined` (no bound)
+ * when a schema cannot be converted here.
+ */
+async function toolDefinitions(tools: ToolSet | undefined, active: unknown[] | undefined, asSchema: AsSchema | undefined): Promise<unknown[] | undefined> {
+  const definitions: unknown[] = [];
+  for (const [name, tool] of Object.entries(tools ?? {})) {
+    if (active !== undefined && !active.includes(name)) continue;
+    const { description, inputSchema, parameters } = (tool ?? {}) as { description?: unknown; inputSchema?: unknown; parameters?: unknown };
+    const schema = inputSchema ?? parameters;
+    if (schema === undefined) {
+      definitions.push({ name, description, tool });
+      continue;
+    }
+    if (asSchema === undefined) return undefined;
+    definitions.push({ type: 'function', name, description, inputSchema: await asSchema(schema).jsonSchema });
+  }
+  return definitions;
+}
+
 /** Ends the call's run with `error` (as aborted when it is an abort), once admission is decided; a call never admitted has nothing to end. */
 function endCall(call: Call, error?: unknown): void {
+  releaseHold(call);
   const finish = (handle: RunHandle | undefined) => handle && (isAbortError(error) ? handle.abort(error) : handle.end(error));
   if (call.handle !== undefined) finish(call.handle);
   else void call.admission.then(finish); // never rejects

@@ -18,7 +18,7 @@ import type { Telemetry } from 'ai';
 import type { AgentMeter } from '../../index.js';
 import { countInstall } from '../shared/installs.js';
 import { createAiSdkIntegration } from './integration.js';
-import { instrumentAgentClass, type AgentClass } from './agent-class.js';
+import { instrumentAgentClass, type AgentClass, type AsSchema } from './agent-class.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstallOptions, type AiSdkInstrumentationOptions } from './options.js';
 import { checkAdapterOptions, type OptionTypes } from '../shared/options.js';
 
@@ -43,15 +43,18 @@ interface AiModule {
   ToolLoopAgent?: unknown;
   /** AI SDK 5 (an alias of `ToolLoopAgent` in 6). */
   Experimental_Agent?: unknown;
+  /** A tool's input schema as the JSON Schema the SDK sends (5 and 6: for the bound on a step's request). */
+  asSchema?: unknown;
 }
 
 /** How the adapter hooks into the `ai` module it was given: by the features that module has, not its version string. */
-type Hook = { major: 7; register: (...integrations: Telemetry[]) => void } | { major: 5 | 6; agentClass: AgentClass };
+type Hook = { major: 7; register: (...integrations: Telemetry[]) => void } | { major: 5 | 6; agentClass: AgentClass; asSchema: AsSchema | undefined };
 
 function hookOf(module: AiModule): Hook | undefined {
   if (typeof module.registerTelemetry === 'function') return { major: 7, register: module.registerTelemetry as (...integrations: Telemetry[]) => void };
-  if (typeof module.ToolLoopAgent === 'function') return { major: 6, agentClass: module.ToolLoopAgent };
-  if (typeof module.Experimental_Agent === 'function') return { major: 5, agentClass: module.Experimental_Agent };
+  const asSchema = typeof module.asSchema === 'function' ? (module.asSchema as AsSchema) : undefined;
+  if (typeof module.ToolLoopAgent === 'function') return { major: 6, agentClass: module.ToolLoopAgent, asSchema };
+  if (typeof module.Experimental_Agent === 'function') return { major: 5, agentClass: module.Experimental_Agent, asSchema };
   return undefined;
 }
 
@@ -93,7 +96,7 @@ export function instrumentAiSdk(agentmeter: Pick<AgentMeter, 'run'>, options: Ai
   const remove =
     hook.major === 7
       ? registerIntegration(hook.register, createAiSdkIntegration(agentmeter, instrumentation))
-      : instrumentAgentClass(hook.agentClass, agentmeter, instrumentation);
+      : instrumentAgentClass(hook.agentClass, agentmeter, instrumentation, hook.asSchema);
   const uncount = countInstall('the Vercel AI SDK', logger);
   let installed = true;
   return () => {

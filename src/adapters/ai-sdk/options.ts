@@ -18,7 +18,7 @@ export interface AiSdkRunInfo {
   modelId: string;
 }
 
-/** What the adapter knows about one model call inside an agent run, before the call (AI SDK 7). */
+/** What the adapter knows about one model call inside an agent run, before the call (on AI SDK 5 and 6: a step's). */
 export interface AiSdkModelCallInfo {
   provider: string;
   modelId: string;
@@ -33,7 +33,7 @@ export interface AiSdkModelCallInfo {
   /**
    * The adapter's upper bound on the call's input tokens: UTF-8 bytes of the serialized
    * instructions, messages and tools, plus a per-message and per-call allowance (see
-   * docs/adapters.md). `undefined` when a message has a media part, which it cannot bound.
+   * docs/adapters/ai-sdk.md). `undefined` when a message has a media part, which it cannot bound.
    */
   inputTokens: number | undefined;
 }
@@ -59,14 +59,14 @@ export interface AiSdkInstrumentationOptions {
    */
   costUsd?: (usage: { inputTokens: number; outputTokens: number; modelId: string | undefined }) => number | undefined;
   /**
-   * AI SDK 7: the worst case to hold for one model call inside an agent run, before the call
+   * The worst case to hold for one model call inside an agent run, before the call
    * (`run.reserveCall`): `{ inputTokens, maxOutputTokens, costUsd? }`, e.g. with the app's own
    * token count. Return `undefined` for the default: `{ inputTokens: call.inputTokens,
    * maxOutputTokens: call.maxOutputTokens }` when the call sets `maxOutputTokens` and its input can
    * be bounded, else nothing is held and the call's usage is charged after it. Without `costUsd`,
    * the cost held is what `options.costUsd` gives for the worst case (none when it gives none). A
-   * hook that throws or returns invalid limits gets the default, with a diag warning. AI SDK 5
-   * and 6 hold nothing: their usage is charged after each step.
+   * hook that throws or returns invalid limits gets the default, with a diag warning. On AI SDK 5
+   * and 6 the call is the step's (held in its `prepareStep`, settled when the step finishes).
    */
   callLimits?: (call: AiSdkModelCallInfo) => ModelCallLimits | undefined;
 }
