@@ -1,4 +1,4 @@
-import { generateText, isStepCount, streamText, tool } from 'ai';
+import { Output, generateText, isStepCount, streamText, tool } from 'ai';
 import { MockLanguageModelV4, convertArrayToReadableStream } from 'ai/test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -231,6 +231,70 @@ describe('instrumentAiSdk (AI SDK 7): each model call holds its worst case befor
     expect((await pipeline.histogram(METRIC_TOKENS)).sum).toBe(110);
   });
 
+  it('holds nothing by default when the call sets telemetry.recordInputs: false, which hides the request from integrations', async () => {
+    setUp({ limits: { maxTokens: 1_000 } });
+    const reserved: number[] = [];
+    const model = new MockLanguageModelV4({
+      doGenerate: async () => {
+        reserved.push(pipeline.agentmeter.quota!.snapshot().tokens.reserved);
+        return say('ok', 5, 5);
+      },
+    });
+    // 5,000 bytes of prompt: with its inputs shown, this call would be refused before the model.
+    const prompt = 'x'.repeat(5_000);
+    await expect(generateText({ model, prompt, maxOutputTokens: 100, telemetry: { functionId: 'agent' } })).rejects.toMatchObject({
+      name: 'QuotaExceededError',
+    });
+    await generateText({ model, prompt, maxOutputTokens: 100, telemetry: { functionId: 'agent', recordInputs: false } });
+    expect(reserved).toEqual([0]);
+    expect(pipeline.agentmeter.quota!.snapshot().tokens).toMatchObject({ used: 10, reserved: 0 });
+  });
+
+  it('gives back the hold of a stream that broke off before its finish when the SDK retries it', async () => {
+    setUp({ limits: { maxTokens: 1_000 } }, { callLimits: () => ({ inputTokens: 100, maxOutputTokens: 500 }) });
+    const reserved: number[] = [];
+    const model = new MockLanguageModelV4({
+      doStream: async () => {
+        reserved.push(pipeline.agentmeter.quota!.snapshot().tokens.reserved);
+        const parts: object[] =
+          reserved.length === 1
+            ? [
+                { type: 'text-start' as const, id: 't' },
+                { type: 'text-delta' as const, id: 't', delta: 'par' },
+                { type: 'error' as const, error: new Error('connection reset') },
+              ]
+            : [
+                { type: 'text-start' as const, id: 't' },
+                { type: 'text-delta' as const, id: 't', delta: 'full' },
+                { type: 'text-end' as const, id: 't' },
+                { type: 'finish' as const, finishReason: { unified: 'stop' as const, raw: 'stop' }, usage: usage(20, 10) },
+              ];
+        return { stream: convertArrayToReadableStream(parts) as never };
+      },
+    });
+    const result = streamText({ model, prompt: 'a', streamRetries: 1, maxRetries: 0, onError: () => {}, telemetry: { functionId: 'agent' } });
+    await result.consumeStream();
+    // Each attempt holds its own 600; next to the first attempt's hold the retry would not fit (1,200 > 1,000).
+    expect(reserved).toEqual([600, 600]);
+    expect(pipeline.agentmeter.quota!.snapshot().tokens).toMatchObject({ used: 30, reserved: 0 });
+  });
+
+  it("counts the output's response format and the provider options in the bound", async () => {
+    const seen: number[] = [];
+    setUp({ limits: { maxTokens: 1_000_000 } }, { callLimits: (call) => void seen.push(call.inputTokens!) });
+    const model = new MockLanguageModelV4({ doGenerate: async () => say('{"a":"x"}', 5, 5) });
+    const fields = Object.fromEntries(Array.from({ length: 40 }, (_, index) => [`field_${index}`, z.string().describe(`the field number ${index}`)]));
+    const schema = z.object(fields);
+    await generateText({ model, prompt: 'a', maxOutputTokens: 100, telemetry: { functionId: 'agent' } });
+    await generateText({ model, prompt: 'a', maxOutputTokens: 100, output: Output.object({ schema }), telemetry: { functionId: 'agent' } }).catch(
+      () => undefined,
+    );
+    await generateText({ model, prompt: 'a', maxOutputTokens: 100, providerOptions: { acme: { note: 'n'.repeat(500) } }, telemetry: { functionId: 'agent' } });
+    const schemaBytes = Buffer.byteLength(JSON.stringify(z.toJSONSchema(schema)));
+    expect(seen[1]! - seen[0]!).toBeGreaterThanOrEqual(schemaBytes);
+    expect(seen[2]! - seen[0]!).toBeGreaterThan(500);
+  });
+
   it('gives a failed call its hold back', async () => {
     setUp({ limits: { maxTokens: 1_000 } });
     const model = new MockLanguageModelV4({
@@ -288,5 +352,12 @@ describe('the AI SDK input bound', () => {
     expect(inputTokenBound(undefined, [{ role: 'user', content: [{ type: 'image', image: new Uint8Array(4) }] }], [])).toBeUndefined();
     const toolResult = { type: 'tool-result', toolCallId: 't', toolName: 'shot', output: { type: 'content', value: [{ type: 'file-data', data: 'AAAA' }] } };
     expect(inputTokenBound(undefined, [{ role: 'tool', content: [toolResult] }], [])).toBeUndefined();
+    expect(inputTokenBound(undefined, [{ role: 'user', content: [{ type: 'custom', kind: 'x.server-side' }] }], [])).toBeUndefined();
+  });
+
+  it("is known for a tool result whose JSON merely mentions files: only the parts' own types count", () => {
+    const listing = { type: 'tool-result', toolCallId: 't', toolName: 'ls', output: { type: 'json', value: [{ name: 'a.png', type: 'file' }] } };
+    const messages = [{ role: 'tool', content: [listing] }];
+    expect(inputTokenBound(undefined, messages, [])).toBe(Buffer.byteLength(JSON.stringify(messages)) + MESSAGE_TOKEN_ALLOWANCE + CALL_TOKEN_ALLOWANCE);
   });
 });

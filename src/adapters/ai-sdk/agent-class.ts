@@ -3,7 +3,7 @@ import { isQuotaRefusal } from '../../errors.js';
 import type { ModelCall, ModelCallLimits } from '../../index.js';
 import { createLogger, safeCall } from '../../log.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
-import { callLimitsOf } from './call-limits.js';
+import { callLimitsOf, responseFormatOf } from './call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
@@ -57,6 +57,7 @@ interface StepOverrides {
   messages?: unknown;
   activeTools?: unknown;
   maxOutputTokens?: unknown;
+  providerOptions?: unknown;
 }
 /** The module's `asSchema`: a tool's input schema (Zod, JSON Schema) as the JSON Schema the SDK sends. */
 export type AsSchema = (schema: unknown) => { jsonSchema: unknown };
@@ -207,6 +208,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions, asSchem
           messages: overrides?.messages ?? input?.messages,
           tools: await toolDefinitions(tools, Array.isArray(active) ? (active as unknown[]) : undefined, asSchema),
           maxOutputTokens: overrides?.maxOutputTokens ?? own('maxOutputTokens'),
+          extras: [await responseFormatOf(own('experimental_output') ?? own('output')), overrides?.providerOptions ?? own('providerOptions')],
         });
       } catch (error) {
         logger.error('bounding a model call failed; its usage is charged after it', error);

@@ -1,20 +1,28 @@
 import type { DiagLogger } from '@opentelemetry/api';
 import { isObject } from '../../is-object.js';
 import type { ModelCallLimits } from '../../index.js';
-import { CALL_TOKEN_ALLOWANCE, MEDIA_PART, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
+import { CALL_TOKEN_ALLOWANCE, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkModelCallInfo } from './options.js';
 
-/** How deep a message is searched for media parts; a deeper one is not bounded (nor is a cycle). */
-const MAX_PART_DEPTH = 12;
+/**
+ * Message parts whose tokens are not bounded by their bytes: media (counted by the provider from
+ * its size, or fetched from a URL) and provider-specific parts. Also a tool result's content items.
+ */
+const UNBOUNDED_PARTS = new Set(['image', 'file', 'reasoning-file', 'custom']);
+const UNBOUNDED_RESULT_ITEMS = /^(image|file|media|custom)/;
 
 /** What the AI SDK passes about one model call before it (the start event of the call, AI SDK 7). */
 export interface ModelCallEvent {
+  /** `false` when the app set `telemetry.recordInputs: false`: the SDK then hides the request (empty messages, no instructions or tools). */
+  recordInputs?: unknown;
   provider?: unknown;
   modelId?: unknown;
   instructions?: unknown;
   messages?: unknown;
   tools?: unknown;
   maxOutputTokens?: unknown;
+  /** What else the request carries that the provider counts: the output's response format (its JSON schema), the provider options. */
+  extras?: readonly unknown[];
 }
 
 /**
@@ -35,7 +43,8 @@ export function callLimitsOf(logger: DiagLogger, options: AiSdkInstrumentationOp
     messages: Array.isArray(event.messages) ? event.messages : [],
     tools: Array.isArray(event.tools) ? event.tools : [],
     maxOutputTokens,
-    inputTokens: inputTokenBound(event.instructions, event.messages, event.tools),
+    // With recordInputs false the SDK shows an empty request: no bound (the app's callLimits can give one).
+    inputTokens: event.recordInputs === false ? undefined : inputTokenBound(event.instructions, event.messages, event.tools, event.extras),
   };
   const fallback = maxOutputTokens === undefined || call.inputTokens === undefined ? undefined : { inputTokens: call.inputTokens, maxOutputTokens };
   return heldLimits(logger, hook === undefined ? undefined : () => hook(call), fallback, {
@@ -46,29 +55,42 @@ export function callLimitsOf(logger: DiagLogger, options: AiSdkInstrumentationOp
 
 /**
  * An upper bound on the input tokens of one model call: the UTF-8 bytes of its instructions,
- * messages and tool definitions serialized as JSON, plus `MESSAGE_TOKEN_ALLOWANCE` per message
+ * messages, tool definitions and `extras` (response format, provider options) serialized as JSON, plus `MESSAGE_TOKEN_ALLOWANCE` per message
  * (the instructions count as one), `CALL_TOKEN_ALLOWANCE` and, when tools are offered,
  * `TOOLS_TOKEN_ALLOWANCE`: a text never has more tokens than UTF-8 bytes with today's tokenizers.
  * `undefined` when a message holds a media part (an image, a file), which the provider counts from
  * its size, not its bytes here, or when the input cannot be serialized.
  */
-export function inputTokenBound(instructions: unknown, messages: unknown, tools: unknown): number | undefined {
+export function inputTokenBound(instructions: unknown, messages: unknown, tools: unknown, extras: readonly unknown[] = []): number | undefined {
   const list = Array.isArray(messages) ? messages : [];
-  if (hasMediaPart(list, 0) || hasMediaPart(instructions, 0)) return undefined;
+  if (list.some(hasUnboundedPart)) return undefined;
   const offersTools = Array.isArray(tools) && tools.length > 0;
-  const bytes = [instructions, list, offersTools ? tools : undefined].map((part) => (part === undefined ? 0 : utf8Bytes(part)));
+  const bytes = [instructions, list, offersTools ? tools : undefined, ...extras].map((part) => (part === undefined ? 0 : utf8Bytes(part)));
   if (bytes.includes(undefined)) return undefined;
   const messageCount = list.length + (instructions === undefined ? 0 : 1);
   const allowance = MESSAGE_TOKEN_ALLOWANCE * messageCount + CALL_TOKEN_ALLOWANCE + (offersTools ? TOOLS_TOKEN_ALLOWANCE : 0);
   return bytes.reduce<number>((total, next) => total + next!, allowance);
 }
 
-/** Whether a value holds a part whose `type` is media, at any depth (a tool result can hold an image); too deep counts as media. */
-function hasMediaPart(value: unknown, depth: number): boolean {
-  if (depth > MAX_PART_DEPTH) return true;
-  if (Array.isArray(value)) return value.some((item) => hasMediaPart(item, depth + 1));
-  if (!isObject(value) || ArrayBuffer.isView(value)) return false;
-  const { type } = value as { type?: unknown };
-  if (typeof type === 'string' && MEDIA_PART.test(type)) return true;
-  return Object.values(value).some((item) => hasMediaPart(item, depth + 1));
+/** The JSON schema an output (`Output.object(...)`, the call's `output`) asks the model for, which the request carries; `undefined` without one. */
+export async function responseFormatOf(output: unknown): Promise<unknown> {
+  const format = isObject(output) ? (output as { responseFormat?: unknown }).responseFormat : undefined;
+  return await format;
+}
+
+/**
+ * Whether a message (`ModelMessage`) has a part whose tokens its bytes do not bound: an image, a
+ * file, a provider's custom part, or a tool result whose content holds one. A tool result's JSON or
+ * text output is bounded by its bytes, whatever it says.
+ */
+function hasUnboundedPart(message: unknown): boolean {
+  const content = isObject(message) ? (message as { content?: unknown }).content : undefined;
+  if (!Array.isArray(content)) return false;
+  return content.some((part) => {
+    if (!isObject(part)) return false;
+    const { type, output } = part as { type?: unknown; output?: { type?: unknown; value?: unknown } };
+    if (typeof type === 'string' && UNBOUNDED_PARTS.has(type)) return true;
+    if (type !== 'tool-result' || output?.type !== 'content' || !Array.isArray(output.value)) return false;
+    return output.value.some((item) => isObject(item) && UNBOUNDED_RESULT_ITEMS.test(String((item as { type?: unknown }).type)));
+  });
 }

@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isQuotaRefusal } from '../../errors.js';
 import { createLogger, safeCall } from '../../log.js';
-import type { ModelCall } from '../../index.js';
+import type { ModelCall, ModelCallLimits } from '../../index.js';
 import type { Telemetry } from 'ai';
 import { checkAdapterOptions } from '../shared/options.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
-import { callLimitsOf, type ModelCallEvent } from './call-limits.js';
+import { callLimitsOf, responseFormatOf, type ModelCallEvent } from './call-limits.js';
 import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
@@ -30,6 +30,8 @@ interface Operation {
   held: ModelCall | undefined;
   /** The step's model call reported its usage (`onLanguageModelCallEnd`): the step's end records none. */
   callUsageRecorded: boolean;
+  /** What the step's request carries beyond its prompt and tools (from `onStepStart`), for the bound. */
+  stepExtras: { output?: unknown; providerOptions?: unknown } | undefined;
 }
 
 // Loose views of the event fields used here: the SDK's event unions are wide and generic.
@@ -103,6 +105,7 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       refusal: undefined,
       held: undefined,
       callUsageRecorded: false,
+      stepExtras: undefined,
       admission: openRun(meter, spec, logger).then(
         (handle) => (operation.handle = handle),
         (error: unknown) => {
@@ -145,8 +148,15 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
    * refusal of a call that does not fit (the run is stopped with it); `undefined` when there is
    * nothing to hold or holding failed otherwise (its usage is then charged after it).
    */
-  const hold = async (handle: RunHandle, event: ModelCallEvent): Promise<ModelCall | undefined> => {
-    const limits = safeCall(logger, 'bounding a model call', () => callLimitsOf(logger, options, event));
+  const hold = async (handle: RunHandle, event: ModelCallEvent, step: Operation['stepExtras']): Promise<ModelCall | undefined> => {
+    let limits: ModelCallLimits | undefined;
+    try {
+      const extras = [await responseFormatOf(step?.output), step?.providerOptions];
+      limits = callLimitsOf(logger, options, { ...event, extras });
+    } catch (error) {
+      logger.error('bounding a model call failed; its usage is charged after it', error);
+      return undefined;
+    }
     if (limits === undefined) return undefined;
     try {
       return await handle.run.reserveCall(limits);
@@ -166,7 +176,14 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       }
     },
 
-    onStepStart: (event) => safeCall(logger, 'the onStepStart handler', () => operations.get((event as CallEvent).callId ?? '')?.handle?.run.recordTurn()),
+    onStepStart: (event) =>
+      safeCall(logger, 'the onStepStart handler', () => {
+        const operation = operations.get((event as CallEvent).callId ?? '');
+        if (operation === undefined) return;
+        const { output, providerOptions } = event as { output?: unknown; providerOptions?: unknown };
+        operation.stepExtras = { output, providerOptions };
+        operation.handle?.run.recordTurn();
+      }),
 
     onLanguageModelCallEnd: (event) =>
       safeCall(logger, 'the onLanguageModelCallEnd handler', () => {
@@ -222,16 +239,25 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       if (handle === undefined) return execute();
       // A quota that stopped the run (turns, duration, tokens) ends it at its next request.
       if (handle.run.signal.aborted) throw handle.run.signal.reason;
-      const held = await hold(handle, event);
+      // A hold no call end settled (a stream the SDK retries after it broke off) reported no usage: it goes back.
+      operation.held?.settle();
+      const held = await hold(handle, event, operation.stepExtras);
       operation.held = held;
+      let result: Awaited<ReturnType<typeof execute>>;
       try {
-        return await handle.enter(execute);
+        result = await handle.enter(execute);
       } catch (error) {
         // A call that failed (and may be retried) used nothing that the SDK reports: its hold goes back.
         if (operation.held === held) operation.held = undefined;
         held?.settle();
         throw error;
       }
+      if (held === undefined) return result;
+      return releasedWhenCut(result, () => {
+        if (operation.held !== held) return;
+        operation.held = undefined;
+        held.settle();
+      });
     },
 
     executeTool: ({ callId, toolCall, execute }) => {
@@ -247,6 +273,34 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       return handle !== undefined ? handle.enter(runTool) : runTool();
     },
   };
+}
+
+/**
+ * A streamed call's result whose stream gives its hold back (`release`) when it is cancelled or
+ * fails: the reader that stops reading (the app breaking out of `textStream`) or a stream that
+ * breaks off reports no usage and no end. A result without a stream is returned as it is.
+ */
+function releasedWhenCut<T>(result: T, release: () => void): T {
+  const stream = (result as { stream?: unknown } | null)?.stream;
+  if (!(stream instanceof ReadableStream)) return result;
+  const reader = (stream as ReadableStream<unknown>).getReader();
+  const wrapped = new ReadableStream<unknown>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        safeCall(logger, 'releasing a model call', release);
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      safeCall(logger, 'releasing a model call', release);
+      await reader.cancel(reason);
+    },
+  });
+  return { ...result, stream: wrapped };
 }
 
 function abortError(): Error {

@@ -1,9 +1,11 @@
 import type { DiagLogger } from '@opentelemetry/api';
 import { isObject } from '../../is-object.js';
 import type { ModelCallLimits } from '../../index.js';
-import { CALL_TOKEN_ALLOWANCE, MEDIA_PART, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
+import { CALL_TOKEN_ALLOWANCE, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
 import type { LangChainInstrumentationOptions, LangChainModelCallInfo } from './options.js';
 
+/** Content parts whose tokens are not bounded by their bytes: media given by URL or id, counted by the provider from its size. */
+const MEDIA_PART = /image|audio|video|file|document|media|pdf|text-plain/i;
 /** Where chat models put the call's output cap in their invocation params, in order. */
 const CAP_KEYS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'maxTokens', 'maxOutputTokens', 'num_predict'] as const;
 /** Nested parameter objects that some providers put the cap in (Google's `generationConfig`, Bedrock's `inferenceConfig`, Ollama's `options`). */

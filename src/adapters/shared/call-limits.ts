@@ -13,8 +13,6 @@ export const MESSAGE_TOKEN_ALLOWANCE = 8;
 export const CALL_TOKEN_ALLOWANCE = 16;
 /** Tokens allowed per call that offers tools: the hidden system prompt some providers add for tool use (Anthropic documents a few hundred). */
 export const TOOLS_TOKEN_ALLOWANCE = 1_024;
-/** Content parts whose tokens are not bounded by their bytes: media given by URL or id, counted by the provider from its size. */
-export const MEDIA_PART = /image|audio|video|file|document|media|pdf|text-plain/i;
 
 /**
  * The worst case to hold for one model call, or `undefined` to hold nothing (its usage is then
