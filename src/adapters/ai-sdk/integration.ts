@@ -243,21 +243,14 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       operation.held?.settle();
       const held = await hold(handle, event, operation.stepExtras);
       operation.held = held;
-      let result: Awaited<ReturnType<typeof execute>>;
       try {
-        result = await handle.enter(execute);
+        return await handle.enter(execute);
       } catch (error) {
         // A call that failed (and may be retried) used nothing that the SDK reports: its hold goes back.
         if (operation.held === held) operation.held = undefined;
         held?.settle();
         throw error;
       }
-      if (held === undefined) return result;
-      return releasedWhenCut(result, () => {
-        if (operation.held !== held) return;
-        operation.held = undefined;
-        held.settle();
-      });
     },
 
     executeTool: ({ callId, toolCall, execute }) => {
@@ -273,34 +266,6 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       return handle !== undefined ? handle.enter(runTool) : runTool();
     },
   };
-}
-
-/**
- * A streamed call's result whose stream gives its hold back (`release`) when it is cancelled or
- * fails: the reader that stops reading (the app breaking out of `textStream`) or a stream that
- * breaks off reports no usage and no end. A result without a stream is returned as it is.
- */
-function releasedWhenCut<T>(result: T, release: () => void): T {
-  const stream = (result as { stream?: unknown } | null)?.stream;
-  if (!(stream instanceof ReadableStream)) return result;
-  const reader = (stream as ReadableStream<unknown>).getReader();
-  const wrapped = new ReadableStream<unknown>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        safeCall(logger, 'releasing a model call', release);
-        controller.error(error);
-      }
-    },
-    async cancel(reason) {
-      safeCall(logger, 'releasing a model call', release);
-      await reader.cancel(reason);
-    },
-  });
-  return { ...result, stream: wrapped };
 }
 
 function abortError(): Error {
