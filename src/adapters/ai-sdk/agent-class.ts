@@ -1,9 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isQuotaRefusal } from '../../errors.js';
-import type { ModelCall, ModelCallLimits } from '../../index.js';
+import type { ModelCall } from '../../index.js';
 import { createLogger, safeCall } from '../../log.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
-import { callLimitsOf, responseFormatOf } from './call-limits.js';
+import { callLimitsOf, holdModelCall, responseFormatOf } from './call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
 import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
@@ -196,12 +195,11 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions, asSchem
      * the step sends: instructions, messages, active tools' schemas) before the call. Throws the
      * refusal of a call that does not fit; `undefined` when nothing is held.
      */
-    const holdStep = async (handle: RunHandle, input: StepInput | undefined, overrides: StepOverrides | undefined): Promise<ModelCall | undefined> => {
-      let limits: ModelCallLimits | undefined;
-      try {
+    const holdStep = (handle: RunHandle, input: StepInput | undefined, overrides: StepOverrides | undefined): Promise<ModelCall | undefined> =>
+      holdModelCall(logger, handle.run, async () => {
         const model = overrides?.model ?? input?.model ?? own('model');
         const active = overrides?.activeTools ?? own('activeTools');
-        limits = callLimitsOf(logger, options, {
+        return callLimitsOf(logger, options, {
           provider: typeof model === 'string' ? 'gateway' : (model as { provider?: unknown } | undefined)?.provider,
           modelId: typeof model === 'string' ? model : (model as { modelId?: unknown } | undefined)?.modelId,
           instructions: overrides?.system ?? own('system') ?? own('instructions'),
@@ -210,19 +208,7 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions, asSchem
           maxOutputTokens: overrides?.maxOutputTokens ?? own('maxOutputTokens'),
           extras: [await responseFormatOf(own('experimental_output') ?? own('output')), overrides?.providerOptions ?? own('providerOptions')],
         });
-      } catch (error) {
-        logger.error('bounding a model call failed; its usage is charged after it', error);
-        return undefined;
-      }
-      if (limits === undefined) return undefined;
-      try {
-        return await handle.run.reserveCall(limits);
-      } catch (error) {
-        if (isQuotaRefusal(error) || handle.run.signal.aborted) throw error;
-        logger.warn('holding the model call failed; its usage is charged after it', error);
-        return undefined;
-      }
-    };
+      });
     const recording: CallOptions = {
       ...callOptions,
       ...(tools !== undefined ? { tools: trackTools(tools, call) } : {}),

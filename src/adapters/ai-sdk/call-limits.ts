@@ -1,6 +1,7 @@
 import type { DiagLogger } from '@opentelemetry/api';
+import { isQuotaRefusal } from '../../errors.js';
 import { isObject } from '../../is-object.js';
-import type { ModelCallLimits } from '../../index.js';
+import type { ModelCall, ModelCallLimits, Run } from '../../index.js';
 import { CALL_TOKEN_ALLOWANCE, MESSAGE_TOKEN_ALLOWANCE, TOOLS_TOKEN_ALLOWANCE, heldLimits, utf8Bytes } from '../shared/call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkModelCallInfo } from './options.js';
 
@@ -51,6 +52,30 @@ export function callLimitsOf(logger: DiagLogger, options: AiSdkInstrumentationOp
     hook: options.costUsd,
     usage: (limits) => ({ inputTokens: limits.inputTokens, outputTokens: limits.maxOutputTokens, modelId: call.modelId }),
   });
+}
+
+/**
+ * Holds the worst case of a model call before it reaches the model: `limitsOf` bounds it (its
+ * failure only logged), `run.reserveCall` holds it. Throws the refusal of a call that does not fit
+ * (the run is stopped with it) or the reason of a run stopped meanwhile; `undefined` when there
+ * is nothing to hold or holding failed otherwise (its usage is then charged after it).
+ */
+export async function holdModelCall(logger: DiagLogger, run: Run, limitsOf: () => Promise<ModelCallLimits | undefined>): Promise<ModelCall | undefined> {
+  let limits: ModelCallLimits | undefined;
+  try {
+    limits = await limitsOf();
+  } catch (error) {
+    logger.error('bounding a model call failed; its usage is charged after it', error);
+    return undefined;
+  }
+  if (limits === undefined) return undefined;
+  try {
+    return await run.reserveCall(limits);
+  } catch (error) {
+    if (isQuotaRefusal(error) || run.signal.aborted) throw error;
+    logger.warn('holding the model call failed; its usage is charged after it', error);
+    return undefined;
+  }
 }
 
 /**

@@ -1,12 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { isQuotaRefusal } from '../../errors.js';
 import { createLogger, safeCall } from '../../log.js';
-import type { ModelCall, ModelCallLimits } from '../../index.js';
+import type { ModelCall } from '../../index.js';
 import type { Telemetry } from 'ai';
 import { checkAdapterOptions } from '../shared/options.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
-import { callLimitsOf, responseFormatOf, type ModelCallEvent } from './call-limits.js';
+import { callLimitsOf, holdModelCall, responseFormatOf } from './call-limits.js';
 import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
@@ -143,30 +142,6 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     return operation === undefined || run === undefined ? undefined : { operation, run };
   };
 
-  /**
-   * Holds the worst case of a model call (`callLimits`) before it reaches the model. Throws the
-   * refusal of a call that does not fit (the run is stopped with it); `undefined` when there is
-   * nothing to hold or holding failed otherwise (its usage is then charged after it).
-   */
-  const hold = async (handle: RunHandle, event: ModelCallEvent, step: Operation['stepExtras']): Promise<ModelCall | undefined> => {
-    let limits: ModelCallLimits | undefined;
-    try {
-      const extras = [await responseFormatOf(step?.output), step?.providerOptions];
-      limits = callLimitsOf(logger, options, { ...event, extras });
-    } catch (error) {
-      logger.error('bounding a model call failed; its usage is charged after it', error);
-      return undefined;
-    }
-    if (limits === undefined) return undefined;
-    try {
-      return await handle.run.reserveCall(limits);
-    } catch (error) {
-      if (isQuotaRefusal(error) || handle.run.signal.aborted) throw error;
-      logger.warn('holding the model call failed; its usage is charged after it', error);
-      return undefined;
-    }
-  };
-
   return {
     onStart: async (event) => {
       try {
@@ -241,7 +216,10 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
       if (handle.run.signal.aborted) throw handle.run.signal.reason;
       // A hold no call end settled (a stream the SDK retries after it broke off) reported no usage: it goes back.
       operation.held?.settle();
-      const held = await hold(handle, event, operation.stepExtras);
+      const step = operation.stepExtras;
+      const held = await holdModelCall(logger, handle.run, async () =>
+        callLimitsOf(logger, options, { ...event, extras: [await responseFormatOf(step?.output), step?.providerOptions] }),
+      );
       operation.held = held;
       try {
         return await handle.enter(execute);
