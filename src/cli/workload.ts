@@ -21,22 +21,26 @@ export class MissingFrameworkError extends Error {
   override readonly name = 'MissingFrameworkError';
 }
 
-const FRAMEWORKS: Record<DemoAdapter, { title: string; packages: string[]; load: () => Promise<WorkloadFactory> }> = {
+/** Each framework: its packages and, where the demo needs a given major, the version to install (`ai@7`: its mock model is AI SDK 7's). */
+const FRAMEWORKS: Record<DemoAdapter, { title: string; packages: string[]; install: string; load: () => Promise<WorkloadFactory> }> = {
   'ai-sdk': {
     title: 'the Vercel AI SDK',
     packages: ['ai'],
+    install: 'ai@7',
     load: async () => (await import('./ai-sdk-workload.js')).createAiSdkWorkload,
   },
   'openai-agents': {
     title: 'the OpenAI Agents SDK',
     packages: ['@openai/agents'],
+    install: '@openai/agents',
     load: async () => (await import('./openai-agents-workload.js')).createOpenAIAgentsWorkload,
   },
 };
 
 /**
  * Loads the framework of `adapter`. Throws `MissingFrameworkError` naming the npm command
- * when its package is not installed; other load errors pass through.
+ * when its package is not installed, or is a version without what the demo imports (an `ai` 6
+ * has no `MockLanguageModelV4`); other load errors pass through.
  */
 export async function loadWorkload(adapter: DemoAdapter, load: () => Promise<WorkloadFactory> = FRAMEWORKS[adapter].load): Promise<WorkloadFactory> {
   const framework = FRAMEWORKS[adapter];
@@ -45,10 +49,23 @@ export async function loadWorkload(adapter: DemoAdapter, load: () => Promise<Wor
   } catch (error) {
     const missing = missingPackage(error);
     if (missing !== undefined && framework.packages.some((name) => missing === name || missing.startsWith(`${name}/`))) {
-      throw new MissingFrameworkError(`--adapter ${adapter} runs on ${framework.title}, which is not installed: npm install ${framework.packages.join(' ')}`);
+      throw new MissingFrameworkError(`--adapter ${adapter} runs on ${framework.title}, which is not installed: npm install ${framework.install}`);
+    }
+    const absent = missingExport(error);
+    if (absent !== undefined && framework.packages.some((name) => absent.module === name || absent.module.startsWith(`${name}/`))) {
+      throw new MissingFrameworkError(
+        `--adapter ${adapter} needs ${framework.install}: the installed ${absent.module} has no export ${absent.name} (another major version): npm install ${framework.install}`,
+      );
     }
     throw error;
   }
+}
+
+/** The module and export of a "does not provide an export named" link error (an older major of a package). */
+function missingExport(error: unknown): { module: string; name: string } | undefined {
+  if (!(error instanceof SyntaxError)) return undefined;
+  const match = /The requested module '([^']+)' does not provide an export named '([^']+)'/.exec(error.message);
+  return match === null ? undefined : { module: match[1]!, name: match[2]! };
 }
 
 /** The package an `ERR_MODULE_NOT_FOUND` names, e.g. `ai` in "Cannot find package 'ai' imported from ...". */

@@ -58,7 +58,7 @@ describe('agentmetry demo --adapter (built)', () => {
   }, 60_000);
 
   it.each([
-    ['ai-sdk', 'the Vercel AI SDK', 'npm install ai'],
+    ['ai-sdk', 'the Vercel AI SDK', 'npm install ai@7'],
     ['openai-agents', 'the OpenAI Agents SDK', 'npm install @openai/agents'],
   ])('--adapter %s without its framework installed: one line with the npm command, exit 1', async (adapter, framework, command) => {
     const app = join(folder, `without-${adapter}`);
@@ -96,5 +96,17 @@ describe('loadWorkload', () => {
     );
     const broken = new SyntaxError('Unexpected token');
     await expect(loadWorkload('ai-sdk', () => Promise.reject(broken))).rejects.toBe(broken);
+  });
+
+  it('names the version to install when the installed framework lacks what the demo imports (ai 6 for the AI SDK 7 mock model)', async () => {
+    const olderMajor = new SyntaxError("The requested module 'ai/test' does not provide an export named 'MockLanguageModelV4'");
+    await expect(loadWorkload('ai-sdk', () => Promise.reject(olderMajor))).rejects.toThrow(
+      new MissingFrameworkError(
+        '--adapter ai-sdk needs ai@7: the installed ai/test has no export MockLanguageModelV4 (another major version): npm install ai@7',
+      ),
+    );
+    // Another package's missing export is not the framework's.
+    const other = new SyntaxError("The requested module 'zod' does not provide an export named 'z'");
+    await expect(loadWorkload('ai-sdk', () => Promise.reject(other))).rejects.toBe(other);
   });
 });
