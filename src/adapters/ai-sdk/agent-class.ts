@@ -4,7 +4,7 @@ import { createLogger, safeCall } from '../../log.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { callLimitsOf, holdModelCall, responseFormatOf } from './call-limits.js';
 import type { AiSdkInstrumentationOptions, AiSdkRunInfo } from './options.js';
-import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
+import { isAbortError, pricedUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
 
@@ -230,10 +230,13 @@ function createLayer(meter: Meter, options: AiSdkInstrumentationOptions, asSchem
       onStepFinish: (step: StepResult, ...rest: never[]) => {
         safeCall(logger, 'the onStepFinish handler', () => {
           const run = call.handle?.run;
+          if (run === undefined) return;
+          // Through the step's hold when it was held (the rest of its worst case goes back), else on the run.
+          const usage = pricedUsage(logger, options, step.usage, step.response?.modelId);
           const held = call.held;
           call.held = undefined;
-          if (held !== undefined) held.settle(pricedUsage(logger, options, step.usage, step.response?.modelId));
-          else if (run !== undefined) recordStepUsage(logger, options, run, step.usage, step.response?.modelId);
+          if (held !== undefined) held.settle(usage);
+          else run.recordUsage(usage);
         });
         return (onStepFinish as ((step: StepResult, ...rest: never[]) => unknown) | undefined)?.(step, ...rest);
       },

@@ -1,12 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createLogger, safeCall } from '../../log.js';
-import type { ModelCall } from '../../index.js';
+import type { ModelCall, Run, Usage } from '../../index.js';
 import type { Telemetry } from 'ai';
 import { checkAdapterOptions } from '../shared/options.js';
 import { openRun, type Meter, type RunHandle } from '../shared/run-handle.js';
 import { AI_SDK_OPTION_TYPES, type AiSdkInstrumentationOptions, type AiSdkRunInfo } from './options.js';
 import { callLimitsOf, holdModelCall, responseFormatOf } from './call-limits.js';
-import { isAbortError, pricedUsage, recordStepUsage, runSpecFor, trackToolCall } from './recording.js';
+import { isAbortError, pricedUsage, runSpecFor, trackToolCall } from './recording.js';
 
 const logger = createLogger('ai-sdk');
 
@@ -142,6 +142,14 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
     return operation === undefined || run === undefined ? undefined : { operation, run };
   };
 
+  /** Records a model call's usage: through its hold when it was held (the rest of the worst case goes back), else on the run. */
+  const recordCall = (operation: Operation, run: Run, usage: Usage) => {
+    const held = operation.held;
+    operation.held = undefined;
+    if (held !== undefined) held.settle(usage);
+    else run.recordUsage(usage);
+  };
+
   return {
     onStart: async (event) => {
       try {
@@ -167,12 +175,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
         if (recorded === undefined) return;
         const { operation, run } = recorded;
         // The usage is known as soon as the model answers: recorded now, it frees what was held beyond it before the step's tools run.
-        const usage = pricedUsage(logger, options, call.usage, call.modelId);
-        const held = operation.held;
-        operation.held = undefined;
         operation.callUsageRecorded = true;
-        if (held !== undefined) held.settle(usage);
-        else run.recordUsage(usage);
+        recordCall(operation, run, pricedUsage(logger, options, call.usage, call.modelId));
       }),
 
     onStepEnd: (event) =>
@@ -185,11 +189,8 @@ export function createAiSdkIntegration(meter: Meter, options: AiSdkInstrumentati
           operation.callUsageRecorded = false;
           return;
         }
-        // An SDK that reports no model call's end: the step's usage is the call's, and settles its hold.
-        const held = operation.held;
-        operation.held = undefined;
-        if (held !== undefined) held.settle(pricedUsage(logger, options, step.usage, step.model?.modelId));
-        else recordStepUsage(logger, options, run, step.usage, step.model?.modelId);
+        // An SDK that reports no model call's end: the step's usage is the call's.
+        recordCall(operation, run, pricedUsage(logger, options, step.usage, step.model?.modelId));
       }),
 
     onEnd: (event) => safeCall(logger, 'the onEnd handler', () => finish((event as CallEvent).callId)),

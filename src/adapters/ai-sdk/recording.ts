@@ -16,17 +16,6 @@ export function runSpecFor(logger: DiagLogger, options: AiSdkInstrumentationOpti
   return spec;
 }
 
-/** Records one step's usage as the SDK reported it, priced by the `costUsd` option. */
-export function recordStepUsage(
-  logger: DiagLogger,
-  options: AiSdkInstrumentationOptions,
-  run: Run,
-  usage: { inputTokens?: number; outputTokens?: number } | undefined,
-  modelId: string | undefined,
-): void {
-  run.recordUsage(pricedUsage(logger, options, usage, modelId));
-}
-
 /** One step's (or model call's) usage as the SDK reported it, priced by the `costUsd` option. */
 export function pricedUsage(
   logger: DiagLogger,
